@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** A child whose exit code is checked: a dump that ends early must fail, however much it wrote. */
+export interface CheckedChild {
+  process: ChildProcess;
+  /** Resolves when the child exited with 0; rejects with its last stderr lines otherwise. */
+  done: Promise<void>;
+}
+
+export class ChildFailed extends Error {
+  override name = 'ChildFailed';
+}
+
+export function spawnChecked(
+  command: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'ignore' },
+): CheckedChild {
+  const child = spawn(command, args, {
+    env: options.env ?? process.env,
+    stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
+    signal: options.signal,
+    killSignal: 'SIGKILL',
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    stderr = (stderr + text).slice(-4000);
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') reject(new ChildFailed(`${command} is not installed or not on PATH`));
+      else if (error.name === 'AbortError') reject(new ChildFailed(`${command} was stopped: the activity was cancelled`));
+      else reject(new ChildFailed(`${command}: ${error.message}`));
+    });
+    child.once('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const lastLines = stderr.trim().split('\n').slice(-3).join('; ');
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      reject(new ChildFailed(`${command} ${how}${lastLines ? `: ${lastLines}` : ''}`));
+    });
+  });
+  return { process: child, done };
+}
+
+/** Runs a command to completion and returns its stdout. */
+export async function runForOutput(command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<string> {
+  const child = spawnChecked(command, args, { env });
+  let out = '';
+  child.process.stdout?.setEncoding('utf8').on('data', (text: string) => (out += text));
+  await child.done;
+  return out;
+}

@@ -1,0 +1,45 @@
+import { Context } from '@temporalio/activity';
+import type { StoreProgress } from '../core/contract';
+
+/**
+ * Heartbeats the current progress every second, independent of data flow, so a worker that is alive
+ * but waiting (on a lock, on Redis' fork) is not taken for dead, and the CLI sees live figures.
+ */
+export class ProgressReporter {
+  private progress: StoreProgress = { phase: 'starting', bytes: 0 };
+  private readonly context = Context.current();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor() {
+    this.context.heartbeat(this.progress);
+    this.timer = setInterval(() => this.context.heartbeat(this.progress), 1000);
+  }
+
+  /** Cancelled when the workflow cancels this activity or the worker shuts down; passed to child processes. */
+  get signal(): AbortSignal {
+    return this.context.cancellationSignal;
+  }
+
+  phase(phase: string): void {
+    this.progress = { phase, bytes: 0 };
+    this.context.heartbeat(this.progress);
+  }
+
+  bytes(bytes: number): void {
+    this.progress = { phase: this.progress.phase, bytes };
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** Runs `work` with a reporter that is always stopped afterwards. */
+export async function withProgress<T>(work: (progress: ProgressReporter) => Promise<T>): Promise<T> {
+  const progress = new ProgressReporter();
+  try {
+    return await work(progress);
+  } finally {
+    progress.stop();
+  }
+}

@@ -1,0 +1,86 @@
+import { Writable } from 'node:stream';
+
+/**
+ * Counts data rows per table in plain SQL as pg_dump and pg_restore write it: each `COPY t (...) FROM stdin;`
+ * is followed by one line per row and ends with `\.`. Reading the whole stream this way proves the
+ * archive is complete and readable, and gives row counts to compare with the database's.
+ */
+export class CopyRowCounter extends Writable {
+  readonly counts: Record<string, number> = {};
+  bytes = 0;
+  private table: string | undefined;
+  private rows = 0;
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly onBytes?: (bytes: number) => void) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.bytes += chunk.length;
+    this.onBytes?.(this.bytes);
+    const data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    let start = 0;
+    for (let end = data.indexOf(10, start); end !== -1; end = data.indexOf(10, start)) {
+      this.line(data, start, end);
+      start = end + 1;
+    }
+    this.pending = data.subarray(start);
+    callback();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.pending.length > 0) this.line(this.pending, 0, this.pending.length);
+    if (this.table !== undefined) return callback(new Error(`the SQL ends inside the data of ${this.table}`));
+    callback();
+  }
+
+  private line(data: Buffer, start: number, end: number): void {
+    if (this.table !== undefined) {
+      // 0x5c 0x2e is `\.`, the end-of-data marker; a row's own backslashes are escaped, so it cannot start a row alone.
+      if (end - start === 2 && data[start] === 0x5c && data[start + 1] === 0x2e) {
+        this.counts[this.table] = (this.counts[this.table] ?? 0) + this.rows;
+        this.table = undefined;
+      } else {
+        this.rows += 1;
+      }
+      return;
+    }
+    // 'C' of COPY: only then is the line worth decoding.
+    if (data[start] !== 0x43) return;
+    const text = data.toString('utf8', start, end);
+    const match = /^COPY (.+?)(?: \(.*\))? FROM stdin;$/.exec(text);
+    if (!match) return;
+    this.table = unquoteQualifiedName(match[1]!);
+    this.rows = 0;
+  }
+}
+
+/** `public."Odd ""name"""` → `public.Odd "name"`, as the catalog spells it. */
+export function unquoteQualifiedName(text: string): string {
+  const parts: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        current += '"';
+        i += 1;
+      } else if (ch === '"') {
+        quoted = false;
+      } else {
+        current += ch;
+      }
+    } else if (ch === '"') {
+      quoted = true;
+    } else if (ch === '.') {
+      parts.push(current);
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  parts.push(current);
+  return parts.join('.');
+}

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { STORE_NAMES, STORE_URL_VARIABLES, type StoreName, parseComponents } from './stores';
+
+/**
+ * The one configuration schema, read from the environment. Credentials stay in here and in the
+ * worker's memory: they are never copied into workflow inputs, results, memos or logs.
+ */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const positiveDays = (fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number of days' })
+    .int('must be a whole number of days')
+    .positive('must be at least 1 day')
+    .default(fallback);
+
+const absolutePath = (fallback: string) =>
+  z
+    .string()
+    .min(1, 'must not be empty')
+    .refine((path) => path.startsWith('/'), 'must be an absolute path')
+    .default(fallback);
+
+const urlWithScheme = (schemes: readonly string[]) =>
+  z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || schemes.some((scheme) => value.startsWith(`${scheme}://`)), {
+      message: `must be a URL starting with ${schemes.map((s) => `${s}://`).join(' or ')}`,
+    })
+    .refine((value) => value === undefined || URL.canParse(value), { message: 'is not a valid URL' });
+
+const environmentSchema = z.object({
+  BACKUP_DIR: absolutePath('/backup'),
+  LOG_DIR: absolutePath('/var/log/scholaria'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  BACKUP_DAILY_RETENTION: positiveDays(7),
+  BACKUP_WEEKLY_RETENTION: positiveDays(30),
+  BACKUP_MONTHLY_RETENTION: positiveDays(365),
+  BACKUP_COMPONENTS: z
+    .string()
+    .default(STORE_NAMES.join(','))
+    .transform((text, ctx) => {
+      try {
+        return parseComponents(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233')
+    .default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('scholaria-backup'),
+  POSTGRES_URL: urlWithScheme(['postgres', 'postgresql']),
+  REDIS_URL: urlWithScheme(['redis', 'rediss']),
+});
+
+export interface Config {
+  backupDir: string;
+  logDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  retentionDays: { daily: number; weekly: number; monthly: number };
+  /** Stores a backup covers when no --component is given. */
+  components: StoreName[];
+  temporal: { address: string; namespace: string; taskQueue: string };
+  storeUrls: Partial<Record<StoreName, string>>;
+}
+
+/** Reads and validates the environment; the first problem becomes one line naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = environmentSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(`${variable} ${issue.message}`);
+  }
+  const e = parsed.data;
+  return {
+    backupDir: e.BACKUP_DIR.replace(/\/+$/, '') || '/',
+    logDir: e.LOG_DIR.replace(/\/+$/, '') || '/',
+    logLevel: e.LOG_LEVEL,
+    retentionDays: {
+      daily: e.BACKUP_DAILY_RETENTION,
+      weekly: e.BACKUP_WEEKLY_RETENTION,
+      monthly: e.BACKUP_MONTHLY_RETENTION,
+    },
+    components: e.BACKUP_COMPONENTS,
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    storeUrls: { postgres: e.POSTGRES_URL, redis: e.REDIS_URL },
+  };
+}
+
+/** The URL of a store the caller is about to use; a missing one is a configuration error naming the variable. */
+export function storeUrl(config: Config, store: StoreName): string {
+  const url = config.storeUrls[store];
+  if (!url) throw new ConfigError(`${STORE_URL_VARIABLES[store]} is not set; it is needed to back up or restore ${store}`);
+  return url;
+}
