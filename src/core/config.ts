@@ -56,6 +56,10 @@ const environmentSchema = z.object({
     .default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('scholaria-backup'),
+  TEMPORAL_UI_URL: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || /^https?:\/\//.test(value), { message: 'must be an http:// or https:// URL' }),
   POSTGRES_URL: urlWithScheme(['postgres', 'postgresql']),
   REDIS_URL: urlWithScheme(['redis', 'rediss']),
 });
@@ -67,7 +71,7 @@ export interface Config {
   retentionDays: { daily: number; weekly: number; monthly: number };
   /** Stores a backup covers when no --component is given. */
   components: StoreName[];
-  temporal: { address: string; namespace: string; taskQueue: string };
+  temporal: { address: string; namespace: string; taskQueue: string; uiUrl?: string };
   storeUrls: Partial<Record<StoreName, string>>;
 }
 
@@ -91,7 +95,12 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       monthly: e.BACKUP_MONTHLY_RETENTION,
     },
     components: e.BACKUP_COMPONENTS,
-    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      uiUrl: e.TEMPORAL_UI_URL?.replace(/\/+$/, ''),
+    },
     storeUrls: { postgres: e.POSTGRES_URL, redis: e.REDIS_URL },
   };
 }

@@ -5,6 +5,8 @@
 export interface LibpqTarget {
   /** Connection URI with the password removed: safe for argv and messages. */
   uri: string;
+  /** The configured URL itself, for the in-process client only. */
+  secretUrl: string;
   env: NodeJS.ProcessEnv;
   database: string;
 }
@@ -17,7 +19,7 @@ export function libpqTarget(url: string): LibpqTarget {
   delete env.PGPASSWORD;
   if (password) env.PGPASSWORD = password;
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || decodeURIComponent(parsed.username) || 'postgres';
-  return { uri: parsed.toString(), env, database };
+  return { uri: parsed.toString(), secretUrl: url, env, database };
 }
 
 /** `16.4` → 16, `15.19 (Debian 15.19-0+deb12u1)` → 15. */

@@ -261,7 +261,7 @@ async function countPlainRows(path: string, progress: ProgressReporter): Promise
 }
 
 async function connect(target: LibpqTarget): Promise<Client> {
-  const client = new Client({ connectionString: target.uri, password: target.env.PGPASSWORD, connectionTimeoutMillis: 10_000 });
+  const client = new Client({ connectionString: target.secretUrl, connectionTimeoutMillis: 10_000 });
   try {
     await client.connect();
   } catch (error) {

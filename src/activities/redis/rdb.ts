@@ -142,16 +142,9 @@ type ParsedString = { value: string | undefined; end: number };
 function readRdbString(buffer: Buffer, offset: number): ParsedString | undefined {
   if (offset >= buffer.length) return undefined;
   const first = buffer[offset]!;
-  const kind = first >> 6;
-  if (kind === 0) return readRawBytes(buffer, offset + 1, first & 0x3f);
-  if (kind === 1) {
-    if (offset + 2 > buffer.length) return undefined;
-    return readRawBytes(buffer, offset + 2, ((first & 0x3f) << 8) | buffer[offset + 1]!);
-  }
-  if (kind === 2) {
-    const length = readLongLength(buffer, offset);
-    if (length === undefined) return undefined;
-    return readRawBytes(buffer, length.end, length.value);
+  if (first >> 6 !== 3) {
+    const length = readLength(buffer, offset);
+    return length && readRawBytes(buffer, length.end, length.value);
   }
   switch (first & 0x3f) {
     case 0:
@@ -217,6 +210,7 @@ export class RdbInspector extends Transform {
   private header = Buffer.alloc(0);
   private headerDone = false;
   private headerProblem: RdbError | undefined;
+  private rdbVersion: number | undefined;
   private redisVersion: string | undefined;
   private finished = false;
 
@@ -236,20 +230,21 @@ export class RdbInspector extends Transform {
   result(): RdbFacts {
     if (!this.finished) throw new Error('RdbInspector.result() called before the stream finished');
     if (this.headerProblem) throw this.headerProblem;
-    const rdbVersion = this.parseMagicAndVersion();
+    const rdbVersion = this.rdbVersion;
+    if (rdbVersion === undefined || this.byteCount < HEADER_BYTES + TRAILER_BYTES) {
+      throw new RdbError(`file too short: ${this.byteCount} bytes, an RDB has at least ${HEADER_BYTES + TRAILER_BYTES}`);
+    }
     if (rdbVersion < FIRST_VERSION_WITH_CRC) {
       throw new RdbError(`RDB version ${rdbVersion} predates checksums (Redis < 2.6) and is not supported`);
     }
-    if (this.byteCount < HEADER_BYTES + TRAILER_BYTES) {
-      throw new RdbError(`file too short: ${this.byteCount} bytes, an RDB has at least ${HEADER_BYTES + TRAILER_BYTES}`);
-    }
     if (this.lastCoveredByte !== EOF_OPCODE) {
+      const found = (this.lastCoveredByte ?? 0).toString(16).padStart(2, '0');
       throw new RdbError(
-        `truncated: no EOF marker (byte ${this.byteCount - TRAILER_BYTES} is 0x${(this.lastCoveredByte ?? 0).toString(16)}, expected 0xff)`,
+        `truncated: no EOF marker (byte ${this.byteCount - TRAILER_BYTES} is 0x${found}, expected 0xff)`,
       );
     }
-    const stored = this.pendingTail.readBigUInt64LE(0);
     const facts = { rdbVersion, bytes: this.byteCount, ...(this.redisVersion === undefined ? {} : { redisVersion: this.redisVersion }) };
+    const stored = this.pendingTail.readBigUInt64LE(0);
     if (stored === 0n) return { ...facts, checksum: 'disabled' };
     const computed = this.crc.value();
     if (computed !== stored) {
@@ -259,22 +254,18 @@ export class RdbInspector extends Transform {
   }
 
   private feedChecksum(chunk: Buffer): void {
-    if (chunk.length >= CRC_BYTES) {
-      this.crc.update(this.pendingTail);
-      const coveredEnd = chunk.length - CRC_BYTES;
-      this.crc.update(chunk.subarray(0, coveredEnd));
-      this.lastCoveredByte = coveredEnd > 0 ? chunk[coveredEnd - 1] : this.pendingTail[this.pendingTail.length - 1] ?? this.lastCoveredByte;
-      // Copied so the tail does not pin the caller's (possibly large, pooled) chunk.
-      this.pendingTail = Buffer.from(chunk.subarray(coveredEnd));
+    const coverCount = this.pendingTail.length + chunk.length - CRC_BYTES;
+    if (coverCount <= 0) {
+      this.pendingTail = Buffer.concat([this.pendingTail, chunk]);
       return;
     }
-    const combined = Buffer.concat([this.pendingTail, chunk]);
-    const coveredEnd = Math.max(0, combined.length - CRC_BYTES);
-    if (coveredEnd > 0) {
-      this.crc.update(combined.subarray(0, coveredEnd));
-      this.lastCoveredByte = combined[coveredEnd - 1];
-    }
-    this.pendingTail = combined.subarray(coveredEnd);
+    const fromTail = Math.min(coverCount, this.pendingTail.length);
+    const fromChunk = coverCount - fromTail;
+    this.crc.update(this.pendingTail.subarray(0, fromTail));
+    this.crc.update(chunk.subarray(0, fromChunk));
+    this.lastCoveredByte = fromChunk > 0 ? chunk[fromChunk - 1] : this.pendingTail[fromTail - 1];
+    // Concat copies, so the tail never pins the caller's (possibly large, pooled) chunk.
+    this.pendingTail = Buffer.concat([this.pendingTail.subarray(fromTail), chunk.subarray(fromChunk)]);
   }
 
   private collectHeader(chunk: Buffer): void {
@@ -283,44 +274,77 @@ export class RdbInspector extends Transform {
     this.parseHeader(this.header.length >= HEADER_BUFFER_LIMIT);
   }
 
-  /** Parses what has arrived; `final` means no more header bytes will come, so stop trying. */
+  /**
+   * Re-parses the buffered start of the file from scratch each time more arrives, which is cheap
+   * because it stops at the first opcode that is not AUX. `final` means no more bytes will come.
+   */
   private parseHeader(final: boolean): void {
+    const header = this.header;
     try {
-      if (this.header.length < HEADER_BYTES) {
-        if (final) this.headerDone = true;
+      if (header.length >= MAGIC.length && header.toString('latin1', 0, MAGIC.length) !== MAGIC) {
+        const start = JSON.stringify(header.toString('latin1', 0, MAGIC.length));
+        throw new RdbError(`not an RDB file: starts with ${start}, expected "${MAGIC}"`);
+      }
+      if (header.length < HEADER_BYTES) {
+        this.headerDone = final;
         return;
       }
-      this.parseMagicAndVersion();
+      const versionText = header.toString('latin1', MAGIC.length, HEADER_BYTES);
+      if (!/^[0-9]{4}$/.test(versionText)) {
+        throw new RdbError(`bad RDB header: version ${JSON.stringify(versionText)} is not 4 ASCII digits`);
+      }
+      this.rdbVersion = Number(versionText);
       let offset = HEADER_BYTES;
-      while (offset < this.header.length && this.header[offset] === AUX_OPCODE) {
-        const key = readRdbString(this.header, offset + 1);
-        const value = key && readRdbString(this.header, key.end);
+      let reachedFirstRecord = false;
+      while (offset < header.length) {
+        if (header[offset] !== AUX_OPCODE) {
+          reachedFirstRecord = true;
+          break;
+        }
+        const key = readRdbString(header, offset + 1);
+        const value = key && readRdbString(header, key.end);
         if (!key || !value) break;
         if (key.value === 'redis-ver' && value.value !== undefined) this.redisVersion = value.value;
         offset = value.end;
       }
-      // Done once a non-AUX opcode is visible; otherwise wait for more bytes unless none will come.
-      this.headerDone = final || offset < this.header.length;
+      this.headerDone = final || reachedFirstRecord;
     } catch (error) {
-      this.headerProblem = error instanceof RdbError ? error : new RdbError(String(error));
+      if (!(error instanceof RdbError)) throw error;
+      this.headerProblem = error;
       this.headerDone = true;
     }
     if (this.headerDone) this.header = Buffer.alloc(0);
   }
+}
 
-  /** Throws on a wrong magic or version; only called once at least the 9 header bytes arrived... or at result(). */
-  private parseMagicAndVersionFrom(header: Buffer): number {
-    if (header.length < MAGIC.length || header.toString('latin1', 0, MAGIC.length) !== MAGIC) {
-      throw new RdbError(`not an RDB file: starts with ${JSON.stringify(header.toString('latin1', 0, MAGIC.length))}, expected "REDIS"`);
-    }
-    const versionText = header.toString('latin1', MAGIC.length, HEADER_BYTES);
-    if (!/^[0-9]{4}$/.test(versionText)) {
-      throw new RdbError(`bad RDB header: version ${JSON.stringify(versionText)} is not 4 ASCII digits`);
-    }
-    return Number(versionText);
-  }
+/** Reads a whole RDB file through an `RdbInspector`; throws `RdbError` when the file is not sound. */
+export async function inspectRdbFile(path: string): Promise<RdbFacts> {
+  const inspector = new RdbInspector();
+  const discard = new Writable({
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+  await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), inspector, discard);
+  return inspector.result();
+}
 
-  private parseMagicAndVersion(): number {
-    return this.parseMagicAndVersionFrom(this.header);
-  }
+/**
+ * The newest RDB version each Redis release loads (`RDB_VERSION` in `src/rdb.h`). The loader refuses
+ * anything newer, so an RDB can only move to the same or a later Redis.
+ */
+export const MAX_RDB_VERSION_BY_REDIS: Readonly<Record<string, number>> = {
+  '5.0': 9,
+  '6.0': 9,
+  '6.2': 9,
+  '7.0': 10,
+  '7.2': 11,
+  '7.4': 12,
+};
+
+/** `maxRdbVersionFor('7.0.15')` is 10; undefined for releases not in the table. */
+export function maxRdbVersionFor(redisVersion: string): number | undefined {
+  const majorMinor = /^(\d+)\.(\d+)/.exec(redisVersion.trim());
+  if (!majorMinor) return undefined;
+  return MAX_RDB_VERSION_BY_REDIS[`${Number(majorMinor[1])}.${Number(majorMinor[2])}`];
 }

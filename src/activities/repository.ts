@@ -1,0 +1,24 @@
+import type { Config } from '../core/config';
+import type { RepositoryActivities } from '../core/contract';
+import { discardStagedSet, resolveSet, sealSet, stageSet, verifySetChecksums } from '../repository/sets';
+import { withProgress } from './heartbeat';
+import { TOOL } from './tool';
+
+/** The backup repository's operations as activities: the set's lifecycle on disk. */
+export function createRepositoryActivities(config: Config): RepositoryActivities {
+  return {
+    prepareBackupSet: ({ tier, startedAt }) => stageSet(config.backupDir, tier, new Date(startedAt)),
+    sealBackupSet: (input) =>
+      withProgress((progress) => {
+        progress.phase('sealing');
+        return sealSet(config.backupDir, input, TOOL);
+      }),
+    discardStagedSet: ({ setName }) => discardStagedSet(config.backupDir, setName),
+    resolveBackupSet: ({ reference }) => resolveSet(config.backupDir, reference),
+    verifySetChecksums: ({ setName }) =>
+      withProgress((progress) => {
+        progress.phase('checking checksums');
+        return verifySetChecksums(config.backupDir, setName, (bytes) => progress.bytes(bytes));
+      }),
+  };
+}

@@ -1,0 +1,41 @@
+import type { Config } from '../../core/config';
+import { compactTimeOf, parseSetReference } from '../../core/set-names';
+import type { VerifyWorkflowResult } from '../../workflows/verify';
+import { connectTemporal, runUrl, UserError } from '../connection';
+import { rootFailure } from '../failures';
+import { watchWorkflow } from '../watch';
+
+export async function verifyCommand(config: Config, reference: string, options: { json?: boolean }): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseSetReference(reference, config.backupDir);
+  } catch (error) {
+    throw new UserError((error as Error).message);
+  }
+  const client = await connectTemporal(config);
+  const workflowId = `verify-${parsed.kind === 'latest' ? 'latest' : parsed.name}-${compactTimeOf(new Date())}`;
+  try {
+    const handle = await client.workflow.start('verifyWorkflow', {
+      workflowId,
+      taskQueue: config.temporal.taskQueue,
+      args: [{ reference }],
+      staticSummary: `verify ${reference}`,
+    });
+    const url = runUrl(config, workflowId, handle.firstExecutionRunId);
+    if (!options.json) process.stdout.write(`Verifying ${reference} (${workflowId})${url ? `: ${url}` : ''}\n`);
+    let result: VerifyWorkflowResult;
+    try {
+      result = await watchWorkflow<VerifyWorkflowResult>(client, handle, options.json ? process.stderr : process.stdout);
+    } catch (error) {
+      throw new UserError(`verification failed: ${rootFailure(error).message}`);
+    }
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ ok: true, workflowId, ...result }, null, 2)}\n`);
+    } else {
+      process.stdout.write(`${[`${result.name} (${result.status}): verified`, ...result.checks.map((check) => `  ✓ ${check}`)].join('\n')}\n`);
+    }
+    return 0;
+  } finally {
+    await client.connection.close();
+  }
+}

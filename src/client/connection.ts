@@ -1,0 +1,24 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Config } from '../core/config';
+
+export class UserError extends Error {
+  override name = 'UserError';
+}
+
+/** A client for the configured Temporal namespace; an unreachable server is one clear line. */
+export async function connectTemporal(config: Config): Promise<Client> {
+  try {
+    const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '10 seconds' });
+    return new Client({ connection, namespace: config.temporal.namespace });
+  } catch (error) {
+    throw new UserError(
+      `cannot reach Temporal at ${config.temporal.address} (TEMPORAL_ADDRESS): ${(error as Error).message.split('\n')[0]}`,
+    );
+  }
+}
+
+/** Where the Temporal Web UI shows a run, when TEMPORAL_UI_URL is known. */
+export function runUrl(config: Config, workflowId: string, runId: string): string | undefined {
+  if (!config.temporal.uiUrl) return undefined;
+  return `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
+}

@@ -1,0 +1,68 @@
+/**
+ * Live progress of a running workflow, read from the heartbeats of its pending activities
+ * (`describe()`), so it works from any terminal and needs nothing from the worker but its heartbeats.
+ */
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { StoreProgress } from '../core/contract';
+import { formatBytes } from './format';
+
+interface ActivityProgress {
+  activity: string;
+  phase: string;
+  bytes: number;
+  attempt: number;
+}
+
+async function pendingProgress(handle: WorkflowHandle): Promise<ActivityProgress[]> {
+  const description = await handle.describe();
+  return (description.raw.pendingActivities ?? []).map((pending) => {
+    const payload = pending.heartbeatDetails?.payloads?.[0];
+    const details = payload ? (defaultPayloadConverter.fromPayload(payload) as StoreProgress) : undefined;
+    return {
+      activity: pending.activityType?.name ?? 'activity',
+      phase: details?.phase ?? 'scheduled',
+      bytes: details?.bytes ?? 0,
+      attempt: pending.attempt ?? 1,
+    };
+  });
+}
+
+/** Prints progress until the workflow's result settles; returns (or throws) that result. */
+export async function watchWorkflow<T>(
+  _client: Client,
+  handle: WorkflowHandle,
+  output: NodeJS.WriteStream,
+  intervalMs = 1000,
+): Promise<T> {
+  const result = handle.result() as Promise<T>;
+  let settled = false;
+  result.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  const lastShown = new Map<string, { state: string; bytes: number; at: number }>();
+  while (!settled) {
+    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, intervalMs))]);
+    if (settled) break;
+    let progress: ActivityProgress[];
+    try {
+      progress = await pendingProgress(handle);
+    } catch {
+      continue;
+    }
+    const now = Date.now();
+    for (const item of progress) {
+      // A new phase or attempt is shown at once; growing byte counts at most every five seconds.
+      const state = `${item.phase}|${item.attempt}`;
+      const previous = lastShown.get(item.activity);
+      const due = !previous || previous.state !== state || (previous.bytes !== item.bytes && now - previous.at >= 5000);
+      if (!due) continue;
+      const retry = item.attempt > 1 ? ` (attempt ${item.attempt})` : '';
+      const bytes = item.bytes > 0 ? `  ${formatBytes(item.bytes)}` : '';
+      output.write(`  ${item.activity.padEnd(18)} ${item.phase}${bytes}${retry}\n`);
+      lastShown.set(item.activity, { state, bytes: item.bytes, at: now });
+    }
+  }
+  return result;
+}

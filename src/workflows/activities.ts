@@ -1,0 +1,45 @@
+/**
+ * Activity proxies with their timeouts and retry policies, shared by the workflows. Store verbs are
+ * looked up by name (`backupPostgres`, `verifyRedis`), so a new store adapter needs no workflow change.
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import { NON_RETRYABLE_FAILURES, type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
+import { capitalize, type StoreName } from '../core/stores';
+
+const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
+
+/** Short calls: a store that does not answer within a minute, three times, is reported as down. */
+const quick = proxyActivities<StoreActivities & RepositoryActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2, nonRetryableErrorTypes },
+});
+
+/**
+ * Long streaming work. The heartbeat timeout, not the hours-long ceiling, is what notices a dead
+ * worker: its activity is retried on another worker within seconds. Attempts are bounded so a
+ * broken store fails the run instead of retrying forever.
+ */
+const streaming = proxyActivities<StoreActivities & RepositoryActivities>({
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '15 seconds',
+  retry: {
+    maximumAttempts: 3,
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes,
+  },
+});
+
+export function storeActivity<V extends StoreVerb>(verb: V, store: StoreName): StoreAdapter[V] {
+  const proxy = verb === 'probe' ? quick : streaming;
+  return proxy[`${verb}${capitalize(store)}`] as StoreAdapter[V];
+}
+
+export const repository = {
+  prepareBackupSet: quick.prepareBackupSet,
+  discardStagedSet: quick.discardStagedSet,
+  resolveBackupSet: quick.resolveBackupSet,
+  sealBackupSet: streaming.sealBackupSet,
+  verifySetChecksums: streaming.verifySetChecksums,
+} satisfies RepositoryActivities;

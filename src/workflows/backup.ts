@@ -1,0 +1,117 @@
+import { ApplicationFailure, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import type { SealedSet } from '../core/contract';
+import { summaryDifferences, type StoreRecord } from '../core/manifest';
+import { STORE_LABELS, type StoreName } from '../core/stores';
+import type { Tier } from '../core/tiers';
+import { repository, storeActivity } from './activities';
+import { failureTypeOf, reasonOf } from './failures';
+
+export interface BackupWorkflowInput {
+  tier: Tier;
+  components: StoreName[];
+}
+
+export interface BackupStoreOutcome {
+  status: 'ok' | 'failed';
+  bytes?: number;
+  error?: string;
+  checks?: string[];
+  notes?: string[];
+}
+
+export interface BackupWorkflowResult {
+  set: SealedSet;
+  stores: Partial<Record<StoreName, BackupStoreOutcome>>;
+}
+
+/** Failure type of a run whose set was sealed as partial; its details carry the BackupWorkflowResult. */
+export const PARTIAL_BACKUP = 'PartialBackup';
+
+/**
+ * One backup run: probe every store, stage a set, back up the stores in parallel (each dump verified
+ * by reading it back), then seal the set. A store that fails leaves a `partial` set naming it, and the
+ * run fails so the UI and the CLI both show it; a bad configuration fails before anything is written.
+ */
+export async function backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult> {
+  const { tier, components } = input;
+  const startedAt = workflowInfo().startTime.toISOString();
+  const records: Partial<Record<StoreName, StoreRecord>> = {};
+
+  setCurrentDetails(`Probing ${components.map((store) => STORE_LABELS[store]).join(', ')}`);
+  const probes = await Promise.allSettled(components.map((store) => storeActivity('probe', store)({ tier })));
+  const reachable: StoreName[] = [];
+  probes.forEach((probe, index) => {
+    const store = components[index]!;
+    if (probe.status === 'fulfilled') return reachable.push(store);
+    if (failureTypeOf(probe.reason) === 'ConfigError') {
+      throw ApplicationFailure.nonRetryable(reasonOf(probe.reason), 'ConfigError');
+    }
+    records[store] = { status: 'failed', error: `${STORE_LABELS[store]} probe failed: ${reasonOf(probe.reason)}` };
+  });
+
+  const set = await repository.prepareBackupSet({ tier, startedAt });
+  setCurrentDetails(`Backing up ${reachable.map((store) => STORE_LABELS[store]).join(', ')} into ${set.name}`);
+  try {
+    await Promise.all(
+      reachable.map(async (store) => {
+        records[store] = await backUpStore(store, set);
+      }),
+    );
+    setCurrentDetails(`Sealing ${set.name}`);
+    const sealed = await repository.sealBackupSet({
+      set,
+      stores: records,
+      startedAt,
+      workflow: { id: workflowInfo().workflowId, runId: workflowInfo().runId },
+    });
+    const result: BackupWorkflowResult = { set: sealed, stores: outcomesOf(records) };
+    if (sealed.status !== 'complete') {
+      const failed = Object.values(records).flatMap((record) => (record?.status === 'failed' ? [record.error] : []));
+      throw ApplicationFailure.create({
+        message: `backup set ${sealed.name} is partial: ${failed.join('; ')}`,
+        type: PARTIAL_BACKUP,
+        nonRetryable: true,
+        details: [result],
+      });
+    }
+    setCurrentDetails(`Complete: ${sealed.name}`);
+    return result;
+  } catch (error) {
+    await repository.discardStagedSet({ setName: set.name });
+    throw error;
+  }
+}
+
+async function backUpStore(store: StoreName, set: Parameters<typeof repository.sealBackupSet>[0]['set']): Promise<StoreRecord> {
+  const label = STORE_LABELS[store];
+  try {
+    const dumped = await storeActivity('backup', store)({ set });
+    const verified = await storeActivity('verify', store)({ setName: set.name, location: 'staging', files: dumped.files, tier: set.tier });
+    const differences = dumped.summary ? summaryDifferences(dumped.summary, verified.summary) : [];
+    if (differences.length > 0) {
+      return { status: 'failed', error: `${label}: the dump does not hold what the server had: ${differences.slice(0, 3).join('; ')}` };
+    }
+    return {
+      status: 'ok',
+      serverVersion: dumped.serverVersion,
+      files: dumped.files,
+      summary: verified.summary,
+      checks: verified.checks,
+      notes: dumped.notes,
+      phases: dumped.phases,
+    };
+  } catch (error) {
+    return { status: 'failed', error: `${label}: ${reasonOf(error)}` };
+  }
+}
+
+function outcomesOf(records: Partial<Record<StoreName, StoreRecord>>): BackupWorkflowResult['stores'] {
+  const outcomes: BackupWorkflowResult['stores'] = {};
+  for (const [store, record] of Object.entries(records) as [StoreName, StoreRecord][]) {
+    outcomes[store] =
+      record.status === 'ok'
+        ? { status: 'ok', bytes: record.files.reduce((sum, file) => sum + file.bytes, 0), checks: record.checks, notes: record.notes }
+        : { status: 'failed', error: record.error };
+  }
+  return outcomes;
+}

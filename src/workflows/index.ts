@@ -1,0 +1,2 @@
+export { backupWorkflow } from './backup';
+export { verifyWorkflow } from './verify';

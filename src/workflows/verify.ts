@@ -1,0 +1,48 @@
+import { ApplicationFailure, setCurrentDetails } from '@temporalio/workflow';
+import { summaryDifferences, type Manifest } from '../core/manifest';
+import { STORE_LABELS, type StoreName } from '../core/stores';
+import { repository, storeActivity } from './activities';
+
+export interface VerifyWorkflowInput {
+  /** `latest`, a set name, or a set path inside BACKUP_DIR. */
+  reference: string;
+}
+
+export interface VerifyWorkflowResult {
+  name: string;
+  status: Manifest['status'];
+  filesChecked: number;
+  bytesChecked: number;
+  checks: string[];
+}
+
+/**
+ * Re-checks a sealed set the way a restore would before touching anything: every checksum, then each
+ * store's deep check, whose content counts must equal the manifest's. Stops at the first bad file.
+ */
+export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<VerifyWorkflowResult> {
+  const set = await repository.resolveBackupSet({ reference: input.reference });
+  setCurrentDetails(`Checking the checksums of ${set.name}`);
+  const report = await repository.verifySetChecksums({ setName: set.name });
+  const checks = [`${report.filesChecked} files match SHA256SUMS (${report.bytesChecked} bytes read)`];
+  for (const [store, record] of Object.entries(set.manifest.stores) as [StoreName, Manifest['stores'][StoreName]][]) {
+    if (record?.status !== 'ok') continue;
+    setCurrentDetails(`Deep check of ${STORE_LABELS[store]} in ${set.name}`);
+    const verified = await storeActivity('verify', store)({
+      setName: set.name,
+      location: 'sealed',
+      files: record.files,
+      tier: set.manifest.tier,
+    });
+    const differences = summaryDifferences(record.summary, verified.summary);
+    if (differences.length > 0) {
+      throw ApplicationFailure.nonRetryable(
+        `${STORE_LABELS[store]} files of ${set.name} do not hold what the manifest records: ${differences.slice(0, 3).join('; ')}`,
+        'VerificationFailed',
+      );
+    }
+    checks.push(...verified.checks);
+  }
+  setCurrentDetails(`Verified: ${set.name}`);
+  return { name: set.name, status: set.manifest.status, ...report, checks };
+}

@@ -1,0 +1,69 @@
+/**
+ * `npm test`: one Temporal dev server and one workflow bundle for the whole suite, then every
+ * test file under node's test runner, one file at a time (two cores; each file starts its own stores).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { startTemporalDevServer } from '../src/devstack/temporal';
+
+async function main(): Promise<number> {
+  const only = process.argv.slice(2);
+  const dir = mkdtempSync(join(tmpdir(), 'scholaria-suite-'));
+  const testDir = __dirname;
+  const files = readdirSync(testDir)
+    .filter((name) => name.endsWith('.test.ts'))
+    .filter((name) => only.length === 0 || only.some((pattern) => name.includes(pattern)))
+    .sort()
+    .map((name) => join(testDir, name));
+  process.stdout.write(`[suite] bundling workflows and starting the Temporal dev server\n`);
+  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: quietLogger });
+  const bundlePath = join(dir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, bundle.code);
+  const server = await startTemporalDevServer({ uiPort: false, logFile: join(dir, 'temporal.log') });
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit', '--test-reporter=spec', ...files],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+          env: { ...process.env, TEST_TEMPORAL_ADDRESS: server.address, BACKUP_WORKFLOW_BUNDLE: bundlePath },
+        },
+      );
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (text: string) => {
+        process.stdout.write(text);
+        output = (output + text).slice(-4000);
+      });
+      child.once('error', reject);
+      child.once('close', (code) => {
+        const count = (name: string) => Number(new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(output)?.[1] ?? 0);
+        process.stdout.write(`\n${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped\n`);
+        resolve(code ?? 1);
+      });
+    });
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
+  error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
+};
+
+main().then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    process.stderr.write(`[suite] ${error.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,49 @@
+/** Seeded Scholaria stores for tests, with a password-protected backup login on PostgreSQL. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { seedPostgres, seedRedis, type SeedScale } from '../../src/devstack/seed';
+import { run, type Stores } from './stack';
+
+export const TEST_SCALE: SeedScale = { users: 20, topicsPerUser: 3, contextsPerTopic: 4, chunksPerContext: 10, sessions: 200 };
+export const BACKUP_PASSWORD = 'pg-Secret-7f3a9';
+
+export async function createDatabase(stores: Stores, name: string): Promise<string> {
+  const client = new Client({ connectionString: stores.postgres.url() });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  return stores.postgres.url(name);
+}
+
+/** Creates and seeds the `scholaria` database and Redis. */
+export async function seedStores(stores: Stores, scale: SeedScale = TEST_SCALE): Promise<void> {
+  await seedPostgres(await createDatabase(stores, 'scholaria'), scale);
+  await seedRedis(stores.redis.url, scale);
+}
+
+/**
+ * A login that must authenticate with its password over TCP (scram), so the backup really uses the
+ * secret it must never leak. Returns the URL with the password in it.
+ */
+export async function addPasswordLogin(stores: Stores): Promise<string> {
+  const client = new Client({ connectionString: stores.postgres.url() });
+  await client.connect();
+  try {
+    await client.query(`CREATE ROLE scholaria_backup LOGIN SUPERUSER PASSWORD '${BACKUP_PASSWORD}'`);
+    const hba = join(stores.postgres.dataDir, 'pg_hba.conf');
+    writeFileSync(hba, `host all scholaria_backup 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`);
+    await client.query('SELECT pg_reload_conf()');
+  } finally {
+    await client.end();
+  }
+  return `postgresql://scholaria_backup:${BACKUP_PASSWORD}@127.0.0.1:${stores.postgres.port}/scholaria`;
+}
+
+/** `sha256sum -c SHA256SUMS` inside the set folder, as the specification says a user checks a set. */
+export function sha256sumCheck(setPath: string): string {
+  return run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: setPath });
+}
