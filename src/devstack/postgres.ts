@@ -75,16 +75,17 @@ export async function startLocalPostgres(options: { dir: string; port?: number }
     await client.end();
     return true;
   }, 30_000);
-  return {
-    port,
-    dataDir,
-    url,
-    stop: async () => {
-      try {
-        runAs(owner, join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
-      } catch {
-        // already stopped
-      }
-    },
-  };
+  return { port, dataDir, url, stop: async () => void stopLocalPostgres(options.dir, 'immediate') };
+}
+
+/** Stops the cluster in `dir` if it runs; `fast` lets it write a checkpoint, `immediate` does not wait. */
+export function stopLocalPostgres(dir: string, mode: 'fast' | 'immediate' = 'fast'): boolean {
+  const dataDir = join(dir, 'data');
+  if (!existsSync(join(dataDir, 'postmaster.pid'))) return false;
+  try {
+    runAs(clusterOwner(), join(postgresServerBin(), 'pg_ctl'), ['-D', dataDir, '-m', mode, '-w', 'stop']);
+    return true;
+  } catch {
+    return false;
+  }
 }

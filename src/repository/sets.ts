@@ -87,6 +87,7 @@ export async function sealSet(backupDir: string, input: SealSetInput, tool: Mani
     stores: input.stores,
   };
   const files = filesOf(manifest);
+  await removeUnlisted(staging, files);
   for (const file of files) await checkFile(staging, file);
   await writeDurably(join(staging, CHECKSUMS_FILE), formatChecksums(files));
   await writeDurably(join(staging, MANIFEST_FILE), `${JSON.stringify(manifestSchema.parse(manifest), null, 2)}\n`);
@@ -202,6 +203,14 @@ export async function verifySetChecksums(
     bytesChecked += file.bytes;
   }
   return { filesChecked: files.length, bytesChecked };
+}
+
+/** What a failed store left behind is not part of the set: only listed files are sealed. */
+async function removeUnlisted(dir: string, files: readonly FileEntry[]): Promise<void> {
+  const listed = new Set(files.map((file) => file.name.split('/')[0]));
+  for (const entry of await readdir(dir)) {
+    if (!listed.has(entry)) await rm(join(dir, entry), { recursive: true, force: true });
+  }
 }
 
 async function checkFile(dir: string, file: FileEntry, onBytes?: (bytes: number) => void): Promise<void> {

@@ -58,13 +58,14 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
       }),
     );
     setCurrentDetails(`Sealing ${set.name}`);
+    const ordered = Object.fromEntries(components.map((store) => [store, records[store]!]));
     const sealed = await repository.sealBackupSet({
       set,
-      stores: records,
+      stores: ordered,
       startedAt,
       workflow: { id: workflowInfo().workflowId, runId: workflowInfo().runId },
     });
-    const result: BackupWorkflowResult = { set: sealed, stores: outcomesOf(records) };
+    const result: BackupWorkflowResult = { set: sealed, stores: outcomesOf(ordered) };
     if (sealed.status !== 'complete') {
       const failed = Object.values(records).flatMap((record) => (record?.status === 'failed' ? [record.error] : []));
       throw ApplicationFailure.create({

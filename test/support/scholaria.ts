@@ -47,3 +47,49 @@ export async function addPasswordLogin(stores: Stores): Promise<string> {
 export function sha256sumCheck(setPath: string): string {
   return run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: setPath });
 }
+
+/** A table of hard-to-compress text large enough that dumping it takes seconds, so a test can act mid-dump. */
+export async function addBulkTable(url: string, megabytes: number): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('CREATE TABLE bulk_chunks (id bigint PRIMARY KEY, body text NOT NULL)');
+    await client.query(
+      `INSERT INTO bulk_chunks
+       SELECT i, (SELECT string_agg(md5((i * 64 + k)::text || 'salt'), '') FROM generate_series(1, 32) k)
+         FROM generate_series(1, $1::int) i`,
+      [megabytes * 1000],
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+/** Terminates, whenever it appears, the backend of any pg_dump that is copying a table's data. */
+export function keepCuttingDumps(url: string): { stop(): Promise<number> } {
+  let running = true;
+  let cuts = 0;
+  const loop = (async () => {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      while (running) {
+        const { rows } = await client.query<{ done: boolean }>(
+          `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+            WHERE application_name = 'pg_dump' AND query LIKE 'COPY%' AND pid <> pg_backend_pid()`,
+        );
+        cuts += rows.filter((row) => row.done).length;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      await client.end();
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return cuts;
+    },
+  };
+}

@@ -49,7 +49,7 @@ export class CopyRowCounter extends Writable {
     // 'C' of COPY: only then is the line worth decoding.
     if (data[start] !== 0x43) return;
     const text = data.toString('utf8', start, end);
-    const match = /^COPY (.+?)(?: \(.*\))? FROM stdin;$/.exec(text);
+    const match = /^COPY (.+?) +(?:\(.*\) +)?FROM stdin;$/.exec(text);
     if (!match) return;
     this.table = unquoteQualifiedName(match[1]!);
     this.rows = 0;

@@ -5,7 +5,8 @@
  * private `redis-server` whose key counts become the set's content summary.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
@@ -105,6 +106,7 @@ async function verify(config: Config, input: StoreVerifyInput, progress: Progres
   const rdbPath = join(scratch, 'dump.rdb');
   await rm(scratch, { recursive: true, force: true });
   await mkdir(scratch, { recursive: true });
+  let serverDir: string | undefined;
   try {
     progress.phase('decompressing RDB');
     const inspector = new RdbInspector();
@@ -124,7 +126,9 @@ async function verify(config: Config, input: StoreVerifyInput, progress: Progres
       throw new VerificationFailed(`${file.name}: redis-check-rdb rejects it (${error.message})`);
     });
     progress.phase('loading RDB');
-    const server = await startLocalRedis({ dir: join(scratch, 'server'), rdbFile: rdbPath }).catch((error: Error) => {
+    // The server's unix socket lives in a short temporary path: socket paths are limited to 107 bytes.
+    serverDir = await mkdtemp(join(tmpdir(), 'scholaria-rdb-'));
+    const server = await startLocalRedis({ dir: serverDir, rdbFile: rdbPath }).catch((error: Error) => {
       throw new VerificationFailed(`${file.name}: redis-server cannot load it (${error.message})`);
     });
     let counts: Record<string, number>;
@@ -146,5 +150,6 @@ async function verify(config: Config, input: StoreVerifyInput, progress: Progres
     };
   } finally {
     await rm(scratch, { recursive: true, force: true });
+    if (serverDir) await rm(serverDir, { recursive: true, force: true });
   }
 }
