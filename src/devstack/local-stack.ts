@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { connectOnce } from '../activities/redis/client';
 import { Client } from 'pg';
 import { startLocalPostgres, stopLocalPostgres } from './postgres';
 import { freePort, isPortOpen, portOrFree, waitFor } from './ports';
@@ -99,8 +99,7 @@ export async function stopStack(): Promise<string[]> {
     stopped.push(`Temporal dev server (pid ${state.temporal.pid})`);
   }
   if (state.redis && (await canPing(`redis://127.0.0.1:${state.redis.port}`))) {
-    const redis = new Redis(`redis://127.0.0.1:${state.redis.port}`, { lazyConnect: true });
-    await redis.connect();
+    const redis = await connectOnce(`redis://127.0.0.1:${state.redis.port}`);
     await redis.shutdown('NOSAVE').catch(() => undefined);
     redis.disconnect();
     stopped.push(`Redis (port ${state.redis.port})`);
@@ -133,14 +132,13 @@ async function canQuery(url: string): Promise<boolean> {
 }
 
 async function canPing(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => undefined);
+  let redis;
   try {
-    await redis.connect();
+    redis = await connectOnce(url, 1000);
     return (await redis.ping()) === 'PONG';
   } catch {
     return false;
   } finally {
-    redis.disconnect();
+    redis?.disconnect();
   }
 }

@@ -20,6 +20,7 @@ import { HashingTap } from '../../repository/hashing';
 import { fsyncPath, scratchDirectory, setDirectory } from '../../repository/sets';
 import { runForOutput } from '../child-process';
 import { withProgress, type ProgressReporter } from '../heartbeat';
+import { connectOnce } from './client';
 import { keyCountsPerDatabase, startLocalRedis } from './local-server';
 import { RdbInspector } from './rdb';
 import { streamRdbFromServer } from './replication';
@@ -47,17 +48,16 @@ export function describeRedisUrl(url: string): string {
 
 async function probe(config: Config): Promise<StoreProbe> {
   const url = storeUrl(config, 'redis');
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => undefined);
+  let client: Redis | undefined;
   try {
-    await client.connect();
+    client = await connectOnce(url);
     const info = await client.info('server');
     const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
     return { serverVersion: version, details: [`Redis ${version} at ${describeRedisUrl(url)}`] };
   } catch (error) {
     throw new Error(`Redis at ${describeRedisUrl(url)} is unreachable: ${(error as Error).message}`);
   } finally {
-    client.disconnect();
+    client?.disconnect();
   }
 }
 
