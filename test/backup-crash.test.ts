@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { defaultPayloadConverter } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
+import { WorkflowFailedError } from '@temporalio/client';
 import type { StoreProgress } from '../src/core/contract';
 import type { BackupWorkflowResult } from '../src/workflows/backup';
 import { tableChecksums } from './support/fingerprints';
@@ -18,6 +20,26 @@ function startWorkerProcess(): ChildProcess {
   const child = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   workers.push(child);
   return child;
+}
+
+/** Waits until the PostgreSQL dump's heartbeats show bytes written. */
+async function dumpInProgress(handle: WorkflowHandle): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    for (const activity of pending) {
+      const payload = activity.heartbeatDetails?.payloads?.[0];
+      const progress = payload ? (defaultPayloadConverter.fromPayload(payload) as StoreProgress) : undefined;
+      if (activity.activityType?.name === 'backupPostgres' && progress?.phase === 'dumping' && progress.bytes > 0) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail('the PostgreSQL dump was never seen running');
+}
+
+function dumpProcesses(): string[] {
+  const result = spawnSync('pgrep', ['-f', `pg_dump.*${stores.postgres.port}`], { encoding: 'utf8' });
+  return result.stdout.trim().split('\n').filter(Boolean);
 }
 
 before(async () => {
@@ -42,19 +64,7 @@ test('a worker killed with SIGKILL in the middle of the PostgreSQL dump: a new w
   const client = await temporalClient();
   try {
     const handle = client.workflow.getHandle(workflowId);
-    // Wait until the dump has visibly written data, then kill the worker without warning.
-    const deadline = Date.now() + 120_000;
-    let dumped = 0;
-    while (Date.now() < deadline && dumped === 0) {
-      const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      for (const activity of pending) {
-        const payload = activity.heartbeatDetails?.payloads?.[0];
-        const progress = payload ? (defaultPayloadConverter.fromPayload(payload) as StoreProgress) : undefined;
-        if (activity.activityType?.name === 'backupPostgres' && progress?.phase === 'dumping') dumped = progress.bytes;
-      }
-      if (dumped === 0) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.ok(dumped > 0, 'the PostgreSQL dump was seen running');
+    await dumpInProgress(handle);
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
 
@@ -76,6 +86,28 @@ test('a worker killed with SIGKILL in the middle of the PostgreSQL dump: a new w
     const target = await createDatabase(stores, 'after_crash');
     run('pg_restore', ['--exit-on-error', `--dbname=${target}`, join(result.set.path, `postgres_${stamp}.sql.custom`)]);
     assert.deepEqual(await tableChecksums(target), tablesBefore);
+  } finally {
+    await client.connection.close();
+  }
+});
+
+test('cancelling a backup from Temporal stops pg_dump and leaves nothing behind', async () => {
+  startWorkerProcess();
+  const started = await runCli(['backup', '--component', 'postgres', '--no-wait'], env);
+  assert.equal(started.code, 0, started.stderr);
+  const client = await temporalClient();
+  try {
+    const handle = client.workflow.getHandle(started.stdout.trim());
+    await dumpInProgress(handle);
+    assert.ok(dumpProcesses().length > 0, 'pg_dump runs before the cancellation');
+    const setsBefore = readdirSync(env.BACKUP_DIR!).filter((name) => name.startsWith('scholaria_backup_'));
+    await handle.cancel();
+    await assert.rejects(handle.result(), (error: unknown) => error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure);
+    const deadline = Date.now() + 10_000;
+    while (dumpProcesses().length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(dumpProcesses(), [], 'pg_dump was killed');
+    assert.deepEqual(readdirSync(join(env.BACKUP_DIR!, '.partial')), [], 'the staged set was removed');
+    assert.deepEqual(readdirSync(env.BACKUP_DIR!).filter((name) => name.startsWith('scholaria_backup_')), setsBefore, 'no new set');
   } finally {
     await client.connection.close();
   }

@@ -1,4 +1,4 @@
-import { ApplicationFailure, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { SealedSet } from '../core/contract';
 import { summaryDifferences, type StoreRecord } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
@@ -78,7 +78,8 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
     setCurrentDetails(`Complete: ${sealed.name}`);
     return result;
   } catch (error) {
-    await repository.discardStagedSet({ setName: set.name });
+    // Also when the run is cancelled: the cleanup must still run, so it is shielded from the cancellation.
+    await CancellationScope.nonCancellable(() => repository.discardStagedSet({ setName: set.name }));
     throw error;
   }
 }
@@ -102,6 +103,7 @@ async function backUpStore(store: StoreName, set: Parameters<typeof repository.s
       phases: dumped.phases,
     };
   } catch (error) {
+    if (isCancellation(error)) throw error;
     return { status: 'failed', error: `${label}: ${reasonOf(error)}` };
   }
 }
