@@ -14,7 +14,7 @@ test('config: defaults follow the specification', () => {
   const config = loadConfig({});
   assert.equal(config.backupDir, '/backup');
   assert.deepEqual(config.retentionDays, { daily: 7, weekly: 30, monthly: 365 });
-  assert.deepEqual(config.components, ['postgres', 'redis']);
+  assert.deepEqual(config.components, ['postgres', 'redis', 'qdrant']);
   assert.equal(config.temporal.address, '127.0.0.1:7233');
   assert.throws(() => storeUrl(config, 'postgres'), /^ConfigError: POSTGRES_URL is not set/);
 });

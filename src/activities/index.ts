@@ -3,28 +3,29 @@
  * `<verb><Store>` names (`backupPostgres`, `verifyRedis`, ...), all failing through `toActivityFailure`.
  */
 import type { Config } from '../core/config';
-import type { RepositoryActivities, StoreActivities, StoreAdapter, StoreVerb } from '../core/contract';
+import type { AuditActivities, RepositoryActivities, StoreActivities, StoreAdapter, StoreVerb } from '../core/contract';
 import { capitalize, type StoreName } from '../core/stores';
 import { asActivity } from './failures';
 import { createPostgresAdapter } from './postgres';
 import { createRedisAdapter } from './redis';
+import { createAuditActivities } from './audit';
 import { createRepositoryActivities } from './repository';
 
-const VERBS: readonly StoreVerb[] = ['probe', 'backup', 'verify'];
+const VERBS: readonly StoreVerb[] = ['probe', 'backup', 'verify', 'preflight', 'safetySnapshot', 'restore', 'summarize', 'rollback', 'release'];
 
 export function createStoreAdapters(config: Config): Record<StoreName, StoreAdapter> {
   return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config) };
 }
 
-export function createActivities(config: Config): StoreActivities & RepositoryActivities {
+export function createActivities(config: Config): StoreActivities & RepositoryActivities & AuditActivities {
   const activities: Record<string, (...args: never[]) => Promise<unknown>> = {};
   for (const [store, adapter] of Object.entries(createStoreAdapters(config)) as [StoreName, StoreAdapter][]) {
     for (const verb of VERBS) {
       activities[`${verb}${capitalize(store)}`] = asActivity(config, adapter[verb] as (...args: never[]) => Promise<unknown>);
     }
   }
-  for (const [name, implementation] of Object.entries(createRepositoryActivities(config))) {
+  for (const [name, implementation] of Object.entries({ ...createRepositoryActivities(config), ...createAuditActivities(config) })) {
     activities[name] = asActivity(config, implementation as (...args: never[]) => Promise<unknown>);
   }
-  return activities as unknown as StoreActivities & RepositoryActivities;
+  return activities as unknown as StoreActivities & RepositoryActivities & AuditActivities;
 }

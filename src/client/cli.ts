@@ -10,18 +10,19 @@ import { redactSecrets, registerSecrets } from '../logging';
 import { runWorker } from '../worker/worker';
 import { backupCommand } from './commands/backup';
 import { listCommand, showCommand } from './commands/sets';
+import { restoreCommand } from './commands/restore';
 import { verifyCommand } from './commands/verify';
 import { UserError } from './connection';
 
 function config(): Config {
   const loaded = loadConfig(process.env);
-  registerSecrets(Object.values(loaded.storeUrls));
+  registerSecrets(Object.values(loaded.storeUrls), [loaded.qdrant.apiKey]);
   return loaded;
 }
 
 function program(): Command {
   const cli = new Command('scholaria-backup')
-    .description('Verified backups of PostgreSQL and Redis, run as Temporal workflows')
+    .description('Verified backups and safe restores of PostgreSQL, Redis and Qdrant, run as Temporal workflows')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -53,6 +54,18 @@ function program(): Command {
     .description('re-check every checksum of a set and the deep checks of each store')
     .option('--json', 'print JSON')
     .action(async (reference: string, options) => finish(await verifyCommand(config(), reference, options)));
+
+  cli
+    .command('restore')
+    .argument('<set>', 'latest, a set name, or its path')
+    .description('restore stores from a set: verified first, rolled back if any store fails')
+    .option('--component <list>', `comma-separated stores (${STORE_NAMES.join(',')}); default: every store the set holds`)
+    .option('--dry-run', 'check everything and print the plan; change nothing')
+    .option('--yes', 'do not ask for confirmation')
+    .option('--force', 'end sessions connected to the target database when they block the swap')
+    .option('--keep-safety', 'keep the safety snapshots (e.g. the pre-restore database) after success')
+    .option('--json', 'print the result as JSON')
+    .action(async (reference: string, options) => finish(await restoreCommand(config(), reference, options)));
 
   cli
     .command('worker')

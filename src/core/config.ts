@@ -62,6 +62,13 @@ const environmentSchema = z.object({
     .refine((value) => value === undefined || /^https?:\/\//.test(value), { message: 'must be an http:// or https:// URL' }),
   POSTGRES_URL: urlWithScheme(['postgres', 'postgresql']),
   REDIS_URL: urlWithScheme(['redis', 'rediss']),
+  QDRANT_URL: urlWithScheme(['http', 'https']),
+  QDRANT_API_KEY: z.string().min(1).optional(),
+  /** Comma-separated collection names; all collections when unset. */
+  QDRANT_COLLECTIONS: z
+    .string()
+    .optional()
+    .transform((text) => text?.split(',').map((name) => name.trim()).filter(Boolean)),
 });
 
 export interface Config {
@@ -73,6 +80,7 @@ export interface Config {
   components: StoreName[];
   temporal: { address: string; namespace: string; taskQueue: string; uiUrl?: string };
   storeUrls: Partial<Record<StoreName, string>>;
+  qdrant: { apiKey?: string; collections?: string[] };
 }
 
 /** Reads and validates the environment; the first problem becomes one line naming the variable. */
@@ -101,7 +109,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiUrl: e.TEMPORAL_UI_URL?.replace(/\/+$/, ''),
     },
-    storeUrls: { postgres: e.POSTGRES_URL, redis: e.REDIS_URL },
+    storeUrls: { postgres: e.POSTGRES_URL, redis: e.REDIS_URL, qdrant: e.QDRANT_URL },
+    qdrant: { apiKey: e.QDRANT_API_KEY, collections: e.QDRANT_COLLECTIONS },
   };
 }
 

@@ -49,11 +49,83 @@ export interface StoreVerifyResult {
   summary: ContentSummary;
 }
 
-/** The verbs every store adapter has; each becomes an activity type such as `backupPostgres`. */
+/** What one store's restore works from: a sealed set's files for that store and what the manifest records of them. */
+export interface RestoreSource {
+  /** Names the restore's safety snapshots and scratch objects, e.g. `20261126_041406`. */
+  restoreId: string;
+  setName: string;
+  files: FileEntry[];
+  /** The content the set holds, from the manifest; the restored target must end up holding exactly this. */
+  summary: ContentSummary;
+  /** The server version that produced the files. */
+  serverVersion: string;
+}
+
+export interface PreflightReport {
+  /** Reasons the restore must not start (incompatible versions, too little space...); empty when it may. */
+  problems: string[];
+  /** What the target holds now. */
+  current: ContentSummary;
+  /** Versions, free space and other facts the plan rests on. */
+  details: string[];
+  /** What the restore would do, step by step. */
+  plan: string[];
+}
+
+/** Where a store's state before the restore was kept; non-secret, adapter-specific references. */
+export interface SafetySnapshot {
+  description: string;
+  references: Record<string, string>;
+}
+
+export interface StoreRestoreInput extends RestoreSource {
+  safety: SafetySnapshot;
+  /** Allowed to end the target's other sessions/connections when they block the restore. */
+  force: boolean;
+}
+
+export interface StoreRestoreResult {
+  details: string[];
+  /**
+   * What the target must hold now, when that differs from the manifest's summary for a reason the
+   * adapter knows (Redis keys that expired since the backup); the manifest's summary otherwise.
+   */
+  expected?: ContentSummary;
+}
+
+export interface RollbackInput {
+  restoreId: string;
+  safety: SafetySnapshot;
+}
+
+export interface ReleaseInput {
+  restoreId: string;
+  safety: SafetySnapshot;
+  /** Keep the safety snapshot (e.g. the pre-restore database) instead of removing it. */
+  keep: boolean;
+}
+
+/**
+ * The verbs every store adapter has; each becomes an activity type such as `backupPostgres` or
+ * `rollbackRedis`, so the Temporal UI history reads like the runbook.
+ */
 export interface StoreAdapter {
   probe(input: { tier: Tier }): Promise<StoreProbe>;
   backup(input: StoreBackupInput): Promise<StoreBackupResult>;
+  /** Deep check of a set's files alone; no server needed. */
   verify(input: StoreVerifyInput): Promise<StoreVerifyResult>;
+  /** Read-only: compatibility, space, what the target holds and what a restore would do. */
+  preflight(input: RestoreSource): Promise<PreflightReport>;
+  /** Captures the target's current state so `rollback` can bring it back. */
+  safetySnapshot(input: RestoreSource): Promise<SafetySnapshot>;
+  /** Replaces the target's content with the set's; idempotent, so a retry starts over cleanly. */
+  restore(input: StoreRestoreInput): Promise<StoreRestoreResult>;
+  /** What the live target holds now, in the manifest's units. */
+  summarize(input: { restoreId: string }): Promise<ContentSummary>;
+  /** Brings the target back to its safety snapshot; idempotent, safe to call whatever step failed. */
+  rollback(input: RollbackInput): Promise<void>;
+  /** After the whole restore succeeded: removes (or keeps) the safety snapshot. */
+  release(input: ReleaseInput): Promise<void>;
 }
 export type StoreVerb = keyof StoreAdapter;
 
@@ -96,6 +168,22 @@ export interface RepositoryActivities {
   verifySetChecksums(input: { setName: string }): Promise<ChecksumReport>;
 }
 
+/** One line of the audit log: every restore, dry runs included, and who asked for it. */
+export interface AuditEntry {
+  event: 'restore';
+  at: string;
+  by: string;
+  workflowId: string;
+  set: string;
+  stores: string[];
+  dryRun: boolean;
+  outcome: string;
+}
+
+export interface AuditActivities {
+  recordAudit(entry: AuditEntry): Promise<void>;
+}
+
 /** What a store activity reports in its heartbeats; the CLI shows it as live progress. */
 export interface StoreProgress {
   phase: string;
@@ -112,5 +200,7 @@ export const NON_RETRYABLE_FAILURES = [
   'ReplicationRefused',
   'IncompatibleVersion',
   'BackupDirUnusable',
+  'PreflightFailed',
+  'TargetBusy',
 ] as const;
 export type NonRetryableFailure = (typeof NON_RETRYABLE_FAILURES)[number];

@@ -1,16 +1,18 @@
 /** The stores a backup set can hold. Adding a store means one adapter in activities/ and one entry here. */
-export const STORE_NAMES = ['postgres', 'redis'] as const;
+export const STORE_NAMES = ['postgres', 'redis', 'qdrant'] as const;
 export type StoreName = (typeof STORE_NAMES)[number];
 
 export const STORE_LABELS: Record<StoreName, string> = {
   postgres: 'PostgreSQL',
   redis: 'Redis',
+  qdrant: 'Qdrant',
 };
 
 /** Environment variable that locates each store; activities read it, workflows never see it. */
 export const STORE_URL_VARIABLES: Record<StoreName, string> = {
   postgres: 'POSTGRES_URL',
   redis: 'REDIS_URL',
+  qdrant: 'QDRANT_URL',
 };
 
 export function isStoreName(value: string): value is StoreName {

@@ -28,6 +28,7 @@ import { hashFile } from './hashing';
 
 export const STAGING_FOLDER = '.partial';
 export const SCRATCH_FOLDER = '.tmp';
+export const SAFETY_FOLDER = '.safety';
 
 export function setDirectory(backupDir: string, name: string, location: SetLocation): string {
   if (!isSetName(name)) throw new SetNotFound(`"${name}" is not a backup set name`);
@@ -36,6 +37,12 @@ export function setDirectory(backupDir: string, name: string, location: SetLocat
 
 export function scratchDirectory(backupDir: string): string {
   return join(backupDir, SCRATCH_FOLDER);
+}
+
+/** Where a restore keeps one store's safety snapshot files until the restore is released. */
+export function safetyDirectory(backupDir: string, restoreId: string, store: string): string {
+  if (!/^[0-9A-Za-z_-]+$/.test(restoreId)) throw new RangeError(`"${restoreId}" is not a restore id`);
+  return join(backupDir, SAFETY_FOLDER, restoreId, store);
 }
 
 /** Makes sure BACKUP_DIR exists and takes writes, by writing and removing a probe file. */

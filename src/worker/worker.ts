@@ -40,7 +40,7 @@ export function installRuntime(config: Config): void {
 }
 
 export async function createWorker(config: Config, options: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
-  registerSecrets(Object.values(config.storeUrls));
+  registerSecrets(Object.values(config.storeUrls), [config.qdrant.apiKey]);
   installRuntime(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({

@@ -3,13 +3,13 @@
  * looked up by name (`backupPostgres`, `verifyRedis`), so a new store adapter needs no workflow change.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import { NON_RETRYABLE_FAILURES, type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
+import { NON_RETRYABLE_FAILURES, type AuditActivities, type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
 import { capitalize, type StoreName } from '../core/stores';
 
 const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
 
 /** Short calls: a store that does not answer within a minute, three times, is reported as down. */
-const quick = proxyActivities<StoreActivities & RepositoryActivities>({
+const quick = proxyActivities<StoreActivities & RepositoryActivities & AuditActivities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2, nonRetryableErrorTypes },
 });
@@ -43,3 +43,5 @@ export const repository = {
   sealBackupSet: streaming.sealBackupSet,
   verifySetChecksums: streaming.verifySetChecksums,
 } satisfies RepositoryActivities;
+
+export const audit = { recordAudit: quick.recordAudit } satisfies AuditActivities;

@@ -1,2 +1,3 @@
 export { backupWorkflow } from './backup';
 export { verifyWorkflow } from './verify';
+export { restoreWorkflow } from './restore';

@@ -1,6 +1,7 @@
 import { ApplicationFailure, setCurrentDetails } from '@temporalio/workflow';
 import { summaryDifferences, type Manifest } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
+import type { ResolvedSet } from '../core/contract';
 import { repository, storeActivity } from './activities';
 
 export interface VerifyWorkflowInput {
@@ -22,11 +23,24 @@ export interface VerifyWorkflowResult {
  */
 export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<VerifyWorkflowResult> {
   const set = await repository.resolveBackupSet({ reference: input.reference });
+  const verified = await verifySealedSet(set);
+  setCurrentDetails(`Verified: ${set.name}`);
+  return { name: set.name, status: set.manifest.status, ...verified };
+}
+
+/**
+ * Every checksum of the set, then the deep check of each of `stores` (default: every store the set
+ * holds), whose content counts must equal the manifest's. Throws at the first problem.
+ */
+export async function verifySealedSet(
+  set: ResolvedSet,
+  stores?: readonly StoreName[],
+): Promise<{ filesChecked: number; bytesChecked: number; checks: string[] }> {
   setCurrentDetails(`Checking the checksums of ${set.name}`);
   const report = await repository.verifySetChecksums({ setName: set.name });
   const checks = [`${report.filesChecked} files match SHA256SUMS (${report.bytesChecked} bytes read)`];
   for (const [store, record] of Object.entries(set.manifest.stores) as [StoreName, Manifest['stores'][StoreName]][]) {
-    if (record?.status !== 'ok') continue;
+    if (record?.status !== 'ok' || (stores && !stores.includes(store))) continue;
     setCurrentDetails(`Deep check of ${STORE_LABELS[store]} in ${set.name}`);
     const verified = await storeActivity('verify', store)({
       setName: set.name,
@@ -43,6 +57,5 @@ export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<Verify
     }
     checks.push(...verified.checks);
   }
-  setCurrentDetails(`Verified: ${set.name}`);
-  return { name: set.name, status: set.manifest.status, ...report, checks };
+  return { ...report, checks };
 }

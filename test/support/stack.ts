@@ -72,6 +72,7 @@ export function environmentFor(stores: Stores, overrides: Record<string, string 
     LOG_LEVEL: 'warn',
     POSTGRES_URL: stores.databaseUrl,
     REDIS_URL: stores.redis.url,
+    BACKUP_COMPONENTS: 'postgres,redis',
     TEMPORAL_ADDRESS: temporalAddress(),
     TEMPORAL_TASK_QUEUE: `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     BACKUP_WORKFLOW_BUNDLE: process.env.BACKUP_WORKFLOW_BUNDLE,

@@ -1,0 +1,91 @@
+/** RDB files as the adapter moves them: captured from a server into gzip, expanded, and loaded into a private server. */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import type { Redis } from 'ioredis';
+import { HashingTap } from '../../repository/hashing';
+import { fsyncPath } from '../../repository/sets';
+import type { ProgressReporter } from '../heartbeat';
+import { connectOnce } from './client';
+import { startLocalRedis, type LocalRedis } from './local-server';
+import { RdbInspector, type RdbFacts } from './rdb';
+import { streamRdbFromServer } from './replication';
+
+export interface CapturedRdb {
+  bytes: number;
+  sha256: string;
+  facts: RdbFacts;
+  transfer: string;
+}
+
+/**
+ * Takes the server's RDB over the replication protocol into `path` (gzip), checking its header and
+ * CRC64 on the way. A failure leaves no file behind.
+ */
+export async function captureRdb(url: string, path: string, progress: ProgressReporter): Promise<CapturedRdb> {
+  await rm(path, { force: true });
+  const inspector = new RdbInspector();
+  const tap = new HashingTap();
+  const written = pipeline(inspector, createGzip({ level: 6 }), tap, createWriteStream(path));
+  try {
+    const { transfer } = await streamRdbFromServer({
+      url,
+      destination: inspector,
+      signal: progress.signal,
+      onProgress: (bytes) => progress.bytes(bytes),
+    });
+    inspector.end();
+    await written;
+    const facts = inspector.result();
+    await fsyncPath(path);
+    return { bytes: tap.bytes, sha256: tap.digest(), facts, transfer };
+  } catch (error) {
+    inspector.destroy(error as Error);
+    await written.catch(() => undefined);
+    await rm(path, { force: true });
+    throw error;
+  }
+}
+
+/** Decompresses a stored `.rdb.gz` to `rdbPath`, checking header and CRC64; throws RdbError on a bad file. */
+export async function expandRdb(gzPath: string, rdbPath: string): Promise<RdbFacts> {
+  const inspector = new RdbInspector();
+  await pipeline(createReadStream(gzPath, { highWaterMark: 1 << 20 }), createGunzip(), inspector, createWriteStream(rdbPath));
+  return inspector.result();
+}
+
+export interface LoadedRdb {
+  server: LocalRedis;
+  client: Redis;
+  close(): Promise<void>;
+}
+
+/**
+ * Loads an RDB into a private `redis-server` on a unix socket. The socket lives in a short temporary
+ * path because socket paths are limited to 107 bytes.
+ */
+export async function loadRdb(rdbPath: string): Promise<LoadedRdb> {
+  const dir = await mkdtemp(join(tmpdir(), 'scholaria-rdb-'));
+  let server: LocalRedis | undefined;
+  try {
+    server = await startLocalRedis({ dir, rdbFile: rdbPath });
+    const client = await connectOnce(server.url);
+    const started = server;
+    return {
+      server: started,
+      client,
+      close: async () => {
+        client.disconnect();
+        await started.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
