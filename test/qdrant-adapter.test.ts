@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { after, before, test } from 'node:test';
+import type { Logger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createQdrantAdapter } from '../src/activities/qdrant';
 import { writeArchive } from '../src/activities/qdrant/archive';
@@ -46,9 +47,13 @@ function configFor(s: QdrantStandIn, extra: Record<string, string> = {}): Config
   });
 }
 
+/** The mock environment logs every failed activity as a warning; expected failures need no noise. */
+const quiet: Logger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+const mockEnvironment = (info: { attempt?: number } = {}) => new MockActivityEnvironment(info, { logger: quiet });
+
 /** Runs an activity implementation inside a mock Temporal activity context (heartbeats, cancellation). */
 function activity<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
-  return new MockActivityEnvironment().run(fn, ...args);
+  return mockEnvironment().run(fn, ...args);
 }
 
 async function call(s: QdrantStandIn, method: string, path: string, body?: unknown): Promise<Json> {
@@ -378,13 +383,50 @@ test('Qdrant (stand-in): a snapshot whose checksum does not match fails the back
 
   // On a later attempt the same failure is final (non-retryable ChecksumMismatch).
   standIn.corruptNextSnapshotChecksum('articles');
-  const retried = new MockActivityEnvironment({ attempt: 2 });
+  const retried = mockEnvironment({ attempt: 2 });
   await assert.rejects(retried.run(createQdrantAdapter(config).backup, { set: failing }), (error: Error) => {
     assert.equal(error.name, 'ChecksumMismatch');
     assert.match(error.message, /collection "articles"/);
     return true;
   });
   await noSnapshots(standIn);
+});
+
+test('Qdrant (stand-in): a cancelled backup stops its requests and leaves no snapshot on the server', async () => {
+  const cancelled = await newSet();
+  const environment = mockEnvironment();
+  const phases: string[] = [];
+  environment.on('heartbeat', (progress: { phase: string }) => {
+    phases.push(progress.phase);
+    if (progress.phase === 'downloading snapshot of chunks') environment.cancel();
+  });
+  await assert.rejects(environment.run(createQdrantAdapter(config).backup, { set: cancelled }));
+  assert.ok(phases.includes('downloading snapshot of chunks'), phases.join(', '));
+  assert.ok(!phases.includes('downloading snapshot of empty'), 'nothing runs after the cancellation');
+  await noSnapshots(standIn);
+  assert.ok(!existsSync(join(setDirectory(backupDir, cancelled.name, 'staging'), `qdrant_${cancelled.stamp}`)));
+});
+
+test('Qdrant (stand-in): collection names too long for a plain tar header survive the archive', async () => {
+  const long = await startQdrantStandIn({ dataDir: freshDir('long') });
+  const name = `${'long-collection-name-'.repeat(9)}end`;
+  try {
+    await call(long, 'PUT', `/collections/${name}`, { vectors: { size: 2, distance: 'Dot' } });
+    await call(long, 'PUT', `/collections/${name}/points?wait=true`, { points: [{ id: 1, vector: [1, 2], payload: { a: 1 } }] });
+    const longSet = await newSet();
+    const result = await activity(createQdrantAdapter(configFor(long)).backup, { set: longSet });
+    const path = join(setDirectory(backupDir, longSet.name, 'staging'), result.files[0]!.name);
+    assert.deepEqual(execFileSync('tar', ['-tzf', path], { encoding: 'utf8' }).trim().split('\n'), ['collections.json', `${name}.snapshot`]);
+    const verified = await activity(createQdrantAdapter(configFor(long)).verify, {
+      setName: longSet.name,
+      location: 'staging' as const,
+      files: result.files,
+      tier: 'manual' as const,
+    });
+    assert.deepEqual(verified.summary, { unit: 'points', counts: { [name]: 1 } });
+  } finally {
+    await long.stop();
+  }
 });
 
 test('Qdrant (stand-in): verify fails with VerificationFailed naming the file for a truncated archive', async () => {
@@ -516,6 +558,57 @@ test('Qdrant (stand-in): an unreachable server is named by host:port', async () 
   await assert.rejects(createQdrantAdapter(loadConfig({ BACKUP_DIR: backupDir })).probe({ tier: 'manual' }), { name: 'ConfigError' });
 });
 
+test('Qdrant (stand-in): a snapshot for which Qdrant reports no checksum is hashed on download, and noted', async () => {
+  // A proxy in front of the stand-in drops `checksum` from snapshot creation answers, as Qdrant before 1.8 did.
+  const target = new URL(standIn.url);
+  const proxy = http.createServer((req, res) => {
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        if (req.method === 'POST' && /^\/collections\/[^/]+\/snapshots(\?|$)/.test(req.url ?? '')) {
+          const chunks: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+          answer.on('end', () => {
+            const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            if (body.result) body.result.checksum = null;
+            res.writeHead(answer.statusCode ?? 500, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+          });
+          return;
+        }
+        res.writeHead(answer.statusCode ?? 500, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  try {
+    const viaProxy = loadConfig({
+      BACKUP_DIR: backupDir,
+      LOG_DIR: join(scratch, 'logs'),
+      QDRANT_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+      QDRANT_API_KEY: API_KEY,
+      QDRANT_COLLECTIONS: 'chunks,empty',
+    });
+    const noChecksumSet = await newSet();
+    const result = await activity(createQdrantAdapter(viaProxy).backup, { set: noChecksumSet });
+    assert.match(result.notes.join('\n'), /Qdrant reported no checksum for the snapshot of chunks; its sha256 was computed from the download/);
+    const folder = join(setDirectory(backupDir, noChecksumSet.name, 'staging'), `qdrant_${noChecksumSet.stamp}`);
+    assert.deepEqual(readdirSync(folder), ['qdrant_snapshot.tar.gz'], 'no download is left beside the archive');
+    const verified = await activity(createQdrantAdapter(viaProxy).verify, {
+      setName: noChecksumSet.name,
+      location: 'staging' as const,
+      files: result.files,
+      tier: 'manual' as const,
+    });
+    assert.deepEqual(verified.summary, { unit: 'points', counts: { chunks: 40, empty: 0 } });
+    await noSnapshots(standIn);
+  } finally {
+    proxy.closeAllConnections();
+    await new Promise<void>((resolve) => proxy.close(() => resolve()));
+  }
+});
+
 test('Qdrant (stand-in): a zero-collection server is a valid, empty backup', async () => {
   const empty = await startQdrantStandIn({ dataDir: freshDir('empty') });
   try {
@@ -536,7 +629,7 @@ test('Qdrant (stand-in): a zero-collection server is a valid, empty backup', asy
 
 // ---- streaming ----------------------------------------------------------------------------
 
-test('Qdrant (stand-in): snapshot download and upload stream, without holding a file in memory', async () => {
+test('Qdrant (stand-in): snapshot download and upload stream, without holding a file in memory', async (t) => {
   const SIZE = 384 * 1024 * 1024;
   const block = Buffer.alloc(1 << 20, 7);
   let uploaded = { bytes: 0, sha256: '' };
@@ -596,5 +689,6 @@ test('Qdrant (stand-in): snapshot download and upload stream, without holding a 
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+  t.diagnostic(`resident memory grew by at most ${Math.round(peak / 1024 / 1024)} MiB while moving ${SIZE / 1024 / 1024} MiB each way`);
   assert.ok(peak < 150 * 1024 * 1024, `resident memory grew by ${Math.round(peak / 1024 / 1024)} MiB while moving ${SIZE / 1024 / 1024} MiB`);
 });

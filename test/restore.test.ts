@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { redisDifferences, redisFingerprint, tableChecksums } from './support/fingerprints';
 import { seedStores } from './support/scholaria';
-import { environmentFor, runCli, startStores, startWorker, type RunningWorker, type Stores } from './support/stack';
+import { environmentFor, runCli, startStores, startWorker, temporalClient, type RunningWorker, type Stores } from './support/stack';
 
 let stores: Stores;
 let worker: RunningWorker;
@@ -30,7 +32,7 @@ async function databases(): Promise<string[]> {
 
 /** The disaster: a dropped table (and the view on it), changed and added rows, Redis keys deleted, added and re-timed. */
 async function damage(): Promise<void> {
-  await sql(stores.databaseUrl, `DROP TABLE chunks CASCADE;
+  await sql(stores.databaseUrl, `DROP TABLE IF EXISTS chunks CASCADE;
     UPDATE users SET display_name = 'hacked' WHERE id % 2 = 0;
     INSERT INTO topics (owner_id, title) VALUES (1, 'not in the backup');
     SELECT setval('users_id_seq', 5000);`);
@@ -57,6 +59,26 @@ async function snapshot() {
 async function assertUnchanged(before: Awaited<ReturnType<typeof snapshot>>): Promise<void> {
   assert.deepEqual(await tableChecksums(stores.databaseUrl), before.tables);
   assert.deepEqual(redisDifferences(before.keys, await redisFingerprint(stores.redis.url), 30), []);
+}
+
+async function waitForActivity(handle: WorkflowHandle, activity: string, phase: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  const seen = new Set<string>();
+  while (Date.now() < deadline) {
+    const description = await handle.describe();
+    for (const pending of description.raw.pendingActivities ?? []) {
+      const payload = pending.heartbeatDetails?.payloads?.[0];
+      const progress = payload ? (defaultPayloadConverter.fromPayload(payload) as { phase: string }) : undefined;
+      seen.add(`${pending.activityType?.name}:${progress?.phase}`);
+      if (pending.activityType?.name === activity && progress?.phase === phase) return;
+    }
+    if (description.status.name !== 'RUNNING') {
+      const failure = await handle.result().then(() => 'completed', (error: Error) => `${error.message}: ${(error.cause as Error | undefined)?.message}`);
+      assert.fail(`the run ended (${failure}) before ${activity} reached ${phase}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`${activity} was never seen in phase ${phase}; seen: ${[...seen].join(', ')}`);
 }
 
 before(async () => {
@@ -185,4 +207,45 @@ test('compensation: PostgreSQL restored, then Redis fails halfway: both are roll
   } finally {
     await limitedWorker.stop();
   }
+});
+
+test('cancelling a restore from Temporal rolls back what it already changed', async () => {
+  await damage();
+  const before = await snapshot();
+  const admin = new Redis(stores.redis.url);
+  // Redis holds back every write for a while, so the run is surely inside restoreRedis, PostgreSQL already swapped, when it is cancelled.
+  await admin.client('PAUSE', 60_000, 'WRITE');
+  const client = await temporalClient();
+  try {
+    const handle = await client.workflow.start('restoreWorkflow', {
+      workflowId: `restore-cancel-${Date.now()}`,
+      taskQueue: env.TEMPORAL_TASK_QUEUE!,
+      args: [{ reference: 'latest', dryRun: false, force: false, keepSafety: false, requestedBy: 'test@cancel' }],
+    });
+    await waitForActivity(handle, 'restoreRedis', 'copying keys');
+    await handle.cancel();
+    await admin.client('UNPAUSE');
+    await assert.rejects(handle.result(), (error: unknown) => error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure);
+    await assertUnchanged(before);
+    assert.ok(!(await databases()).some((name) => name.includes('restore_')), 'no restore database is left');
+    const audit = readFileSync(join(env.LOG_DIR!, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(audit.at(-1).outcome, 'cancelled, rolled back');
+  } finally {
+    await admin.client('UNPAUSE').catch(() => undefined);
+    admin.disconnect();
+    await client.connection.close();
+  }
+});
+
+test('a set with a damaged file is refused before anything is touched, naming the file', async () => {
+  const before = await snapshot();
+  const set = readdirSync(env.BACKUP_DIR!).filter((name) => name.startsWith('scholaria_backup_')).sort().at(-1)!;
+  const file = readdirSync(join(env.BACKUP_DIR!, set)).find((name) => name.endsWith('.sql.custom'))!;
+  const path = join(env.BACKUP_DIR!, set, file);
+  const bytes = readFileSync(path);
+  writeFileSync(path, bytes.subarray(0, bytes.length - 100));
+  const result = await runCli(['restore', 'latest', '--yes'], env);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, new RegExp(`${file}: \\d+ bytes on disk, \\d+ recorded`));
+  await assertUnchanged(before);
 });

@@ -7,6 +7,7 @@ import type { AuditActivities, RepositoryActivities, StoreActivities, StoreAdapt
 import { capitalize, type StoreName } from '../core/stores';
 import { asActivity } from './failures';
 import { createPostgresAdapter } from './postgres';
+import { createQdrantAdapter } from './qdrant';
 import { createRedisAdapter } from './redis';
 import { createAuditActivities } from './audit';
 import { createRepositoryActivities } from './repository';
@@ -14,7 +15,7 @@ import { createRepositoryActivities } from './repository';
 const VERBS: readonly StoreVerb[] = ['probe', 'backup', 'verify', 'preflight', 'safetySnapshot', 'restore', 'summarize', 'rollback', 'release'];
 
 export function createStoreAdapters(config: Config): Record<StoreName, StoreAdapter> {
-  return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config) };
+  return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
 }
 
 export function createActivities(config: Config): StoreActivities & RepositoryActivities & AuditActivities {

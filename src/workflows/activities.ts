@@ -2,7 +2,7 @@
  * Activity proxies with their timeouts and retry policies, shared by the workflows. Store verbs are
  * looked up by name (`backupPostgres`, `verifyRedis`), so a new store adapter needs no workflow change.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import { NON_RETRYABLE_FAILURES, type AuditActivities, type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
 import { capitalize, type StoreName } from '../core/stores';
 
@@ -22,6 +22,8 @@ const quick = proxyActivities<StoreActivities & RepositoryActivities & AuditActi
 const streaming = proxyActivities<StoreActivities & RepositoryActivities>({
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '15 seconds',
+  // A cancelled restore must have really stopped before its rollback starts, or the two would race.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: {
     maximumAttempts: 3,
     initialInterval: '2 seconds',

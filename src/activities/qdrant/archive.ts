@@ -162,7 +162,19 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   const snapshots = new Map<string, SnapshotFacts>();
   let stoppedEarly = false;
 
+  // Node 20's pipeline reports an AbortError, not the error itself, when its last function throws
+  // inside `for await`; the real error is kept here.
+  let consumeError: unknown;
   async function consume(source: AsyncIterable<Buffer>): Promise<void> {
+    try {
+      await consumeEntries(source);
+    } catch (error) {
+      consumeError = error;
+      throw error;
+    }
+  }
+
+  async function consumeEntries(source: AsyncIterable<Buffer>): Promise<void> {
     const parser = new TarParser();
     let current:
       | { kind: 'index'; chunks: Buffer[]; size: number }
@@ -235,6 +247,7 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   try {
     await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), tap, createGunzip(), consume, { signal: stop.signal });
   } catch (error) {
+    if (consumeError !== undefined) throw classify(consumeError);
     if (!(stoppedEarly && (error as Error).name === 'AbortError')) throw classify(error);
   } finally {
     options.signal?.removeEventListener('abort', abortOnCancel);

@@ -222,10 +222,11 @@ export class QdrantHttp {
         settled = true;
         resolve(response);
       });
-      request.once('error', fail);
+      request.on('error', fail);
       options.write(request).catch((error: unknown) => {
         // The server may have answered early (an auth or checksum error) and closed: that answer wins.
         setTimeout(() => {
+          if (settled) return;
           fail(error);
           request.destroy();
         }, 200);

@@ -196,7 +196,7 @@ async function backup(config: Config, set: StagedSet, progress: ProgressReporter
               return response;
             },
             mismatch: (actual) => snapshotMismatch(name, description, actual),
-            done: () => deleteFromServer(name),
+            done: () => deleteFromServer(name).catch(() => undefined), // retried, and noted, after the archive
           };
         }
         sources.push(source);

@@ -7,11 +7,12 @@ const BATCH = 500;
 /**
  * Makes `target` hold exactly what `source` holds: FLUSHALL, then every key of every database copied
  * with DUMP/RESTORE, keeping its remaining TTL. Works against any Redis that accepts RESTORE, with no
- * access to its disk. Returns the number of keys copied.
+ * access to its disk. Returns the keys copied per database: keys whose TTL has passed are not copied.
  */
-export async function replaceAllKeys(source: Redis, target: Redis, progress: ProgressReporter): Promise<number> {
+export async function replaceAllKeys(source: Redis, target: Redis, progress: ProgressReporter): Promise<Record<string, number>> {
   await target.flushall();
   const databases = Object.keys(await keyCountsPerDatabase(source)).map((db) => Number(db.slice(2)));
+  const copiedPerDatabase: Record<string, number> = {};
   let copied = 0;
   for (const db of databases) {
     await source.select(db);
@@ -36,10 +37,11 @@ export async function replaceAllKeys(source: Redis, target: Redis, progress: Pro
       const failed = results.find(([error]) => error);
       if (failed?.[0]) throw new Error(`RESTORE into the target failed in db${db}: ${failed[0].message}`);
       copied += results.length;
+      if (results.length > 0) copiedPerDatabase[`db${db}`] = (copiedPerDatabase[`db${db}`] ?? 0) + results.length;
       progress.bytes(copied);
     } while (cursor !== '0');
   }
   await source.select(0);
   await target.select(0);
-  return copied;
+  return copiedPerDatabase;
 }

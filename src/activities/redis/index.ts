@@ -21,7 +21,7 @@ import type {
   StoreVerifyInput,
   StoreVerifyResult,
 } from '../../core/contract';
-import type { ContentSummary, FileEntry } from '../../core/manifest';
+import { summaryDifferences, type ContentSummary, type FileEntry } from '../../core/manifest';
 import { VerificationFailed } from '../../repository/errors';
 import { safetyDirectory, scratchDirectory, setDirectory } from '../../repository/sets';
 import { runForOutput } from '../child-process';
@@ -69,11 +69,14 @@ export function createRedisAdapter(config: Config): StoreAdapter {
       progress.phase('loading RDB');
       const loaded = await loadRdb(join(dir, 'dump.rdb'));
       const target = await connectTarget();
+      // On cancellation the target connection is dropped, which also drops a command Redis still holds back.
+      const stop = () => target.disconnect();
+      progress.signal.addEventListener('abort', stop, { once: true });
       try {
         progress.phase('copying keys');
-        await replaceAllKeys(loaded.client, target, progress);
-        return { unit: 'keys', counts: await keyCountsPerDatabase(loaded.client) };
+        return { unit: 'keys', counts: await replaceAllKeys(loaded.client, target, progress) };
       } finally {
+        progress.signal.removeEventListener('abort', stop);
         target.disconnect();
         await loaded.close();
       }
@@ -253,10 +256,8 @@ export function createRedisAdapter(config: Config): StoreAdapter {
         const expected = await copyIntoTarget(file, `rollback-${restoreId}`, progress);
         const target = await connectTarget();
         try {
-          const now = await keyCountsPerDatabase(target);
-          if (JSON.stringify(now) !== JSON.stringify(expected.counts)) {
-            throw new Error(`after the rollback the target holds ${JSON.stringify(now)} keys, the safety snapshot ${JSON.stringify(expected.counts)}`);
-          }
+          const differences = summaryDifferences(expected, { unit: 'keys', counts: await keyCountsPerDatabase(target) });
+          if (differences.length > 0) throw new Error(`after the rollback the target differs from its safety snapshot: ${differences.slice(0, 3).join('; ')}`);
         } finally {
           target.disconnect();
         }

@@ -65,13 +65,15 @@ export interface LoadedRdb {
 
 /**
  * Loads an RDB into a private `redis-server` on a unix socket. The socket lives in a short temporary
- * path because socket paths are limited to 107 bytes.
+ * path because socket paths are limited to 107 bytes. The server runs as a replica of a master that
+ * does not exist: a master drops keys whose TTL has passed while loading, a replica keeps them, so
+ * the key counts are those of the file, however long ago it was written. Reads still hide such keys.
  */
 export async function loadRdb(rdbPath: string): Promise<LoadedRdb> {
   const dir = await mkdtemp(join(tmpdir(), 'scholaria-rdb-'));
   let server: LocalRedis | undefined;
   try {
-    server = await startLocalRedis({ dir, rdbFile: rdbPath });
+    server = await startLocalRedis({ dir, rdbFile: rdbPath, extraArgs: ['--replicaof', '127.0.0.1', '1'] });
     const client = await connectOnce(server.url);
     const started = server;
     return {
