@@ -33,14 +33,21 @@ async function main(): Promise<number> {
           env: { ...process.env, TEST_TEMPORAL_ADDRESS: server.address, BACKUP_WORKFLOW_BUNDLE: bundlePath },
         },
       );
-      let output = '';
+      // The reporter's own summary lines (`ℹ pass 3`), picked out as the output streams past.
+      const totals: Record<string, number> = {};
+      let partial = '';
       child.stdout.setEncoding('utf8').on('data', (text: string) => {
         process.stdout.write(text);
-        output = (output + text).slice(-4000);
+        const lines = (partial + text).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          const match = /^ℹ (pass|fail|skipped) (\d+)$/.exec(line);
+          if (match) totals[match[1]!] = Number(match[2]);
+        }
       });
       child.once('error', reject);
       child.once('close', (code) => {
-        const count = (name: string) => Number(new RegExp(`^ℹ ${name} (\\d+)$`, 'm').exec(output)?.[1] ?? 0);
+        const count = (name: string) => totals[name] ?? 0;
         process.stdout.write(`\n${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped\n`);
         resolve(code ?? 1);
       });

@@ -10,20 +10,24 @@ import { Client } from 'pg';
 import { loadConfig } from '../core/config';
 import { createWorker } from '../worker/worker';
 import { ensurePostgres, ensureRedis, ensureTemporal, STACK_DIR } from './local-stack';
-import { DEMO_SCALE, seedPostgres, seedRedis } from './seed';
+import { startQdrantStandIn } from '../../test/support/qdrant-standin';
+import { DEMO_SCALE, seedPostgres, seedQdrant, seedRedis } from './seed';
 import { PROJECT_ROOT } from './tools';
 
 const step = (text: string) => process.stdout.write(`\n▶ ${text}\n`);
 
 async function main(): Promise<number> {
-  step('Starting the local stack (Temporal dev server with Web UI, PostgreSQL, Redis) in .stack/');
+  step(`Starting the local stack (Temporal dev server with Web UI, PostgreSQL, Redis, Qdrant stand-in) in ${STACK_DIR}`);
   const temporal = await ensureTemporal();
   const adminUrl = await ensurePostgres();
   const redisUrl = await ensureRedis();
   const databaseUrl = adminUrl.replace(/\/postgres$/, '/scholaria');
+  // No Qdrant server can be installed here: the demo uses the test stand-in, and says so.
+  const qdrant = await startQdrantStandIn({ dataDir: join(STACK_DIR, 'qdrant-standin') });
   process.stdout.write(
     `  Temporal ${temporal.address} (${temporal.reused ? 'already running' : 'started'}), Web UI ${temporal.uiUrl}\n` +
-      `  PostgreSQL ${databaseUrl}\n  Redis ${redisUrl}\n`,
+      `  PostgreSQL ${databaseUrl}\n  Redis ${redisUrl}\n` +
+      `  Qdrant STAND-IN ${qdrant.url} (test/support/qdrant-standin: imitates Qdrant's REST API for tests; not a real Qdrant)\n`,
   );
 
   step(`Seeding Scholaria-shaped sample data`);
@@ -34,9 +38,12 @@ async function main(): Promise<number> {
   await redis.flushall();
   redis.disconnect();
   await seedRedis(redisUrl, DEMO_SCALE);
+  await resetQdrant(qdrant.url);
+  await seedQdrant(qdrant.url, DEMO_SCALE);
   process.stdout.write(
     `  PostgreSQL: ${DEMO_SCALE.users} users, topics, contexts, ${DEMO_SCALE.users * DEMO_SCALE.topicsPerUser * DEMO_SCALE.contextsPerTopic * DEMO_SCALE.chunksPerContext} chunks\n` +
-      `  Redis: ${DEMO_SCALE.sessions} sessions with TTLs, caches (db0), a Celery queue (db1), rate limits (db2)\n`,
+      `  Redis: ${DEMO_SCALE.sessions} sessions with TTLs, caches (db0), a Celery queue (db1), rate limits (db2)\n` +
+      `  Qdrant stand-in: collections scholaria_chunks and scholaria_documents (named vectors), alias chunks_current\n`,
   );
 
   const env: Record<string, string> = {
@@ -49,6 +56,8 @@ async function main(): Promise<number> {
     TEMPORAL_TASK_QUEUE: 'scholaria-backup',
     POSTGRES_URL: databaseUrl,
     REDIS_URL: redisUrl,
+    QDRANT_URL: qdrant.url,
+    BACKUP_COMPONENTS: 'postgres,redis,qdrant',
   };
   step('Starting a worker on task queue scholaria-backup');
   const { worker, connection } = await createWorker(loadConfig(env));
@@ -64,14 +73,21 @@ async function main(): Promise<number> {
     process.stdout.write(
       `\n${ok ? '✔ Demo complete: the backup set is complete and verified.' : '✖ Demo failed: see the messages above.'}\n` +
         `  Backups: ${env.BACKUP_DIR}\n  Logs:    ${env.LOG_DIR}\n  Web UI:  ${temporal.uiUrl} (the runs above are there)\n` +
-        `  The stack keeps running for the Web UI; stop it with \`npm run stop\`.\n`,
+        `  Qdrant in this demo is the stand-in from test/support, not a real Qdrant server.\n` +
+        `  The stack keeps running for the Web UI (the Qdrant stand-in stops with the demo); stop it with \`npm run stop\`.\n`,
     );
     return ok ? 0 : 1;
   } finally {
     worker.shutdown();
     await running;
     await connection.close();
+    await qdrant.stop();
   }
+}
+
+async function resetQdrant(url: string): Promise<void> {
+  const listed = (await (await fetch(`${url}/collections`)).json()) as { result: { collections: { name: string }[] } };
+  for (const { name } of listed.result.collections) await fetch(`${url}/collections/${name}`, { method: 'DELETE' });
 }
 
 async function resetDatabase(adminUrl: string): Promise<void> {

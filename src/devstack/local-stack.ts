@@ -14,7 +14,8 @@ import { freePort, isPortOpen, portOrFree, waitFor } from './ports';
 import { startTemporalDevServer } from './temporal';
 import { PROJECT_ROOT } from './tools';
 
-export const STACK_DIR = join(PROJECT_ROOT, '.stack');
+/** `.stack/` in the project; SCHOLARIA_STACK_DIR moves it (the demo's own test runs it in a temporary folder). */
+export const STACK_DIR = process.env.SCHOLARIA_STACK_DIR ?? join(PROJECT_ROOT, '.stack');
 const STATE_FILE = join(STACK_DIR, 'stack.json');
 
 interface StackState {

@@ -152,3 +152,36 @@ export async function seedRedis(url: string, scale: Pick<SeedScale, 'sessions'>)
     redis.disconnect();
   }
 }
+
+/** Vectors of chunks and documents in Qdrant: one collection with a single vector, one with named vectors, and an alias. */
+export async function seedQdrant(url: string, scale: Pick<SeedScale, 'sessions'>, apiKey?: string): Promise<void> {
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(apiKey ? { 'api-key': apiKey } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`Qdrant ${method} ${path}: HTTP ${response.status} ${await response.text()}`);
+  };
+  const vector = (seed: number, size: number) => Array.from({ length: size }, (_, i) => Math.sin(seed * 7.1 + i * 1.3));
+  const points = Math.max(20, Math.floor(scale.sessions / 2));
+  await call('PUT', '/collections/scholaria_chunks', { vectors: { size: 16, distance: 'Cosine' } });
+  await call('PUT', '/collections/scholaria_chunks/points?wait=true', {
+    points: Array.from({ length: points }, (_, i) => ({
+      id: i + 1,
+      vector: vector(i, 16),
+      payload: { context_id: 1 + (i % 40), chunk_index: i, language: i % 2 ? 'ko' : 'en' },
+    })),
+  });
+  await call('PUT', '/collections/scholaria_documents', {
+    vectors: { title: { size: 8, distance: 'Dot' }, body: { size: 12, distance: 'Euclid' } },
+  });
+  await call('PUT', '/collections/scholaria_documents/points?wait=true', {
+    points: Array.from({ length: Math.ceil(points / 4) }, (_, i) => ({
+      id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      vector: { title: vector(i + 1000, 8), body: vector(i + 2000, 12) },
+      payload: { topic_id: 1 + (i % 10), title: `Document ${i}` },
+    })),
+  });
+  await call('POST', '/collections/aliases', { actions: [{ create_alias: { collection_name: 'scholaria_chunks', alias_name: 'chunks_current' } }] });
+}

@@ -85,3 +85,33 @@ export function redisDifferences(
   }
   return differences.sort();
 }
+
+/** Every Qdrant collection with all its points (ids, vectors, payloads) in id order, and every alias. */
+export async function qdrantFingerprint(url: string): Promise<{ collections: Record<string, unknown[]>; aliases: unknown[] }> {
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw new Error(`Qdrant ${method} ${path}: HTTP ${response.status}`);
+    return ((await response.json()) as { result: unknown }).result;
+  };
+  const { collections } = (await call('GET', '/collections')) as { collections: { name: string }[] };
+  const result: Record<string, unknown[]> = {};
+  for (const { name } of collections.sort((a, b) => a.name.localeCompare(b.name))) {
+    const points: unknown[] = [];
+    let offset: unknown = null;
+    do {
+      const page = (await call('POST', `/collections/${name}/points/scroll`, { limit: 100, offset, with_payload: true, with_vector: true })) as {
+        points: unknown[];
+        next_page_offset: unknown;
+      };
+      points.push(...page.points);
+      offset = page.next_page_offset;
+    } while (offset !== null && offset !== undefined);
+    result[name] = points;
+  }
+  const { aliases } = (await call('GET', '/aliases')) as { aliases: { alias_name: string }[] };
+  return { collections: result, aliases: aliases.sort((a, b) => a.alias_name.localeCompare(b.alias_name)) };
+}

@@ -33,6 +33,8 @@ export interface QdrantStandIn {
    * file on a real server); a listing reports a wrong checksum for every entry of that one response.
    */
   corruptNextSnapshotChecksum(collection: string): void;
+  /** Test hook: the next `count` snapshot uploads fail with HTTP 500 after the body was received, collection untouched. */
+  failNextUploads(count: number): void;
 }
 
 export interface QdrantStandInOptions {
@@ -74,6 +76,9 @@ export async function startQdrantStandIn(options: QdrantStandInOptions): Promise
     },
     corruptNextSnapshotChecksum(collection: string) {
       storage.markNextSnapshotChecksumCorrupt(collection);
+    },
+    failNextUploads(count: number) {
+      storage.failNextUploads(count);
     },
   };
 }

@@ -238,6 +238,10 @@ export function routes(storage: Storage, version: string): Route[] {
         fs.rmSync(tmp, { force: true });
         throw new ApiError(400, `Checksum mismatch: expected ${upload.sha256}, actual ${checksum}`);
       }
+      if (storage.takeUploadFailure()) {
+        fs.rmSync(tmp, { force: true });
+        throw new ApiError(500, 'Service internal error: stand-in: upload refused by a test (failNextUploads)');
+      }
       await timeOrAccept(ctx, wait, async () => {
         const file = storage.keepUploadedSnapshot(name(ctx), tmp, upload.filename);
         await storage.recoverFromSnapshot(name(ctx), file);

@@ -248,6 +248,19 @@ export class Storage {
     this.corruptNext.add(collection);
   }
 
+  private uploadFailuresLeft = 0;
+
+  failNextUploads(count: number): void {
+    this.uploadFailuresLeft = count;
+  }
+
+  /** True when this upload is one of those a test asked to fail. */
+  takeUploadFailure(): boolean {
+    if (this.uploadFailuresLeft === 0) return false;
+    this.uploadFailuresLeft -= 1;
+    return true;
+  }
+
   private takeCorruptFlag(collection: string): boolean {
     return this.corruptNext.delete(collection);
   }
