@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { StoreProgress } from '../core/contract';
+import type { PhaseTiming } from '../core/manifest';
 
 /**
  * Heartbeats the current progress every second, independent of data flow, so a worker that is alive
@@ -27,6 +28,20 @@ export class ProgressReporter {
 
   bytes(bytes: number): void {
     this.progress = { phase: this.progress.phase, bytes };
+  }
+
+  /** How long each phase run through `timed` took, for the manifest. */
+  readonly timings: PhaseTiming[] = [];
+
+  /** Runs one phase of the work: reported in heartbeats, and its duration recorded in `timings`. */
+  async timed<T>(phase: string, work: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    this.phase(phase);
+    try {
+      return await work();
+    } finally {
+      this.timings.push({ phase, ms: Date.now() - started });
+    }
   }
 
   stop(): void {

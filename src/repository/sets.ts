@@ -236,7 +236,8 @@ async function checkFile(dir: string, file: FileEntry, onBytes?: (bytes: number)
   }
 }
 
-async function writeDurably(path: string, content: string): Promise<void> {
+/** Writes a file so that it is either absent or complete and on disk: temporary name, fsync, rename. */
+export async function writeDurably(path: string, content: string): Promise<void> {
   const temporary = `${path}.writing`;
   const handle = await open(temporary, 'w');
   try {

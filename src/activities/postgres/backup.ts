@@ -12,7 +12,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import type { StoreBackupResult, StoreProbe, StoreVerifyInput, StoreVerifyResult } from '../../core/contract';
-import type { FileEntry, PhaseTiming } from '../../core/manifest';
+import type { FileEntry } from '../../core/manifest';
 import { HashingTap } from '../../repository/hashing';
 import { VerificationFailed } from '../../repository/errors';
 import { fsyncPath, setDirectory } from '../../repository/sets';
@@ -51,16 +51,6 @@ export async function backup(config: Config, dir: string, stamp: string, progres
   const target = libpqTarget(storeUrl(config, 'postgres'));
   const names = postgresFileNames(stamp);
   await Promise.all(Object.values(names).map((name) => rm(join(dir, name), { force: true })));
-  const phases: PhaseTiming[] = [];
-  const timed = async <T>(phase: string, work: () => Promise<T>): Promise<T> => {
-    const started = Date.now();
-    progress.phase(phase);
-    try {
-      return await work();
-    } finally {
-      phases.push({ phase, ms: Date.now() - started });
-    }
-  };
 
   const client = await connect(target);
   let dumped: { custom: FileEntry; plain: FileEntry };
@@ -73,7 +63,7 @@ export async function backup(config: Config, dir: string, stamp: string, progres
     );
     const snapshot = rows[0]!.snapshot;
     serverVersion = rows[0]!.server_version;
-    [dumped, counts] = await timed('dumping', () =>
+    [dumped, counts] = await progress.timed('dumping', () =>
       Promise.all([dumpDatabase(target, snapshot, dir, names, progress), countRows(client)]),
     );
     await client.query('COMMIT');
@@ -82,10 +72,10 @@ export async function backup(config: Config, dir: string, stamp: string, progres
   }
 
   const notes: string[] = [];
-  const globals = await timed('dumping roles', () => dumpGlobals(target, join(dir, names.globals), notes, progress.signal));
+  const globals = await progress.timed('dumping roles', () => dumpGlobals(target, join(dir, names.globals), notes, progress.signal));
   const files = [dumped.custom, dumped.plain, ...(globals ? [{ ...globals, name: names.globals }] : [])];
   await Promise.all(files.map((file) => fsyncPath(join(dir, file.name))));
-  return { serverVersion, files, summary: { unit: 'rows', counts }, notes, phases };
+  return { serverVersion, files, summary: { unit: 'rows', counts }, notes, phases: progress.timings };
 }
 
 /** pg_dump → (custom file) and → pg_restore -f - → gzip → (plain file), with both branches hashed. */

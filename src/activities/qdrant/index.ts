@@ -13,7 +13,7 @@
  */
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, statfs } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Config } from '../../core/config';
 import type {
@@ -31,9 +31,9 @@ import type {
   StoreVerifyResult,
   ReleaseInput,
 } from '../../core/contract';
-import { summaryDifferences, type ContentSummary, type FileEntry, type PhaseTiming } from '../../core/manifest';
+import { summaryDifferences, type ContentSummary, type FileEntry } from '../../core/manifest';
 import { VerificationFailed } from '../../repository/errors';
-import { fsyncPath, safetyDirectory, scratchDirectory, setDirectory } from '../../repository/sets';
+import { fsyncPath, safetyDirectory, scratchDirectory, setDirectory, writeDurably } from '../../repository/sets';
 import { withProgress, type ProgressReporter } from '../heartbeat';
 import {
   ARCHIVE_FILE,
@@ -134,16 +134,6 @@ async function backup(config: Config, set: StagedSet, progress: ProgressReporter
   const folder = qdrantFolderName(set.stamp);
   const dir = join(setDirectory(config.backupDir, set.name, 'staging'), folder);
   const archivePath = join(dir, ARCHIVE_FILE);
-  const phases: PhaseTiming[] = [];
-  const timed = async <T>(phase: string, work: () => Promise<T>): Promise<T> => {
-    const started = Date.now();
-    progress.phase(phase);
-    try {
-      return await work();
-    } finally {
-      phases.push({ phase, ms: Date.now() - started });
-    }
-  };
 
   const { version } = await api.version(signal);
   const names = await collectionsInScope(api, config, signal, true);
@@ -165,7 +155,7 @@ async function backup(config: Config, set: StagedSet, progress: ProgressReporter
     // collections.json, with each snapshot's size and sha256, can be the archive's first entry.
     const recorded: RecordedCollection[] = [];
     const sources: ArchiveSource[] = [];
-    await timed('creating snapshots', async () => {
+    await progress.timed('creating snapshots', async () => {
       for (const [i, name] of names.entries()) {
         progress.phase(`creating snapshot of ${name}`);
         const info = await api.collectionInfo(name, signal);
@@ -213,16 +203,8 @@ async function backup(config: Config, set: StagedSet, progress: ProgressReporter
         });
       }
     });
-    const index: CollectionsIndex = {
-      format: INDEX_FORMAT,
-      version: 1,
-      qdrantVersion: version,
-      createdAt: new Date().toISOString(),
-      scope: config.qdrant.collections?.length ? [...config.qdrant.collections] : null,
-      collections: recorded,
-      aliases,
-    };
-    const written = await timed('downloading snapshots', () =>
+    const index = collectionsIndex(config, version, recorded, aliases);
+    const written = await progress.timed('downloading snapshots', () =>
       writeArchive(archivePath, index, sources, { signal, onSnapshotBytes: (_entry, bytes) => progress.bytes(bytes) }),
     );
     await fsyncPath(archivePath);
@@ -245,7 +227,7 @@ async function backup(config: Config, set: StagedSet, progress: ProgressReporter
       files: [file],
       summary: { unit: 'points', counts: Object.fromEntries(recorded.map((c) => [c.name, c.points])) },
       notes,
-      phases,
+      phases: progress.timings,
     };
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
@@ -477,15 +459,7 @@ async function safetySnapshot(config: Config, input: RestoreSource, progress: Pr
       await api.deleteSnapshot(name, description.name).catch(() => undefined);
     }
   }
-  const index: CollectionsIndex = {
-    format: INDEX_FORMAT,
-    version: 1,
-    qdrantVersion: version,
-    createdAt: new Date().toISOString(),
-    scope: config.qdrant.collections?.length ? [...config.qdrant.collections] : null,
-    collections: recorded,
-    aliases,
-  };
+  const index = collectionsIndex(config, version, recorded, aliases);
   // collections.json is written last: its presence marks a complete safety snapshot.
   await writeDurably(join(dir, INDEX_FILE), `${JSON.stringify(index, null, 2)}\n`);
   await fsyncPath(dir);
@@ -496,16 +470,23 @@ async function safetySnapshot(config: Config, input: RestoreSource, progress: Pr
   };
 }
 
-async function writeDurably(path: string, content: string): Promise<void> {
-  const temporary = `${path}.writing`;
-  const handle = await open(temporary, 'w');
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temporary, path);
+
+/** The `collections.json` of an archive or a safety snapshot. */
+function collectionsIndex(
+  config: Config,
+  qdrantVersion: string,
+  collections: CollectionsIndex['collections'],
+  aliases: CollectionsIndex['aliases'],
+): CollectionsIndex {
+  return {
+    format: INDEX_FORMAT,
+    version: 1,
+    qdrantVersion,
+    createdAt: new Date().toISOString(),
+    scope: config.qdrant.collections?.length ? [...config.qdrant.collections] : null,
+    collections,
+    aliases,
+  };
 }
 
 // ---- restore --------------------------------------------------------------------------------
