@@ -16,7 +16,7 @@ import { UserError } from './connection';
 
 function config(): Config {
   const loaded = loadConfig(process.env);
-  registerSecrets(Object.values(loaded.storeUrls), [loaded.qdrant.apiKey]);
+  registerSecrets(Object.values(loaded.storeUrls), [loaded.qdrant.apiKey, loaded.temporal.apiKey]);
   return loaded;
 }
 

@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
-import type { Config } from '../core/config';
+import { ConfigError, type Config } from '../core/config';
+import { temporalConnectionOptions } from '../temporal-connection';
 
 export class UserError extends Error {
   override name = 'UserError';
@@ -8,9 +9,10 @@ export class UserError extends Error {
 /** A client for the configured Temporal namespace; an unreachable server is one clear line. */
 export async function connectTemporal(config: Config): Promise<Client> {
   try {
-    const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '10 seconds' });
+    const connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: '10 seconds' });
     return new Client({ connection, namespace: config.temporal.namespace });
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     throw new UserError(
       `cannot reach Temporal at ${config.temporal.address} (TEMPORAL_ADDRESS): ${(error as Error).message.split('\n')[0]}`,
     );

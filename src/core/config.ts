@@ -56,6 +56,12 @@ const environmentSchema = z.object({
     .default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('scholaria-backup'),
+  TEMPORAL_TLS: z.enum(['true', 'false', '1', '0']).optional(),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
   TEMPORAL_UI_URL: z
     .string()
     .optional()
@@ -78,7 +84,15 @@ export interface Config {
   retentionDays: { daily: number; weekly: number; monthly: number };
   /** Stores a backup covers when no --component is given. */
   components: StoreName[];
-  temporal: { address: string; namespace: string; taskQueue: string; uiUrl?: string };
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    uiUrl?: string;
+    /** Present when the connection uses TLS: always with an API key (Temporal Cloud), or when asked. */
+    tls?: { clientCertPath?: string; clientKeyPath?: string; serverCaCertPath?: string; serverName?: string };
+    apiKey?: string;
+  };
   storeUrls: Partial<Record<StoreName, string>>;
   qdrant: { apiKey?: string; collections?: string[] };
 }
@@ -93,6 +107,14 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     throw new ConfigError(`${variable} ${issue.message}`);
   }
   const e = parsed.data;
+  if (Boolean(e.TEMPORAL_TLS_CLIENT_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_CLIENT_KEY_PATH)) {
+    const missing = e.TEMPORAL_TLS_CLIENT_CERT_PATH ? 'TEMPORAL_TLS_CLIENT_KEY_PATH' : 'TEMPORAL_TLS_CLIENT_CERT_PATH';
+    throw new ConfigError(`${missing} is not set; a client certificate needs both TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH`);
+  }
+  const tlsAsked = e.TEMPORAL_TLS === 'true' || e.TEMPORAL_TLS === '1';
+  const tlsRefused = e.TEMPORAL_TLS === 'false' || e.TEMPORAL_TLS === '0';
+  const tlsImplied = Boolean(e.TEMPORAL_API_KEY || e.TEMPORAL_TLS_CLIENT_CERT_PATH || e.TEMPORAL_TLS_SERVER_CA_CERT_PATH || e.TEMPORAL_TLS_SERVER_NAME);
+  if (tlsRefused && tlsImplied) throw new ConfigError('TEMPORAL_TLS is false, but TLS settings or TEMPORAL_API_KEY are set; an API key is only sent over TLS');
   return {
     backupDir: e.BACKUP_DIR.replace(/\/+$/, '') || '/',
     logDir: e.LOG_DIR.replace(/\/+$/, '') || '/',
@@ -108,6 +130,16 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       namespace: e.TEMPORAL_NAMESPACE,
       taskQueue: e.TEMPORAL_TASK_QUEUE,
       uiUrl: e.TEMPORAL_UI_URL?.replace(/\/+$/, ''),
+      tls:
+        tlsAsked || tlsImplied
+          ? {
+              clientCertPath: e.TEMPORAL_TLS_CLIENT_CERT_PATH,
+              clientKeyPath: e.TEMPORAL_TLS_CLIENT_KEY_PATH,
+              serverCaCertPath: e.TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+              serverName: e.TEMPORAL_TLS_SERVER_NAME,
+            }
+          : undefined,
+      apiKey: e.TEMPORAL_API_KEY,
     },
     storeUrls: { postgres: e.POSTGRES_URL, redis: e.REDIS_URL, qdrant: e.QDRANT_URL },
     qdrant: { apiKey: e.QDRANT_API_KEY, collections: e.QDRANT_COLLECTIONS },

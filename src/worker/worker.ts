@@ -7,6 +7,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from 
 import type { Config } from '../core/config';
 import { createActivities } from '../activities';
 import { processLogger, registerSecrets } from '../logging';
+import { temporalConnectionOptions } from '../temporal-connection';
 
 export interface WorkerOptions {
   /** A bundle made by `bundleWorkflowCode`; without it the workflows are bundled at start. */
@@ -40,9 +41,9 @@ export function installRuntime(config: Config): void {
 }
 
 export async function createWorker(config: Config, options: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
-  registerSecrets(Object.values(config.storeUrls), [config.qdrant.apiKey]);
+  registerSecrets(Object.values(config.storeUrls), [config.qdrant.apiKey, config.temporal.apiKey]);
   installRuntime(config);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
