@@ -3,13 +3,25 @@
  * `<verb><Store>` names (`backupPostgres`, `verifyRedis`, ...), all failing through `toActivityFailure`.
  */
 import type { Config } from '../core/config';
-import type { AuditActivities, RepositoryActivities, StoreActivities, StoreAdapter, StoreVerb } from '../core/contract';
+import { Context } from '@temporalio/activity';
+import type {
+  AuditActivities,
+  CoordinationActivities,
+  NotificationActivities,
+  RepositoryActivities,
+  StoreActivities,
+  StoreAdapter,
+  StoreVerb,
+} from '../core/contract';
+import { runUrl } from '../core/temporal-ui';
 import { capitalize, type StoreName } from '../core/stores';
 import { asActivity } from './failures';
 import { createPostgresAdapter } from './postgres';
 import { createQdrantAdapter } from './qdrant';
 import { createRedisAdapter } from './redis';
 import { createAuditActivities } from './audit';
+import { createCoordinationActivities } from './coordination';
+import { createNotificationActivities } from './notifications';
 import { createRepositoryActivities } from './repository';
 
 const VERBS: readonly StoreVerb[] = ['probe', 'backup', 'verify', 'preflight', 'safetySnapshot', 'restore', 'summarize', 'rollback', 'release'];
@@ -18,15 +30,39 @@ export function createStoreAdapters(config: Config): Record<StoreName, StoreAdap
   return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
 }
 
-export function createActivities(config: Config): StoreActivities & RepositoryActivities & AuditActivities {
+export type Activities = StoreActivities & RepositoryActivities & AuditActivities & CoordinationActivities & NotificationActivities;
+
+/**
+ * Successes are sent only when BACKUP_NOTIFY_ON_SUCCESS asks for them, and every message links the run
+ * that sent it in the Temporal Web UI.
+ */
+function notificationPolicy(config: Config, channels: NotificationActivities): NotificationActivities {
+  return {
+    notify: async (notification) => {
+      if (notification.outcome === 'succeeded' && !config.notify.onSuccess) return [];
+      const run = Context.current().info.workflowExecution;
+      const workflowId = notification.workflowId ?? run?.workflowId;
+      const url = notification.url ?? (run ? runUrl(config.temporal, run.workflowId, run.runId) : undefined);
+      return channels.notify({ ...notification, workflowId, url });
+    },
+  };
+}
+
+export function createActivities(config: Config): Activities {
   const activities: Record<string, (...args: never[]) => Promise<unknown>> = {};
   for (const [store, adapter] of Object.entries(createStoreAdapters(config)) as [StoreName, StoreAdapter][]) {
     for (const verb of VERBS) {
       activities[`${verb}${capitalize(store)}`] = asActivity(config, adapter[verb] as (...args: never[]) => Promise<unknown>);
     }
   }
-  for (const [name, implementation] of Object.entries({ ...createRepositoryActivities(config), ...createAuditActivities(config) })) {
+  const others = {
+    ...createRepositoryActivities(config),
+    ...createAuditActivities(config),
+    ...createCoordinationActivities(config),
+    ...notificationPolicy(config, createNotificationActivities(config)),
+  };
+  for (const [name, implementation] of Object.entries(others)) {
     activities[name] = asActivity(config, implementation as (...args: never[]) => Promise<unknown>);
   }
-  return activities as unknown as StoreActivities & RepositoryActivities & AuditActivities;
+  return activities as unknown as Activities;
 }

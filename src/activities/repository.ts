@@ -1,5 +1,6 @@
 import type { Config } from '../core/config';
 import type { RepositoryActivities } from '../core/contract';
+import { pruneSets } from '../repository/prune';
 import { discardStagedSet, resolveSet, sealSet, stageSet, verifySetChecksums } from '../repository/sets';
 import { withProgress } from './heartbeat';
 import { TOOL } from './tool';
@@ -15,6 +16,10 @@ export function createRepositoryActivities(config: Config): RepositoryActivities
       }),
     discardStagedSet: ({ setName }) => discardStagedSet(config.backupDir, setName),
     resolveBackupSet: ({ reference }) => resolveSet(config.backupDir, reference),
+    applyRetention: async ({ tier }) => {
+      const report = await pruneSets(config.backupDir, { days: config.retentionDays }, new Date(), { tiers: [tier], apply: true });
+      return { deleted: report.deleted, overdue: report.decisions.filter((decision) => decision.overdue).map((decision) => decision.name) };
+    },
     verifySetChecksums: ({ setName }) =>
       withProgress((progress) => {
         progress.phase('checking checksums');

@@ -6,13 +6,18 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../core/config';
 import { TIERS } from '../core/tiers';
 import { STORE_NAMES } from '../core/stores';
-import { redactSecrets, registerSecrets } from '../logging';
+import { processLogger, redactSecrets, registerSecrets } from '../logging';
 import { runWorker } from '../worker/worker';
 import { backupCommand } from './commands/backup';
 import { listCommand, showCommand } from './commands/sets';
 import { restoreCommand } from './commands/restore';
 import { verifyCommand } from './commands/verify';
-import { UserError } from './connection';
+import { healthCheckCommand } from './commands/health';
+import { pruneCommand } from './commands/prune';
+import { schedulesCommand } from './commands/schedules';
+import { statusCommand } from './commands/status';
+import { connectTemporal, UserError } from './connection';
+import { applySchedules } from './schedules';
 
 function config(): Config {
   const loaded = loadConfig(process.env);
@@ -67,14 +72,82 @@ function program(): Command {
     .option('--json', 'print the result as JSON')
     .action(async (reference: string, options) => finish(await restoreCommand(config(), reference, options)));
 
+  const schedules = cli.command('schedules').description('the daily, weekly and monthly Temporal Schedules');
+  schedules
+    .command('apply')
+    .description('create or update the three schedules from the configuration (idempotent; paused ones stay paused)')
+    .option('--json', 'print JSON')
+    .action(async (options) => finish(await schedulesCommand(config(), 'apply', undefined, options)));
+  schedules
+    .command('list')
+    .description('each schedule with its next runs and last result')
+    .option('--json', 'print JSON')
+    .action(async (options) => finish(await schedulesCommand(config(), 'list', undefined, options)));
+  for (const [action, description] of [
+    ['pause', 'pause a schedule (daily, weekly, monthly or all)'],
+    ['resume', 'resume a paused schedule (daily, weekly, monthly or all)'],
+  ] as const) {
+    schedules
+      .command(action)
+      .argument('<tier>', 'daily, weekly, monthly or all')
+      .option('--note <text>', 'why, shown in the Temporal UI')
+      .description(description)
+      .action(async (tier: string, options) => finish(await schedulesCommand(config(), action, tier, options)));
+  }
+  schedules
+    .command('trigger')
+    .argument('<tier>', 'daily, weekly or monthly')
+    .description("run the tier's backup now through its schedule")
+    .action(async (tier: string) => finish(await schedulesCommand(config(), 'trigger', tier, {})));
+  schedules
+    .command('backfill')
+    .argument('<tier>', 'daily, weekly, monthly or all')
+    .requiredOption('--from <time>', 'start, ISO 8601')
+    .requiredOption('--to <time>', 'end, ISO 8601')
+    .description('run the backups the calendar had between two moments')
+    .action(async (tier: string, options) => finish(await schedulesCommand(config(), 'backfill', tier, options)));
+
+  cli
+    .command('prune')
+    .description('apply retention: print what would be deleted and why; delete only with --yes')
+    .option('--tier <tier>', `only this tier (${TIERS.join(', ')})`)
+    .option('--yes', 'delete the sets the policy gives up')
+    .option('--json', 'print JSON')
+    .action(async (options) => finish(await pruneCommand(config(), options)));
+
+  cli
+    .command('status')
+    .description('schedules, last run per tier, running workflows with progress, storage, last restore')
+    .option('--json', 'print JSON')
+    .action(async (options) => finish(await statusCommand(config(), options)));
+
+  cli
+    .command('health-check')
+    .description('is everything in place for the next backup, and is the last one there? exit 0 when healthy')
+    .option('--json', 'print JSON for monitors')
+    .action(async (options) => finish(await healthCheckCommand(config(), options)));
+
   cli
     .command('worker')
-    .description('run the Temporal worker until SIGINT/SIGTERM')
-    .action(async () => {
-      await runWorker(config(), { workflowBundlePath: process.env.BACKUP_WORKFLOW_BUNDLE });
+    .description('run the Temporal worker until SIGINT/SIGTERM; applies the schedules first unless BACKUP_APPLY_SCHEDULES=false')
+    .option('--no-schedules', 'do not create or update the schedules at start')
+    .action(async (options: { schedules: boolean }) => {
+      const loaded = config();
+      if (options.schedules && loaded.schedule.applyAtStart) await applySchedulesAtStart(loaded);
+      await runWorker(loaded, { workflowBundlePath: process.env.BACKUP_WORKFLOW_BUNDLE });
       finish(0);
     });
   return cli;
+}
+
+async function applySchedulesAtStart(loaded: Config): Promise<void> {
+  const client = await connectTemporal(loaded);
+  try {
+    const outcomes = await applySchedules(client, loaded);
+    processLogger(loaded.logLevel, 'worker').info({ schedules: outcomes }, 'schedules applied');
+  } finally {
+    await client.connection.close();
+  }
 }
 
 function finish(code: number): void {

@@ -18,9 +18,3 @@ export async function connectTemporal(config: Config): Promise<Client> {
     );
   }
 }
-
-/** Where the Temporal Web UI shows a run, when TEMPORAL_UI_URL is known. */
-export function runUrl(config: Config, workflowId: string, runId: string): string | undefined {
-  if (!config.temporal.uiUrl) return undefined;
-  return `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
-}

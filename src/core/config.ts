@@ -23,6 +23,14 @@ const absolutePath = (fallback: string) =>
     .refine((path) => path.startsWith('/'), 'must be an absolute path')
     .default(fallback);
 
+/** `HH:MM`, 24-hour clock. */
+const timeOfDay = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((time) => /^([01]\d|2[0-3]):[0-5]\d$/.test(time), 'must be a time of day as HH:MM, e.g. 02:00')
+    .transform((time) => ({ hour: Number(time.slice(0, 2)), minute: Number(time.slice(3, 5)) }));
+
 const urlWithScheme = (schemes: readonly string[]) =>
   z
     .string()
@@ -39,6 +47,28 @@ const environmentSchema = z.object({
   BACKUP_DAILY_RETENTION: positiveDays(7),
   BACKUP_WEEKLY_RETENTION: positiveDays(30),
   BACKUP_MONTHLY_RETENTION: positiveDays(365),
+  BACKUP_TIMEZONE: z
+    .string()
+    .default('UTC')
+    .refine((zone) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: zone });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be an IANA time zone such as UTC or Asia/Seoul'),
+  BACKUP_DAILY_TIME: timeOfDay('02:00'),
+  BACKUP_WEEKLY_DAY: z
+    .string()
+    .default('sunday')
+    .transform((day) => day.trim().toUpperCase())
+    .pipe(z.enum(['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY'], { error: 'must be a day of the week, e.g. sunday' })),
+  BACKUP_WEEKLY_TIME: timeOfDay('03:00'),
+  BACKUP_MONTHLY_DAY: z.coerce.number({ error: 'must be a day of the month, 1 to 28' }).int().min(1, 'must be a day of the month, 1 to 28').max(28, 'must be a day of the month, 1 to 28').default(1),
+  BACKUP_MONTHLY_TIME: timeOfDay('04:00'),
+  BACKUP_APPLY_SCHEDULES: z.enum(['true', 'false', '1', '0']).default('true'),
+  BACKUP_MIN_FREE_GB: z.coerce.number({ error: 'must be a number of gigabytes' }).nonnegative('must not be negative').default(1),
   BACKUP_COMPONENTS: z
     .string()
     .default(STORE_NAMES.join(','))
@@ -68,6 +98,22 @@ const environmentSchema = z.object({
     .refine((value) => value === undefined || /^https?:\/\//.test(value), { message: 'must be an http:// or https:// URL' }),
   POSTGRES_URL: urlWithScheme(['postgres', 'postgresql']),
   REDIS_URL: urlWithScheme(['redis', 'rediss']),
+  BACKUP_NOTIFY_EMAIL: z
+    .string()
+    .optional()
+    .transform((text) => text?.split(',').map((address) => address.trim()).filter(Boolean))
+    .refine((addresses) => addresses === undefined || addresses.every((address) => /^[^\s@]+@[^\s@]+$/.test(address)), {
+      message: 'must be e-mail addresses separated by commas',
+    }),
+  BACKUP_NOTIFY_WEBHOOK: urlWithScheme(['http', 'https']),
+  BACKUP_NOTIFY_WEBHOOK_FORMAT: z.enum(['slack', 'discord', 'json']).optional(),
+  BACKUP_NOTIFY_ON_SUCCESS: z.enum(['true', 'false', '1', '0']).default('false'),
+  SMTP_HOST: z.string().min(1).optional(),
+  SMTP_PORT: z.coerce.number({ error: 'must be a port number' }).int().min(1).max(65535).default(587),
+  SMTP_SECURE: z.enum(['true', 'false', '1', '0']).default('false'),
+  SMTP_USER: z.string().min(1).optional(),
+  SMTP_PASSWORD: z.string().min(1).optional(),
+  SMTP_FROM: z.string().min(3).optional(),
   QDRANT_URL: urlWithScheme(['http', 'https']),
   QDRANT_API_KEY: z.string().min(1).optional(),
   /** Comma-separated collection names; all collections when unset. */
@@ -84,6 +130,16 @@ export interface Config {
   retentionDays: { daily: number; weekly: number; monthly: number };
   /** Stores a backup covers when no --component is given. */
   components: StoreName[];
+  schedule: {
+    timezone: string;
+    daily: { hour: number; minute: number };
+    weekly: { day: 'SUNDAY' | 'MONDAY' | 'TUESDAY' | 'WEDNESDAY' | 'THURSDAY' | 'FRIDAY' | 'SATURDAY'; hour: number; minute: number };
+    monthly: { day: number; hour: number; minute: number };
+    /** The worker creates or updates the schedules when it starts. */
+    applyAtStart: boolean;
+  };
+  /** health-check fails below this much free space in BACKUP_DIR. */
+  minFreeBytes: number;
   temporal: {
     address: string;
     namespace: string;
@@ -95,6 +151,23 @@ export interface Config {
   };
   storeUrls: Partial<Record<StoreName, string>>;
   qdrant: { apiKey?: string; collections?: string[] };
+  notify: {
+    email?: {
+      to: string[];
+      smtp: { host: string; port: number; secure: boolean; user?: string; password?: string; from: string };
+    };
+    /** Slack or Discord by setting, else recognised from the URL; plain JSON otherwise. */
+    webhook?: { url: string; format: 'slack' | 'discord' | 'json' };
+    onSuccess: boolean;
+  };
+}
+
+function webhookFormatOf(url: string, setting: 'slack' | 'discord' | 'json' | undefined): 'slack' | 'discord' | 'json' {
+  if (setting) return setting;
+  const host = new URL(url).hostname;
+  if (host === 'hooks.slack.com' || host.endsWith('.slack.com')) return 'slack';
+  if (host === 'discord.com' || host === 'discordapp.com' || host.endsWith('.discord.com')) return 'discord';
+  return 'json';
 }
 
 /** Reads and validates the environment; the first problem becomes one line naming the variable. */
@@ -115,6 +188,10 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   const tlsRefused = e.TEMPORAL_TLS === 'false' || e.TEMPORAL_TLS === '0';
   const tlsImplied = Boolean(e.TEMPORAL_API_KEY || e.TEMPORAL_TLS_CLIENT_CERT_PATH || e.TEMPORAL_TLS_SERVER_CA_CERT_PATH || e.TEMPORAL_TLS_SERVER_NAME);
   if (tlsRefused && tlsImplied) throw new ConfigError('TEMPORAL_TLS is false, but TLS settings or TEMPORAL_API_KEY are set; an API key is only sent over TLS');
+  if (e.BACKUP_NOTIFY_EMAIL?.length && !e.SMTP_HOST) {
+    throw new ConfigError('SMTP_HOST is not set; it is needed to send notifications to BACKUP_NOTIFY_EMAIL');
+  }
+  const yes = (value: string) => value === 'true' || value === '1';
   return {
     backupDir: e.BACKUP_DIR.replace(/\/+$/, '') || '/',
     logDir: e.LOG_DIR.replace(/\/+$/, '') || '/',
@@ -125,6 +202,14 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       monthly: e.BACKUP_MONTHLY_RETENTION,
     },
     components: e.BACKUP_COMPONENTS,
+    schedule: {
+      timezone: e.BACKUP_TIMEZONE,
+      daily: e.BACKUP_DAILY_TIME,
+      weekly: { day: e.BACKUP_WEEKLY_DAY, ...e.BACKUP_WEEKLY_TIME },
+      monthly: { day: e.BACKUP_MONTHLY_DAY, ...e.BACKUP_MONTHLY_TIME },
+      applyAtStart: yes(e.BACKUP_APPLY_SCHEDULES),
+    },
+    minFreeBytes: Math.round(e.BACKUP_MIN_FREE_GB * 1e9),
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,
@@ -143,6 +228,26 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     },
     storeUrls: { postgres: e.POSTGRES_URL, redis: e.REDIS_URL, qdrant: e.QDRANT_URL },
     qdrant: { apiKey: e.QDRANT_API_KEY, collections: e.QDRANT_COLLECTIONS },
+    notify: {
+      email:
+        e.BACKUP_NOTIFY_EMAIL?.length && e.SMTP_HOST
+          ? {
+              to: e.BACKUP_NOTIFY_EMAIL,
+              smtp: {
+                host: e.SMTP_HOST,
+                port: e.SMTP_PORT,
+                secure: yes(e.SMTP_SECURE),
+                user: e.SMTP_USER,
+                password: e.SMTP_PASSWORD,
+                from: e.SMTP_FROM ?? 'scholaria-backup@localhost',
+              },
+            }
+          : undefined,
+      webhook: e.BACKUP_NOTIFY_WEBHOOK
+        ? { url: e.BACKUP_NOTIFY_WEBHOOK, format: webhookFormatOf(e.BACKUP_NOTIFY_WEBHOOK, e.BACKUP_NOTIFY_WEBHOOK_FORMAT) }
+        : undefined,
+      onSuccess: yes(e.BACKUP_NOTIFY_ON_SUCCESS),
+    },
   };
 }
 

@@ -166,6 +166,22 @@ export interface RepositoryActivities {
   discardStagedSet(input: { setName: string }): Promise<void>;
   resolveBackupSet(input: { reference: string }): Promise<ResolvedSet>;
   verifySetChecksums(input: { setName: string }): Promise<ChecksumReport>;
+  /** Retention for one tier, after a complete backup of it: deletes what the policy gives up. */
+  applyRetention(input: { tier: Tier }): Promise<RetentionOutcome>;
+}
+
+export interface RetentionOutcome {
+  deleted: string[];
+  /** Sets kept past their retention because no newer good set of their tier exists. */
+  overdue: string[];
+}
+
+export interface CoordinationActivities {
+  /**
+   * Waits while any backup run started before this one is still running, so backups of all tiers
+   * queue instead of running at once (when the 1st is a Sunday, three fire within hours).
+   */
+  waitForEarlierBackups(input: { workflowId: string; startedAt: string }): Promise<{ waitedFor: string[] }>;
 }
 
 /** One line of the audit log: every restore, dry runs included, and who asked for it. */
@@ -182,6 +198,35 @@ export interface AuditEntry {
 
 export interface AuditActivities {
   recordAudit(entry: AuditEntry): Promise<void>;
+}
+
+/** A message for people: every failure, and successes when BACKUP_NOTIFY_ON_SUCCESS is set. */
+export interface Notification {
+  kind: 'backup' | 'restore' | 'prune' | 'health-check';
+  outcome: 'succeeded' | 'failed' | 'partial' | 'rolled back' | 'refused';
+  /** One line, e.g. `daily backup scholaria_backup_20260301_020000 is partial: Redis failed`. */
+  title: string;
+  tier?: string;
+  set?: string;
+  /** The store that failed, when one did. */
+  store?: string;
+  reason?: string;
+  workflowId?: string;
+  /** The run in the Temporal Web UI, when TEMPORAL_UI_URL is known. */
+  url?: string;
+  /** Further lines: per store outcomes, checks, what to do. */
+  details: string[];
+}
+
+export interface ChannelOutcome {
+  channel: 'email' | 'webhook';
+  delivered: boolean;
+  error?: string;
+}
+
+export interface NotificationActivities {
+  /** Sends to every configured channel; one failing channel never stops the others, nor fails the caller. */
+  notify(notification: Notification): Promise<ChannelOutcome[]>;
 }
 
 /** What a store activity reports in its heartbeats; the CLI shows it as live progress. */

@@ -46,6 +46,8 @@ export interface RetentionDecision {
   action: 'keep' | 'delete';
   /** One line a person understands. */
   reason: string;
+  /** Kept although older than its retention, because no newer good set of its tier exists: backups of that tier have stopped. */
+  overdue?: boolean;
 }
 
 export interface RetentionOptions {
@@ -131,7 +133,10 @@ export function planRetention(
         reason: `older than the ${retention}, and a newer complete, verified ${tier} set within it exists (${evidence.name})`,
       };
     }
-    return keep(`older than the ${retention}, but no newer complete, verified ${tier} set within it exists: kept as a recovery point`);
+    return {
+      ...keep(`older than the ${retention}, but no newer complete, verified ${tier} set within it exists: kept as a recovery point`),
+      overdue: true,
+    };
   };
 
   return parsed.map((set) => ({ name: set.name, ...decide(set) }));

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { loadConfig } from '../core/config';
 import { STORE_NAMES, STORE_URL_VARIABLES } from '../core/stores';
 import { runWorker } from '../worker/worker';
+import { connectTemporal } from '../client/connection';
+import { applySchedules } from '../client/schedules';
 import { ensureTemporal, STACK_DIR } from './local-stack';
 
 async function main(): Promise<void> {
@@ -31,6 +33,12 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+  if (config.schedule.applyAtStart) {
+    const client = await connectTemporal(config);
+    const outcomes = await applySchedules(client, config);
+    await client.connection.close();
+    process.stdout.write(`Schedules: ${Object.entries(outcomes).map(([tier, outcome]) => `${tier} ${outcome}`).join(', ')}\n`);
+  }
   await runWorker(config, {});
 }
 

@@ -3,7 +3,12 @@
  * looked up by name (`backupPostgres`, `verifyRedis`), so a new store adapter needs no workflow change.
  */
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
-import { NON_RETRYABLE_FAILURES, type AuditActivities, type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
+import {
+  NON_RETRYABLE_FAILURES,
+  type AuditActivities,
+  type CoordinationActivities,
+  type NotificationActivities,
+  type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
 import { capitalize, type StoreName } from '../core/stores';
 
 const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
@@ -33,9 +38,32 @@ const streaming = proxyActivities<StoreActivities & RepositoryActivities>({
   },
 });
 
+/** Housekeeping that may take minutes without progress to report: retention, notifications (which retry inside). */
+const housekeeping = proxyActivities<RepositoryActivities & NotificationActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { maximumAttempts: 2, initialInterval: '5 seconds', nonRetryableErrorTypes },
+});
+
+/** The queue of backups: waits as long as earlier backups run, heartbeating all the while. */
+const waiting = proxyActivities<CoordinationActivities>({
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '5 seconds', nonRetryableErrorTypes },
+});
+
+/** A health check wants the answer now: one attempt, a short timeout. */
+const once = proxyActivities<StoreActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 1 },
+});
+
 export function storeActivity<V extends StoreVerb>(verb: V, store: StoreName): StoreAdapter[V] {
   const proxy = verb === 'probe' ? quick : streaming;
   return proxy[`${verb}${capitalize(store)}`] as StoreAdapter[V];
+}
+
+export function probeOnce(store: StoreName): StoreAdapter['probe'] {
+  return once[`probe${capitalize(store)}`];
 }
 
 export const repository = {
@@ -44,6 +72,10 @@ export const repository = {
   resolveBackupSet: quick.resolveBackupSet,
   sealBackupSet: streaming.sealBackupSet,
   verifySetChecksums: streaming.verifySetChecksums,
+  applyRetention: housekeeping.applyRetention,
 } satisfies RepositoryActivities;
+
+export const coordination = { waitForEarlierBackups: waiting.waitForEarlierBackups } satisfies CoordinationActivities;
+export const notifications = { notify: housekeeping.notify } satisfies NotificationActivities;
 
 export const audit = { recordAudit: quick.recordAudit } satisfies AuditActivities;

@@ -1,9 +1,10 @@
-import { ApplicationFailure, CancellationScope, isCancellation, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, log, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { SealedSet } from '../core/contract';
 import { summaryDifferences, type StoreRecord } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
 import type { Tier } from '../core/tiers';
-import { repository, storeActivity } from './activities';
+import { coordination, repository, storeActivity } from './activities';
+import { notify } from './notify';
 import { failureTypeOf, reasonOf } from './failures';
 
 export interface BackupWorkflowInput {
@@ -22,6 +23,8 @@ export interface BackupStoreOutcome {
 export interface BackupWorkflowResult {
   set: SealedSet;
   stores: Partial<Record<StoreName, BackupStoreOutcome>>;
+  /** What retention did after the backup, one line each. */
+  retention?: string[];
 }
 
 /** Failure type of a run whose set was sealed as partial; its details carry the BackupWorkflowResult. */
@@ -34,7 +37,42 @@ export const PARTIAL_BACKUP = 'PartialBackup';
  */
 export async function backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult> {
   const { tier, components } = input;
-  const startedAt = workflowInfo().startTime.toISOString();
+  const { workflowId, runId } = workflowInfo();
+  try {
+    const { waitedFor } = await coordination.waitForEarlierBackups({ workflowId, startedAt: workflowInfo().startTime.toISOString() });
+    if (waitedFor.length > 0) log.info('waited for earlier backups', { waitedFor });
+    const result = await backUp(tier, components, { id: workflowId, runId });
+    const retention = await applyRetention(tier);
+    await notify({
+      kind: 'backup',
+      outcome: 'succeeded',
+      title: `${tier} backup ${result.set.name} is complete`,
+      tier,
+      set: result.set.name,
+      details: [...describeStores(result), ...retention],
+    });
+    return { ...result, retention };
+  } catch (error) {
+    const partial = error instanceof ApplicationFailure && error.type === PARTIAL_BACKUP ? (error.details?.[0] as BackupWorkflowResult) : undefined;
+    const failedStore = partial && (Object.entries(partial.stores) as [StoreName, BackupStoreOutcome][]).find(([, outcome]) => outcome.status === 'failed');
+    await notify({
+      kind: 'backup',
+      outcome: partial ? 'partial' : 'failed',
+      title: partial ? `${tier} backup ${partial.set.name} is partial` : `${tier} backup failed`,
+      tier,
+      set: partial?.set.name,
+      store: failedStore ? STORE_LABELS[failedStore[0]] : undefined,
+      reason: isCancellation(error) ? 'the run was cancelled' : reasonOf(error),
+      details: partial ? describeStores(partial) : [],
+    });
+    throw error;
+  }
+}
+
+/** Probe, stage, back up every store in parallel (each verified by reading it back), seal. */
+async function backUp(tier: Tier, components: StoreName[], workflow: { id: string; runId: string }): Promise<BackupWorkflowResult> {
+  // Named after the moment the work starts, after any wait in the queue of backups.
+  const startedAt = new Date(Date.now()).toISOString();
   const records: Partial<Record<StoreName, StoreRecord>> = {};
 
   setCurrentDetails(`Probing ${components.map((store) => STORE_LABELS[store]).join(', ')}`);
@@ -59,12 +97,7 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
     );
     setCurrentDetails(`Sealing ${set.name}`);
     const ordered = Object.fromEntries(components.map((store) => [store, records[store]!]));
-    const sealed = await repository.sealBackupSet({
-      set,
-      stores: ordered,
-      startedAt,
-      workflow: { id: workflowInfo().workflowId, runId: workflowInfo().runId },
-    });
+    const sealed = await repository.sealBackupSet({ set, stores: ordered, startedAt, workflow });
     const result: BackupWorkflowResult = { set: sealed, stores: outcomesOf(ordered) };
     if (sealed.status !== 'complete') {
       const failed = Object.values(records).flatMap((record) => (record?.status === 'failed' ? [record.error] : []));
@@ -82,6 +115,32 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
     await CancellationScope.nonCancellable(() => repository.discardStagedSet({ setName: set.name }));
     throw error;
   }
+}
+
+/** Retention of the tier after its complete backup; a retention problem is reported, never fails the backup. */
+async function applyRetention(tier: Tier): Promise<string[]> {
+  try {
+    const { deleted, overdue } = await repository.applyRetention({ tier });
+    if (overdue.length > 0) {
+      await notify({
+        kind: 'prune',
+        outcome: 'refused',
+        title: `retention kept ${overdue.length} ${tier} sets past their retention`,
+        tier,
+        reason: `no newer complete, verified ${tier} set within the retention exists, so they remain the recovery points`,
+        details: overdue.map((name) => `kept: ${name}`),
+      });
+    }
+    return [...deleted.map((name) => `retention deleted ${name}`), ...overdue.map((name) => `retention kept ${name} past its retention (no newer good set)`)];
+  } catch (error) {
+    return [`retention failed: ${reasonOf(error)}`];
+  }
+}
+
+function describeStores(result: BackupWorkflowResult): string[] {
+  return (Object.entries(result.stores) as [StoreName, BackupStoreOutcome][]).map(([store, outcome]) =>
+    outcome.status === 'ok' ? `${STORE_LABELS[store]}: ${outcome.bytes} bytes, verified` : `${STORE_LABELS[store]}: FAILED: ${outcome.error}`,
+  );
 }
 
 async function backUpStore(store: StoreName, set: Parameters<typeof repository.sealBackupSet>[0]['set']): Promise<StoreRecord> {

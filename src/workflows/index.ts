@@ -1,3 +1,4 @@
 export { backupWorkflow } from './backup';
 export { verifyWorkflow } from './verify';
 export { restoreWorkflow } from './restore';
+export { healthWorkflow } from './health';

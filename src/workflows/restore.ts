@@ -10,6 +10,7 @@ import { summaryDifferences, type Manifest } from '../core/manifest';
 import { stampOf } from '../core/set-names';
 import { STORE_LABELS, STORE_NAMES, type StoreName } from '../core/stores';
 import { audit, repository, storeActivity } from './activities';
+import { notify } from './notify';
 import { reasonOf } from './failures';
 import { verifySealedSet } from './verify';
 
@@ -132,9 +133,29 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     }
     outcome = 'restored';
     setCurrentDetails(`Restored ${stores.map((store) => STORE_LABELS[store]).join(', ')} from ${set.name}`);
+    await notify({
+      kind: 'restore',
+      outcome: 'succeeded',
+      title: `restore of ${stores.map((store) => STORE_LABELS[store]).join(', ')} from ${set.name} succeeded`,
+      set: set.name,
+      details: describeReports(reports),
+    });
     return result;
   } catch (error) {
     if (outcome === 'failed') outcome = `failed: ${reasonOf(error)}`;
+    if (!input.dryRun) {
+      const failed = (Object.entries(reports) as [StoreName, StoreRestoreReport][]).find(([, report]) => report.status === 'failed' || report.status === 'rollback failed');
+      const rolledBack = Object.values(reports).some((report) => report?.status === 'rolled back');
+      await notify({
+        kind: 'restore',
+        outcome: rolledBack ? 'rolled back' : 'failed',
+        title: `restore from ${setName} ${isCancellation(error) ? 'was cancelled' : 'failed'}${rolledBack ? '; changed stores were rolled back' : ''}`,
+        set: setName,
+        store: failed ? STORE_LABELS[failed[0]] : undefined,
+        reason: isCancellation(error) ? 'the run was cancelled' : reasonOf(error),
+        details: describeReports(reports),
+      });
+    }
     throw error;
   } finally {
     await CancellationScope.nonCancellable(() =>
@@ -150,6 +171,13 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
       }),
     );
   }
+}
+
+function describeReports(reports: RestoreWorkflowResult['stores']): string[] {
+  return (Object.entries(reports) as [StoreName, StoreRestoreReport][]).map(
+    ([store, report]) =>
+      `${STORE_LABELS[store]}: ${report.status}${report.error ? `: ${report.error}` : ''}${report.rollbackError ? `; rollback failed: ${report.rollbackError}` : ''}`,
+  );
 }
 
 async function rollBack(

@@ -73,6 +73,7 @@ export function environmentFor(stores: Stores, overrides: Record<string, string 
     POSTGRES_URL: stores.databaseUrl,
     REDIS_URL: stores.redis.url,
     BACKUP_COMPONENTS: 'postgres,redis',
+    BACKUP_APPLY_SCHEDULES: 'false',
     TEMPORAL_ADDRESS: temporalAddress(),
     TEMPORAL_TASK_QUEUE: `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     BACKUP_WORKFLOW_BUNDLE: process.env.BACKUP_WORKFLOW_BUNDLE,

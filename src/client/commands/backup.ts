@@ -3,7 +3,8 @@ import { parseComponents, STORE_LABELS, type StoreName } from '../../core/stores
 import { compactTimeOf } from '../../core/set-names';
 import { parseTier } from '../../core/tiers';
 import { PARTIAL_BACKUP, type BackupWorkflowInput, type BackupWorkflowResult } from '../../workflows/backup';
-import { connectTemporal, runUrl, UserError } from '../connection';
+import { runUrl } from '../../core/temporal-ui';
+import { connectTemporal, UserError } from '../connection';
 import { failureDetails, rootFailure } from '../failures';
 import { formatBytes } from '../format';
 import { watchWorkflow } from '../watch';
@@ -35,7 +36,7 @@ export async function backupCommand(config: Config, options: BackupOptions): Pro
     args: [input],
     staticSummary: `${input.tier} backup of ${input.components.map((store) => STORE_LABELS[store]).join(', ')}`,
   });
-  const url = runUrl(config, workflowId, handle.firstExecutionRunId);
+  const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
   if (!options.wait) {
     process.stdout.write(options.json ? `${JSON.stringify({ workflowId, runId: handle.firstExecutionRunId, url })}\n` : `${workflowId}\n`);
     return 0;

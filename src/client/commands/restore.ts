@@ -5,7 +5,8 @@ import { storeUrl } from '../../core/config';
 import { compactTimeOf, parseSetReference } from '../../core/set-names';
 import { parseComponents, STORE_LABELS, type StoreName } from '../../core/stores';
 import { RESTORE_FAILED, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../../workflows/restore';
-import { connectTemporal, runUrl, UserError } from '../connection';
+import { runUrl } from '../../core/temporal-ui';
+import { connectTemporal, UserError } from '../connection';
 import { failureDetails, rootFailure } from '../failures';
 import { watchWorkflow } from '../watch';
 
@@ -48,7 +49,7 @@ export async function restoreCommand(config: Config, reference: string, options:
       args: [input],
       staticSummary: `${dryRun ? 'dry run of a restore' : 'restore'} from ${reference}${components ? ` (${components.join(', ')})` : ''}`,
     });
-    const url = runUrl(config, workflowId, handle.firstExecutionRunId);
+    const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
     if (!options.json) process.stdout.write(`${dryRun ? 'Dry run' : 'Restore'} ${workflowId} started${url ? `: ${url}` : ''}\n`);
     try {
       const result = await watchWorkflow<RestoreWorkflowResult>(client, handle, options.json ? process.stderr : process.stdout);

@@ -1,7 +1,8 @@
 import type { Config } from '../../core/config';
 import { compactTimeOf, parseSetReference } from '../../core/set-names';
 import type { VerifyWorkflowResult } from '../../workflows/verify';
-import { connectTemporal, runUrl, UserError } from '../connection';
+import { runUrl } from '../../core/temporal-ui';
+import { connectTemporal, UserError } from '../connection';
 import { rootFailure } from '../failures';
 import { watchWorkflow } from '../watch';
 
@@ -21,7 +22,7 @@ export async function verifyCommand(config: Config, reference: string, options: 
       args: [{ reference }],
       staticSummary: `verify ${reference}`,
     });
-    const url = runUrl(config, workflowId, handle.firstExecutionRunId);
+    const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
     if (!options.json) process.stdout.write(`Verifying ${reference} (${workflowId})${url ? `: ${url}` : ''}\n`);
     let result: VerifyWorkflowResult;
     try {
