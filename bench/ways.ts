@@ -104,7 +104,10 @@ sha256sum -- "$CUSTOM" "$PLAIN" "$GLOBALS" "$RDB" > SHA256SUMS
   : > "$CUSTOM"
   pg_dump --format=custom --compress=$LEVEL --file="$CUSTOM" "$PGURL" &
   dump=$!
-  tail -c +1 -s 0.05 --pid=$dump -f "$CUSTOM" | pg_restore --file=- | $GZIP_PAR -$LEVEL > "$PLAIN"
+  # pg_restore stops reading at the archive's last data block; cat drains what follows so tail never gets SIGPIPE.
+  tail -c +1 -s 0.05 --pid=$dump -f "$CUSTOM" \\
+    | { pg_restore --file=-; status=$?; cat > /dev/null; exit $status; } \\
+    | $GZIP_PAR -$LEVEL > "$PLAIN"
   wait $dump
   hashfile "$CUSTOM" & hashfile "$PLAIN"; wait
 ) &

@@ -1,0 +1,229 @@
+/**
+ * Running by itself: the three Schedules on the real dev server, backups queueing across tiers,
+ * retention, health-check, status, and the notifications a human gets.
+ */
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ScheduleNotFoundError } from '@temporalio/client';
+import { scheduleIdOf, SCHEDULED_TIERS } from '../src/core/schedules';
+import { seedStores } from './support/scholaria';
+import { environmentFor, runCli, startStores, startWorker, temporalClient, type RunningWorker, type Stores } from './support/stack';
+
+let stores: Stores;
+let worker: RunningWorker;
+let env: Record<string, string>;
+let receiver: Server;
+const received: Record<string, unknown>[] = [];
+
+async function removeSchedules(): Promise<void> {
+  const client = await temporalClient();
+  for (const tier of SCHEDULED_TIERS) {
+    await client.schedule.getHandle(scheduleIdOf(tier)).delete().catch((error: unknown) => {
+      if (!(error instanceof ScheduleNotFoundError)) throw error;
+    });
+  }
+  await client.connection.close();
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+before(async () => {
+  await removeSchedules();
+  receiver = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      received.push(JSON.parse(body) as Record<string, unknown>);
+      response.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  stores = await startStores('operations');
+  await seedStores(stores);
+  env = environmentFor(stores, {
+    BACKUP_NOTIFY_WEBHOOK: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/secret-token`,
+    BACKUP_NOTIFY_WEBHOOK_FORMAT: 'json',
+    TEMPORAL_UI_URL: 'http://ui.example:8233',
+  });
+  worker = await startWorker(env);
+});
+
+after(async () => {
+  await worker?.stop();
+  await removeSchedules();
+  await stores?.stop();
+  receiver?.close();
+});
+
+test('schedules apply creates the three tiers with the specification defaults, and a second apply changes nothing', async () => {
+  const first = await runCli(['schedules', 'apply', '--json'], env);
+  assert.equal(first.code, 0, first.stderr);
+  assert.deepEqual(JSON.parse(first.stdout), { daily: 'created', weekly: 'created', monthly: 'created' });
+  const second = await runCli(['schedules', 'apply', '--json'], env);
+  assert.deepEqual(JSON.parse(second.stdout), { daily: 'unchanged', weekly: 'unchanged', monthly: 'unchanged' });
+
+  const client = await temporalClient();
+  try {
+    const describe = (tier: (typeof SCHEDULED_TIERS)[number]) => client.schedule.getHandle(scheduleIdOf(tier)).describe();
+    const daily = await describe('daily');
+    const weekly = await describe('weekly');
+    const monthly = await describe('monthly');
+    assert.equal(daily.spec.timezone, 'UTC');
+    assert.equal(daily.policies.overlap, 'SKIP');
+    assert.equal(daily.action.type === 'startWorkflow' && daily.action.workflowType, 'backupWorkflow');
+    for (const time of daily.info.nextActionTimes) assert.deepEqual([time.getUTCHours(), time.getUTCMinutes()], [2, 0]);
+    for (const time of weekly.info.nextActionTimes) assert.deepEqual([time.getUTCDay(), time.getUTCHours()], [0, 3]);
+    for (const time of monthly.info.nextActionTimes) assert.deepEqual([time.getUTCDate(), time.getUTCHours()], [1, 4]);
+    assert.ok(daily.info.nextActionTimes.length >= 3);
+    const gaps = daily.info.nextActionTimes.slice(1).map((time, index) => time.getTime() - daily.info.nextActionTimes[index]!.getTime());
+    assert.ok(gaps.every((gap) => gap === 86_400_000), 'one daily run per day');
+  } finally {
+    await client.connection.close();
+  }
+});
+
+test('a changed time zone and daily time update the schedules, and a paused schedule stays paused', async () => {
+  const paused = await runCli(['schedules', 'pause', 'weekly', '--note', 'maintenance'], env);
+  assert.equal(paused.code, 0, paused.stderr);
+  const seoul = { ...env, BACKUP_TIMEZONE: 'Asia/Seoul', BACKUP_DAILY_TIME: '01:30' };
+  const applied = await runCli(['schedules', 'apply', '--json'], seoul);
+  assert.deepEqual(JSON.parse(applied.stdout), { daily: 'updated', weekly: 'updated', monthly: 'updated' });
+  const listed = JSON.parse((await runCli(['schedules', 'list', '--json'], seoul)).stdout) as { tier: string; paused: boolean; note?: string; nextRuns: string[] }[];
+  const daily = listed.find((row) => row.tier === 'daily')!;
+  // 01:30 in Seoul (UTC+9) is 16:30 UTC the day before.
+  for (const time of daily.nextRuns) assert.deepEqual([new Date(time).getUTCHours(), new Date(time).getUTCMinutes()], [16, 30]);
+  const weekly = listed.find((row) => row.tier === 'weekly')!;
+  assert.equal(weekly.paused, true);
+  assert.equal(weekly.note, 'maintenance');
+  const table = await runCli(['schedules', 'list'], seoul);
+  assert.match(table.stdout, /weekly +every sunday at 03:00 Asia\/Seoul +paused \(maintenance\)/);
+  assert.equal((await runCli(['schedules', 'resume', 'weekly'], seoul)).code, 0);
+  const back = await runCli(['schedules', 'apply', '--json'], env);
+  assert.deepEqual(JSON.parse(back.stdout), { daily: 'updated', weekly: 'updated', monthly: 'updated' });
+});
+
+test('schedules trigger starts a real daily backup through the schedule', async () => {
+  const triggered = await runCli(['schedules', 'trigger', 'daily'], env);
+  assert.equal(triggered.code, 0, triggered.stderr);
+  const set = await waitFor('a complete daily set', async () => {
+    const names = existsSync(env.BACKUP_DIR!) ? readdirSync(env.BACKUP_DIR!) : [];
+    for (const name of names.filter((entry) => entry.startsWith('scholaria_backup_'))) {
+      const manifest = JSON.parse(readFileSync(join(env.BACKUP_DIR!, name, 'backup_manifest.json'), 'utf8'));
+      if (manifest.tier === 'daily' && manifest.status === 'complete') return manifest;
+    }
+    return undefined;
+  });
+  assert.match(set.workflow.id, /^backup-daily-/);
+  const listed = await runCli(['schedules', 'list'], env);
+  assert.match(listed.stdout, /daily .* completed .* ago \(backup-daily-/);
+});
+
+test('backups of different tiers queue instead of running at once', async () => {
+  const first = await runCli(['backup', '--tier', 'weekly', '--no-wait'], env);
+  const second = await runCli(['backup', '--tier', 'monthly', '--no-wait'], env);
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(second.code, 0, second.stderr);
+  const client = await temporalClient();
+  try {
+    const [weekly, monthly] = await Promise.all([first, second].map((run) => client.workflow.getHandle(run.stdout.trim()).result()));
+    const manifestOf = (result: unknown) =>
+      JSON.parse(readFileSync(join((result as { set: { path: string } }).set.path, 'backup_manifest.json'), 'utf8')) as { startedAt: string; finishedAt: string };
+    const [a, b] = [manifestOf(weekly), manifestOf(monthly)].sort((x, y) => x.startedAt.localeCompare(y.startedAt));
+    assert.ok(b!.startedAt >= a!.finishedAt, `the second backup started (${b!.startedAt}) after the first finished (${a!.finishedAt})`);
+  } finally {
+    await client.connection.close();
+  }
+});
+
+test('prune prints what it would delete and why, deletes only with --yes, and never the newest set of a tier or anything else', async () => {
+  const newest = readdirSync(env.BACKUP_DIR!).filter((name) => name.startsWith('scholaria_backup_')).sort().at(-1)!;
+  const forge = (name: string, tier: string) => {
+    cpSync(join(env.BACKUP_DIR!, newest), join(env.BACKUP_DIR!, name), { recursive: true });
+    const path = join(env.BACKUP_DIR!, name, 'backup_manifest.json');
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), name, tier }));
+  };
+  forge('scholaria_backup_20200101_020000', 'daily');
+  forge('scholaria_backup_20200102_020000', 'daily');
+  mkdirSync(join(env.BACKUP_DIR!, 'not_a_set'));
+  const dry = await runCli(['prune'], env);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /scholaria_backup_20200101_020000 +would delete +older than the 7-day daily retention, and a newer complete, verified daily set within it exists/);
+  assert.match(dry.stdout, /2 sets would be deleted; nothing was changed/);
+  assert.ok(readdirSync(env.BACKUP_DIR!).includes('scholaria_backup_20200101_020000'));
+  const applied = await runCli(['prune', '--yes'], env);
+  assert.equal(applied.code, 0, applied.stderr);
+  const left = readdirSync(env.BACKUP_DIR!);
+  assert.ok(!left.includes('scholaria_backup_20200101_020000') && !left.includes('scholaria_backup_20200102_020000'));
+  assert.ok(left.includes('not_a_set') && left.includes(newest));
+});
+
+test('health-check is healthy with a worker, schedules and fresh sets; a paused schedule fails it with what to do, and notifies', async () => {
+  const healthy = await runCli(['health-check'], env);
+  assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+  assert.match(healthy.stdout, /✓ worker: a worker polls task queue/);
+  assert.match(healthy.stdout, /✓ recent daily set: scholaria_backup_\d+_\d+, /);
+  assert.match(healthy.stdout, /✓ PostgreSQL: pg_dump .* for server/);
+  assert.match(healthy.stdout, /✓ free disk: .* room for about \d+ more sets/);
+  assert.match(healthy.stdout, /Healthy\./);
+
+  await runCli(['schedules', 'pause', 'monthly'], env);
+  const before = received.length;
+  const unhealthy = await runCli(['health-check', '--json'], env);
+  assert.equal(unhealthy.code, 1);
+  const report = JSON.parse(unhealthy.stdout) as { healthy: boolean; checks: { name: string; ok: boolean; fix?: string }[] };
+  assert.equal(report.healthy, false);
+  assert.deepEqual(report.checks.filter((check) => !check.ok).map((check) => [check.name, check.fix]), [
+    ['schedule monthly', 'scholaria-backup schedules resume monthly'],
+  ]);
+  const note = received.slice(before).find((message) => message.kind === 'health-check');
+  assert.ok(note, 'the failed health-check notified');
+  assert.match(String(note.title), /health-check failed: schedule monthly/);
+  await runCli(['schedules', 'resume', 'monthly'], env);
+});
+
+test('status shows schedules, the last run of each tier, storage and the last restore', async () => {
+  const status = await runCli(['status'], env);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /Schedules\nTIER +WHEN/);
+  assert.match(status.stdout, /daily +completed +.* ago +[\d.]+ s +backup-daily-/);
+  assert.match(status.stdout, /weekly +completed/);
+  assert.match(status.stdout, /Storage: \d+ sets in .* \(\d+ complete, 0 partial\), [\d.]+ [KMG]B/);
+  assert.match(status.stdout, /Last restore: none recorded/);
+});
+
+test('notifications: a partial backup tells the tier, the set, the failing store, the reason and the run link; nothing leaks the webhook token', async () => {
+  const before = received.length;
+  const downEnv = { ...env, REDIS_URL: `redis://127.0.0.1:${stores.redis.port! + 1}`, TEMPORAL_TASK_QUEUE: `${env.TEMPORAL_TASK_QUEUE}-down` };
+  const downWorker = await startWorker(downEnv);
+  try {
+    const result = await runCli(['backup', '--tier', 'daily'], downEnv);
+    assert.equal(result.code, 1);
+    const health = await runCli(['health-check'], downEnv);
+    assert.equal(health.code, 1);
+    assert.match(health.stdout, /✗ Redis: Redis at 127\.0\.0\.1:\d+ is unreachable.*\n +→ check REDIS_URL and that the server runs and accepts the backup user/);
+  } finally {
+    await downWorker.stop();
+  }
+  const note = received.slice(before).find((message) => message.kind === 'backup') as Record<string, string>;
+  assert.ok(note, 'the partial backup notified');
+  assert.equal(note.outcome, 'partial');
+  assert.equal(note.tier, 'daily');
+  assert.match(note.set!, /^scholaria_backup_\d{8}_\d{6}$/);
+  assert.equal(note.store, 'Redis');
+  assert.match(note.reason!, /Redis probe failed: Redis at 127\.0\.0\.1:\d+ is unreachable/);
+  assert.match(note.url!, /^http:\/\/ui\.example:8233\/namespaces\/default\/workflows\/backup-daily-\d{8}T\d{6}Z\/[0-9a-f-]+\/history$/);
+  const logs = readdirSync(env.LOG_DIR!).map((file) => readFileSync(join(env.LOG_DIR!, file), 'utf8')).join('\n');
+  assert.ok(!logs.includes('secret-token'));
+});
