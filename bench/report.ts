@@ -17,12 +17,16 @@ export interface Measurement {
   rep: number;
   ok: boolean;
   error?: string;
+  /** The machine's 1-minute load average when the run started (others share the machine). */
+  load1?: number;
   wallSeconds: number;
   cpuSeconds: Cpu;
   /** Largest resident set seen: of the worker process alone (VmHWM), and of the whole process tree (sampled). */
   peakRss: { worker?: number; tree: number };
   bytesWritten?: number;
   artefacts?: Record<string, number>;
+  /** The files written, the set's time stamp replaced by <stamp>. */
+  files?: string[];
   /** (c): the workflow id, manifest phases per store, and the activities from the workflow's history. */
   workflowId?: string;
   phases?: Record<string, { phase: string; ms: number }[]>;

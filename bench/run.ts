@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/run.ts [--scale small|default|<GB>] [--runs 3] [--ways a,b,c]
  *                                  [--profile gzip|zstd|all] [--gzip-level 6] [--zstd-level 3]
- *                                  [--no-restore] [--no-overhead] [--rebuild]
+ *                                  [--no-restore] [--no-overhead] [--rebuild] [--prepare]
  *                                  [--results-dir bench-results] [--cache bench-results/dataset]
  *                                  [--temporal-address host:port]
  *
@@ -49,6 +49,8 @@ export interface BenchOptions {
   restore: boolean;
   overhead: boolean;
   rebuild: boolean;
+  /** Only build (or check) the dataset, measure nothing. */
+  prepare: boolean;
   resultsDir: string;
   cacheDir: string;
   temporalAddress?: string;
@@ -94,7 +96,7 @@ export interface BenchResult {
 type Log = (line: string) => void;
 
 const USAGE = `usage: npm run bench -- [--scale small|default|<GB>] [--runs N] [--ways a,b,c] [--profile gzip|zstd|all]
-                       [--gzip-level N] [--zstd-level N] [--no-restore] [--no-overhead] [--rebuild]
+                       [--gzip-level N] [--zstd-level N] [--no-restore] [--no-overhead] [--rebuild] [--prepare]
                        [--results-dir DIR] [--cache DIR] [--temporal-address HOST:PORT]`;
 
 export function parseOptions(argv: string[]): BenchOptions {
@@ -110,6 +112,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'no-restore': { type: 'boolean', default: false },
       'no-overhead': { type: 'boolean', default: false },
       rebuild: { type: 'boolean', default: false },
+      prepare: { type: 'boolean', default: false },
       'results-dir': { type: 'string', default: join(PROJECT_ROOT, 'bench-results') },
       cache: { type: 'string' },
       'temporal-address': { type: 'string' },
@@ -142,6 +145,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     restore: !values['no-restore'],
     overhead: !values['no-overhead'],
     rebuild: values.rebuild,
+    prepare: values.prepare,
     resultsDir,
     cacheDir: resolve(values.cache ?? join(resultsDir, 'dataset')),
     ...(values['temporal-address'] ? { temporalAddress: values['temporal-address'] } : {}),
@@ -181,6 +185,11 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
     'Page cache warm: the dataset is read by the check before the first run.',
   ];
   const gz = parallelGzip();
+  const load = loadavg()[0]!;
+  if (load > cpus().length * 0.5) {
+    log(`the machine is busy (load ${load.toFixed(1)} on ${cpus().length} cores): figures will be noisy`);
+    notes.push(`The machine was busy when the run started (1-minute load ${load.toFixed(1)} on ${cpus().length} cores); every run records its load (load1).`);
+  }
   if (gz.tool !== 'pigz') notes.push('pigz is not installed: (b) compresses with single-threaded gzip, so it is not the fastest pipeline possible (apt-get install pigz).');
 
   takeLock(options.cacheDir, cleanups);
@@ -230,32 +239,45 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
       mkdirSync(env.BACKUP_DIR!, { recursive: true });
       worker = await startWorkerProcess(env, join(work, `worker-${profile.name}.log`));
       cleanups.add(`worker ${profile.name}`, () => worker!.stop());
-      await new Promise((r) => setTimeout(r, 1000));
+      // A long-running worker has its workflow bundle loaded; a new one loads it on its first workflow task.
+      // A dry run against the empty folder (it fails at once: no set) does that before anything is measured.
+      const warmup = await runCli(['restore', 'latest', '--dry-run'], { ...env, LOG_LEVEL: 'warn' });
+      if (!/restore-\S+ started/.test(warmup.stdout)) log(`warm-up did not start a workflow: ${(warmup.stderr || warmup.stdout).trim().slice(0, 300)}`);
       workerIdleRss[profile.name] = treeRssBytes(worker.pid);
       log(`${profile.name}: worker pid ${worker.pid} on task queue ${env.TEMPORAL_TASK_QUEUE}, ${mb(workerIdleRss[profile.name]!)} resident when idle`);
     }
+    let notInEffect: string | undefined;
     for (let rep = 1; rep <= options.runs; rep++) {
       const outputs: Partial<Record<Way, string>> = {};
       for (const way of options.ways) {
-        if (way === 'c' && !worker) continue;
+        if (way === 'c' && (!worker || notInEffect)) continue;
+        const load1 = loadavg()[0]!;
         const m = way === 'c'
           ? await backupProduct(profile, rep, worker!, orchestrator!, dataset)
           : await backupShell(profile, way, rep, work, dataset, gz);
+        m.measurement.load1 = load1;
         measurements.push(m.measurement);
         if (m.measurement.ok) outputs[way] = m.output;
         log(describe(m.measurement));
+        if (way === 'c' && m.measurement.error?.includes('profile is not in effect')) {
+          notInEffect = m.measurement.error;
+          measurements.pop();
+          log(`${profile.name}: (c) is not measured further: ${notInEffect}`);
+        }
       }
       if (options.restore) {
         for (const way of options.ways) {
-          if (way === 'c' && !worker) continue;
+          if (way === 'c' && (!worker || notInEffect)) continue;
           const output = outputs[way];
           if (!output) {
             measurements.push(failed(profile.name, 'restore', way, rep, 'its backup failed'));
             continue;
           }
+          const load1 = loadavg()[0]!;
           const m = way === 'c'
             ? await restoreProduct(profile, rep, worker!, orchestrator!, dataset, log)
             : await restoreShell(profile, way, rep, output, work, dataset, gz);
+          m.load1 = load1;
           measurements.push(m);
           log(describe(m));
         }
@@ -268,8 +290,9 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
     if (worker) await worker.stop();
     for (const op of (options.restore ? ['backup', 'restore'] : ['backup']) as Operation[]) {
       for (const way of options.ways) {
-        if (way === 'c' && 'unavailable' in product) {
-          rows.push({ profile: profile.name, operation: op, way, label: WAY_LABELS[op][way], available: false, note: product.unavailable, runs: 0, failures: 0 });
+        const unavailable = 'unavailable' in product ? product.unavailable : notInEffect;
+        if (way === 'c' && unavailable) {
+          rows.push({ profile: profile.name, operation: op, way, label: WAY_LABELS[op][way], available: false, note: unavailable, runs: 0, failures: 0 });
         } else {
           rows.push(summarize(profile.name, op, way, WAY_LABELS[op][way], measurements));
         }
@@ -277,13 +300,16 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
     }
   }
 
-  // Artefacts: every way must write the same kinds of files.
+  // Artefacts: every way must write the same files (the product adds its manifest).
   for (const profile of options.profiles) {
-    const kinds = rows
-      .filter((r) => r.profile === profile && r.operation === 'backup' && r.artefacts)
-      .map((r) => [r.way, Object.keys(r.artefacts!).filter((k) => k !== 'manifest').sort().join(',')] as const);
-    if (new Set(kinds.map(([, k]) => k)).size > 1) {
-      notes.push(`${profile}: the ways wrote different artefacts: ${kinds.map(([w, k]) => `(${w}) ${k}`).join('; ')}`);
+    const written = options.ways.flatMap((way) => {
+      const first = measurements.find((m) => m.profile === profile && m.operation === 'backup' && m.way === way && m.ok && m.files);
+      return first ? [[way, first.files!.filter((name) => name !== 'backup_manifest.json').join(' ')] as const] : [];
+    });
+    if (new Set(written.map(([, names]) => names)).size > 1) {
+      notes.push(`${profile}: the ways wrote different files: ${written.map(([way, names]) => `(${way}) ${names}`).join('; ')}`);
+    } else if (written.length > 0) {
+      notes.push(`${profile}: every way wrote the same files: ${written[0]![1]}${options.ways.includes('c') ? ' (and (c) its backup_manifest.json)' : ''}`);
     }
   }
 
@@ -444,6 +470,11 @@ async function backupProduct(profile: Profile, rep: number, worker: WorkerProces
   };
   if (setPath && existsSync(setPath)) {
     Object.assign(measurement, artefactsOf(setPath));
+    const stray = (measurement.files ?? []).filter((name) => /\.(gz|zst)$/.test(name) && !name.endsWith(profile.suffix));
+    if (measurement.ok && stray.length > 0) {
+      measurement.ok = false;
+      measurement.error = `the product wrote ${stray.join(', ')}: the ${profile.name} profile is not in effect`;
+    }
     try {
       const manifest = JSON.parse(readFileSync(join(setPath, 'backup_manifest.json'), 'utf8')) as {
         stores: Record<string, { phases?: { phase: string; ms: number }[] }>;
@@ -607,16 +638,20 @@ async function measureOverhead(options: BenchOptions, work: string, dataset: Dat
   mkdirSync(env.BACKUP_DIR!, { recursive: true });
   const worker = await startWorkerProcess(env, join(work, 'worker-empty.log'));
   cleanups.add('empty worker', () => worker.stop());
-  const runs = Math.max(3, options.runs);
+  // One run first that is not counted: a new worker's first workflow task loads the bundle.
+  const runs = options.runs;
   const walls: number[] = [];
   const timelines: WorkflowTimeline[] = [];
-  for (let i = 0; i < runs; i++) {
+  for (let i = -1; i < runs; i++) {
     const started = Date.now();
     const run = await runCli(['backup', '--json', '--component', 'postgres,redis'], { ...env, LOG_LEVEL: 'warn' });
-    walls.push((Date.now() - started) / 1000);
+    const wall = (Date.now() - started) / 1000;
     if (run.code !== 0) throw new Error(`the backup of near-empty stores failed: ${run.stderr.trim().slice(-400)}`);
     const { workflowId } = JSON.parse(run.stdout) as { workflowId: string };
-    timelines.push(await workflowTimeline(orchestrator.client, workflowId));
+    if (i >= 0) {
+      walls.push(wall);
+      timelines.push(await workflowTimeline(orchestrator.client, workflowId));
+    }
     clearFolder(env.BACKUP_DIR!);
     // Set names have a resolution of one second.
     await new Promise((r) => setTimeout(r, 1000));
@@ -673,8 +708,9 @@ function shellEnv(profile: Profile, dataset: Pick<Dataset, 'databaseUrl' | 'post
   });
 }
 
-function artefactsOf(dir: string): { bytesWritten: number; artefacts: Record<string, number> } {
+function artefactsOf(dir: string): { bytesWritten: number; artefacts: Record<string, number>; files: string[] } {
   const artefacts: Record<string, number> = {};
+  const files: string[] = [];
   let total = 0;
   const walk = (folder: string) => {
     for (const entry of readdirSync(folder, { withFileTypes: true })) {
@@ -684,12 +720,13 @@ function artefactsOf(dir: string): { bytesWritten: number; artefacts: Record<str
         const size = statSync(path).size;
         total += size;
         const kind = artefactKind(entry.name) ?? `other:${entry.name}`;
+        files.push(relative(dir, path).replace(/\d{8}_\d{6}/g, '<stamp>'));
         artefacts[kind] = (artefacts[kind] ?? 0) + size;
       }
     }
   };
   walk(dir);
-  return { bytesWritten: total, artefacts };
+  return { bytesWritten: total, artefacts, files: files.sort() };
 }
 
 /** SHA256SUMS must list every data file of the set. */
@@ -759,7 +796,7 @@ function failed(profile: ProfileName, operation: Operation, way: Way, rep: numbe
 }
 
 function describe(m: Measurement): string {
-  const head = `${m.profile} ${m.operation.padEnd(7)} (${m.way}) run ${m.rep}`;
+  const head = `${m.profile} ${m.operation.padEnd(7)} (${m.way}) run ${m.rep}${m.load1 !== undefined ? ` [load ${m.load1.toFixed(1)}]` : ''}`;
   if (!m.ok) return `${head}: FAILED ${m.error ?? ''}`;
   const cpu = m.cpuSeconds;
   return (
@@ -855,7 +892,8 @@ function sumValues(counts: Record<string, number>): number {
 // ---------------------------------------------------------------------------------------------- main
 
 async function main(): Promise<number> {
-  const log: Log = (line) => process.stderr.write(`[bench] ${line}\n`);
+  const began = Date.now();
+  const log: Log = (line) => process.stderr.write(`[bench +${((Date.now() - began) / 1000).toFixed(1)}s] ${line}\n`);
   let options: BenchOptions;
   try {
     options = parseOptions(process.argv.slice(2));
@@ -874,6 +912,13 @@ async function main(): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    if (options.prepare) {
+      takeLock(options.cacheDir, cleanups);
+      const dataset = await openDataset(options.cacheDir, options.scale, { rebuild: options.rebuild, log });
+      cleanups.add('stores', () => dataset.stop());
+      log(`dataset ${options.scale.name} ${dataset.reused ? 'is ready' : 'built'}: ${JSON.stringify({ rows: dataset.marker.rows, dbBytes: dataset.marker.dbBytes, keys: dataset.marker.keys, rdbBytes: dataset.marker.rdbBytes })}`);
+      return 0;
+    }
     const { result, file } = await runBenchmark(options, log, cleanups);
     const out: string[] = [
       '',

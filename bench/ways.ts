@@ -40,6 +40,8 @@ export function artefactKind(name: string): string | undefined {
 export interface Profile {
   name: ProfileName;
   level: number;
+  /** What every compressed file of the set ends with. */
+  suffix: string;
   /** The file names of one set, as the product names them for this profile. */
   files(stamp: string): { custom: string; plain: string; globals: string; rdb: string };
   backupA: string;
@@ -80,6 +82,7 @@ wait "$rpid" || true
 const gzipProfile = (level: number): Profile => ({
   name: 'gzip',
   level,
+  suffix: '.gz',
   files: (stamp) => ({
     custom: `postgres_${stamp}.sql.custom`,
     plain: `postgres_${stamp}.sql.gz`,
@@ -139,6 +142,7 @@ ${REDIS_STOP}`,
 const zstdProfile = (level: number): Profile => ({
   name: 'zstd',
   level,
+  suffix: '.zst',
   files: (stamp) => ({
     custom: `postgres_${stamp}.sql.custom.zst`,
     plain: `postgres_${stamp}.sql.zst`,

@@ -9,6 +9,7 @@ import { formatChecksums, statusOf, summaryDifferences } from '../src/core/manif
 import { parseSetReference, setNameOf, timeOfSetName } from '../src/core/set-names';
 import { parseComponents } from '../src/core/stores';
 import { redactSecrets } from '../src/logging';
+import { discard } from '../src/repository/hashing';
 
 test('config: defaults follow the specification', () => {
   const config = loadConfig({});
@@ -81,10 +82,10 @@ test('COPY row counter: rows per table across chunk boundaries; a stream ending 
   ].join('\n');
   const chunks = [...Buffer.from(sql)].map((byte) => Buffer.from([byte]));
   const counter = new CopyRowCounter();
-  await pipeline(Readable.from(chunks), counter);
+  await pipeline(Readable.from(chunks), counter, discard());
   assert.deepEqual(counter.counts, { 'public.users': 2, 'public.Odd "Name"': 0, 'other.t': 1 });
   assert.equal(unquoteQualifiedName('"a.b"."c"'), 'a.b.c');
-  await assert.rejects(pipeline(Readable.from([Buffer.from('COPY public.t (id) FROM stdin;\n1\n2\n')]), new CopyRowCounter()), /ends inside the data of public\.t/);
+  await assert.rejects(pipeline(Readable.from([Buffer.from('COPY public.t (id) FROM stdin;\n1\n2\n')]), new CopyRowCounter(), discard()), /ends inside the data of public\.t/);
 });
 
 test('secrets: URL passwords and registered values are masked; libpq gets the password only through its environment', () => {

@@ -286,6 +286,7 @@ describe('docker-compose.yml', () => {
     const service = backup();
     assert.deepEqual(service.build, { context: '.', dockerfile: 'Dockerfile' });
     assert.deepEqual(service.command, ['scholaria-backup', 'worker']);
+    assert.equal(service.image, `scholaria-backup:${JSON.parse(read('package.json')).version}`, 'the built image is tagged with the tool version');
     const volumes = service.volumes as string[];
     const declared = Object.keys(compose.volumes as object);
     for (const target of ['/backup', '/var/log/scholaria']) {
@@ -411,13 +412,11 @@ describe('Dockerfile', () => {
     assert.ok(runs.some((run) => run.includes('docker/bundle-workflows.ts "${BACKUP_WORKFLOW_BUNDLE}"')));
   });
 
-  test('its commands are the ones docs/operators.md documents, word for word', () => {
+  test('its instructions are the ones docs/operators.md documents, word for word', () => {
     const documented = normalize(docs.replace(/\\\n/g, ' '));
-    assert.ok(documented.includes(`FROM ${instructions.find((i) => i.keyword === 'FROM')!.args}`), 'the base image');
-    for (const run of runCommands(instructions)) assert.ok(documented.includes(`RUN ${run}`), `documented: RUN ${run}`);
-    for (const keyword of ['USER', 'ENTRYPOINT', 'CMD']) {
-      const instruction = instructions.find((i) => i.keyword === keyword)!;
-      assert.ok(documented.includes(`${keyword} ${normalize(instruction.args)}`), `documented: ${keyword} ${instruction.args}`);
+    assert.ok(instructions.length > 10);
+    for (const { keyword, args } of instructions) {
+      assert.ok(documented.includes(`${keyword} ${normalize(args)}`), `documented: ${keyword} ${args}`);
     }
   });
 
@@ -430,7 +429,7 @@ describe('Dockerfile', () => {
         assert.ok(!ignored.includes(source), `COPY ${source}: not in .dockerignore`);
       }
     }
-    for (const excluded of ['node_modules', '.git', '.tools', '.stack', '.env']) assert.ok(ignored.includes(excluded), `.dockerignore: ${excluded}`);
+    for (const excluded of ['node_modules', '.git', '.tools', '.stack', '.env', 'docker/certs']) assert.ok(ignored.includes(excluded), `.dockerignore: ${excluded}`);
     const runs = runCommands(instructions).join(' && ');
     assert.ok(runs.includes('ln -s /opt/scholaria-backup/scripts /scripts'));
     assert.ok(runs.includes('ln -s /opt/scholaria-backup/bin/scholaria-backup.js /usr/local/bin/scholaria-backup'));
@@ -538,6 +537,15 @@ describe('the scripts', () => {
     assert.equal(JSON.parse(readFileSync(join(setPath, 'backup_manifest.json'), 'utf8')).tier, 'manual');
   });
 
+  test('restore.sh --dry-run latest checks everything and changes nothing', async () => {
+    const result = await runScript(scripts('restore.sh'), ['--dry-run', 'latest'], env);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, new RegExp(`^Set: ${setPath.split('/').pop()}`, 'm'));
+    assert.match(result.stdout, /^PostgreSQL: /m);
+    assert.match(result.stdout, /^Redis: /m);
+    assert.match(result.stdout, /Dry run: nothing was changed\./);
+  });
+
   test('backup.sh --tier daily --component redis: a daily set of Redis alone', async () => {
     const result = await runScript(scripts('backup.sh'), ['--tier', 'daily', '--component', 'redis', '--json'], env);
     assert.equal(result.code, 0, result.stderr + result.stdout);
@@ -548,13 +556,6 @@ describe('the scripts', () => {
       .find((manifest) => manifest.tier === 'daily');
     assert.ok(manifest, 'a daily set exists');
     assert.deepEqual(Object.keys(manifest.stores), ['redis']);
-  });
-
-  test('restore.sh --dry-run latest checks everything and changes nothing', async () => {
-    const result = await runScript(scripts('restore.sh'), ['--dry-run', 'latest'], env);
-    assert.equal(result.code, 0, result.stderr + result.stdout);
-    assert.match(result.stdout, /Dry run: nothing was changed\./);
-    assert.match(result.stdout, /^Redis: /m);
   });
 
   test('restore.sh --component redis --dry-run <set path>: the plan for Redis alone', async () => {

@@ -475,7 +475,7 @@ test('Qdrant (stand-in): verify fails when an inner snapshot is not a complete t
         mismatch: () => new Error('unexpected'),
       },
     ],
-    {},
+    { compression: config.compression },
   );
   const files = [{ name: `qdrant_${broken.stamp}/qdrant_snapshot.tar.gz`, bytes: written.bytes, sha256: written.sha256, role: 'qdrant-archive' }];
   await assert.rejects(

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../core/config';
+import { RUN_KINDS, RUN_OUTCOMES } from '../core/search-attributes';
 import { TIERS } from '../core/tiers';
 import { STORE_NAMES } from '../core/stores';
 import { processLogger, redactSecrets, registerSecrets } from '../logging';
@@ -15,7 +16,7 @@ import { verifyCommand } from './commands/verify';
 import { healthCheckCommand } from './commands/health';
 import { pruneCommand } from './commands/prune';
 import { schedulesCommand } from './commands/schedules';
-import { statusCommand } from './commands/status';
+import { runsCommand, statusCommand } from './commands/status';
 import { connectTemporal, UserError } from './connection';
 import { applySchedules } from './schedules';
 
@@ -43,6 +44,7 @@ function program(): Command {
   cli
     .command('list')
     .description('the backup sets in BACKUP_DIR, newest first')
+    .option('--tier <tier>', `only sets of this tier (${TIERS.join(', ')})`)
     .option('--json', 'print JSON')
     .action(async (options) => finish(await listCommand(config(), options)));
 
@@ -120,6 +122,17 @@ function program(): Command {
     .description('schedules, last run per tier, running workflows with progress, storage, last restore')
     .option('--json', 'print JSON')
     .action(async (options) => finish(await statusCommand(config(), options)));
+
+  cli
+    .command('runs')
+    .description("this tool's runs in Temporal, newest first, filtered by their search attributes (the query works in the Web UI too)")
+    .option('--kind <kind>', RUN_KINDS.join(', '))
+    .option('--tier <tier>', TIERS.join(', '))
+    .option('--outcome <outcome>', RUN_OUTCOMES.join(', '))
+    .option('--set <name>', 'runs that wrote, restored or verified this set')
+    .option('--limit <n>', 'at most this many runs', '20')
+    .option('--json', 'print JSON')
+    .action(async (options) => finish(await runsCommand(config(), options)));
 
   cli
     .command('health-check')

@@ -5,16 +5,19 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions } from '@temporalio/client';
 import type { Config } from '../core/config';
 import { desiredSchedules, type DesiredSchedule, type ScheduledTier } from '../core/schedules';
+import { startAttributes } from '../core/search-attributes';
 import { STORE_LABELS } from '../core/stores';
+import { ensureSearchAttributes } from '../worker/search-attributes';
+import { backupDetails } from './commands/backup';
 
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
 
-/** What `apply` compares: the desired schedule and the task queue its runs go to. */
-function fingerprintOf(desired: DesiredSchedule, config: Config): string {
-  return `${desired.fingerprint}|${config.temporal.taskQueue}`;
+/** What `apply` compares: the desired schedule, the task queue its runs go to, and whether they carry the search attributes. */
+function fingerprintOf(desired: DesiredSchedule, config: Config, searchAttributes: boolean): string {
+  return `${desired.fingerprint}|${config.temporal.taskQueue}|${searchAttributes ? 'search-attributes-1' : 'no-search-attributes'}`;
 }
 
-function optionsOf(desired: DesiredSchedule, config: Config): ScheduleOptions {
+function optionsOf(desired: DesiredSchedule, config: Config, searchAttributes: boolean): ScheduleOptions {
   const { comment, ...calendar } = desired.calendar;
   return {
     scheduleId: desired.scheduleId,
@@ -28,8 +31,11 @@ function optionsOf(desired: DesiredSchedule, config: Config): ScheduleOptions {
       workflowId: desired.workflowId,
       taskQueue: config.temporal.taskQueue,
       args: [desired.input],
-      memo: { appliedSchedule: fingerprintOf(desired, config) },
+      memo: { appliedSchedule: fingerprintOf(desired, config, searchAttributes), stores: desired.input.components },
       staticSummary: `${desired.tier} backup of ${desired.input.components.map((store) => STORE_LABELS[store]).join(', ')}, ${comment}`,
+      staticDetails: backupDetails(desired.input),
+      // Only when the namespace has them: a run started with an unknown attribute would not start at all.
+      ...(searchAttributes ? { typedSearchAttributes: startAttributes('backup', desired.tier) } : {}),
     },
     policies: {
       // A run still going when the next one is due makes that one skip; the backups of different
@@ -44,8 +50,10 @@ function optionsOf(desired: DesiredSchedule, config: Config): ScheduleOptions {
 /** Creates missing schedules and updates changed ones; an unchanged one is left alone, a paused one stays paused. */
 export async function applySchedules(client: Client, config: Config): Promise<Record<ScheduledTier, ApplyOutcome>> {
   const outcomes = {} as Record<ScheduledTier, ApplyOutcome>;
+  const { ready: searchAttributes, warning } = await ensureSearchAttributes(client.connection, config.temporal.namespace);
+  if (warning) process.stderr.write(`scholaria-backup: warning: ${warning}\n`);
   for (const desired of desiredSchedules(config)) {
-    const options = optionsOf(desired, config);
+    const options = optionsOf(desired, config, searchAttributes);
     const handle = client.schedule.getHandle(desired.scheduleId);
     let current: ScheduleDescription | undefined;
     try {
@@ -56,7 +64,7 @@ export async function applySchedules(client: Client, config: Config): Promise<Re
     if (!current) {
       await client.schedule.create(options);
       outcomes[desired.tier] = 'created';
-    } else if (current.action.type === 'startWorkflow' && current.action.memo?.appliedSchedule === fingerprintOf(desired, config)) {
+    } else if (current.action.type === 'startWorkflow' && current.action.memo?.appliedSchedule === fingerprintOf(desired, config, searchAttributes)) {
       outcomes[desired.tier] = 'unchanged';
     } else {
       await handle.update((previous) => ({ ...previous, spec: options.spec, action: options.action, policies: options.policies, state: previous.state }));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_LEVEL, LEVEL_RANGE, type Compression } from './compression';
 import { STORE_NAMES, STORE_URL_VARIABLES, type StoreName, parseComponents } from './stores';
 
 /**
@@ -67,6 +68,8 @@ const environmentSchema = z.object({
   BACKUP_WEEKLY_TIME: timeOfDay('03:00'),
   BACKUP_MONTHLY_DAY: z.coerce.number({ error: 'must be a day of the month, 1 to 28' }).int().min(1, 'must be a day of the month, 1 to 28').max(28, 'must be a day of the month, 1 to 28').default(1),
   BACKUP_MONTHLY_TIME: timeOfDay('04:00'),
+  BACKUP_COMPRESSION: z.enum(['gzip', 'zstd'], { error: 'must be gzip or zstd' }).default('gzip'),
+  BACKUP_COMPRESSION_LEVEL: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').optional(),
   BACKUP_APPLY_SCHEDULES: z.enum(['true', 'false', '1', '0']).default('true'),
   BACKUP_MIN_FREE_GB: z.coerce.number({ error: 'must be a number of gigabytes' }).nonnegative('must not be negative').default(1),
   BACKUP_COMPONENTS: z
@@ -138,6 +141,8 @@ export interface Config {
     /** The worker creates or updates the schedules when it starts. */
     applyAtStart: boolean;
   };
+  /** How the set's files are compressed: gzip (the specification's names) or zstd (`.zst`, much faster). */
+  compression: Compression;
   /** health-check fails below this much free space in BACKUP_DIR. */
   minFreeBytes: number;
   temporal: {
@@ -192,6 +197,11 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     throw new ConfigError('SMTP_HOST is not set; it is needed to send notifications to BACKUP_NOTIFY_EMAIL');
   }
   const yes = (value: string) => value === 'true' || value === '1';
+  const compression: Compression = { algorithm: e.BACKUP_COMPRESSION, level: e.BACKUP_COMPRESSION_LEVEL ?? DEFAULT_LEVEL[e.BACKUP_COMPRESSION] };
+  const [lowest, highest] = LEVEL_RANGE[compression.algorithm];
+  if (compression.level < lowest || compression.level > highest) {
+    throw new ConfigError(`BACKUP_COMPRESSION_LEVEL must be between ${lowest} and ${highest} for ${compression.algorithm}`);
+  }
   return {
     backupDir: e.BACKUP_DIR.replace(/\/+$/, '') || '/',
     logDir: e.LOG_DIR.replace(/\/+$/, '') || '/',
@@ -210,6 +220,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       applyAtStart: yes(e.BACKUP_APPLY_SCHEDULES),
     },
     minFreeBytes: Math.round(e.BACKUP_MIN_FREE_GB * 1e9),
+    compression,
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

@@ -31,6 +31,11 @@ export interface StoreBackupResult {
   files: FileEntry[];
   /** Content counts taken from the server at dump time, when the store can give them consistently with the dump. */
   summary?: ContentSummary;
+  /**
+   * What the backup verified of its files while writing them. When present (with `summary`), the files
+   * need no separate read-back: every byte was parsed as it was written, and the seal re-hashes them from disk.
+   */
+  checks?: string[];
   notes: string[];
   phases: PhaseTiming[];
 }

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { devServerSearchAttributeFlags } from '../core/search-attributes';
 import { freePort, waitFor } from './ports';
 import { temporalCli } from './tools';
 
@@ -26,7 +27,9 @@ export interface DevServer {
 
 export async function startTemporalDevServer(options: DevServerOptions): Promise<DevServer> {
   const port = options.port ?? (await freePort());
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
+  // The project's search attributes exist from the first moment (the worker also registers them, for a
+  // database file that predates them).
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...devServerSearchAttributeFlags()];
   if (options.dbFile) {
     mkdirSync(dirname(options.dbFile), { recursive: true });
     args.push('--db-filename', options.dbFile, '--sqlite-pragma', 'journal_mode=WAL');

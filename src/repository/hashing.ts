@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 /** A pass-through that hashes and counts what flows through it, so a file is hashed while it is written. */
@@ -27,10 +27,11 @@ export class HashingTap extends Transform {
 
 export async function hashFile(path: string, onBytes?: (bytes: number) => void): Promise<{ sha256: string; bytes: number }> {
   const tap = new HashingTap(onBytes);
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), tap, async function* drain(source) {
-    for await (const _ of source) {
-      // the tap has seen the bytes; nothing else to do with them
-    }
-  });
+  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), tap, discard());
   return { sha256: tap.digest(), bytes: tap.bytes };
+}
+
+/** The end of a pipeline whose data has been looked at already. */
+export function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
 }

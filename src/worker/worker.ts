@@ -8,6 +8,7 @@ import type { Config } from '../core/config';
 import { createActivities } from '../activities';
 import { processLogger, registerSecrets } from '../logging';
 import { temporalConnectionOptions } from '../temporal-connection';
+import { ensureSearchAttributes } from './search-attributes';
 
 export interface WorkerOptions {
   /** A bundle made by `bundleWorkflowCode`; without it the workflows are bundled at start. */
@@ -44,6 +45,11 @@ export async function createWorker(config: Config, options: WorkerOptions = {}):
   registerSecrets(Object.values(config.storeUrls), [config.qdrant.apiKey, config.temporal.apiKey]);
   installRuntime(config);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  // The workflows upsert these; a namespace that predates them gets them here (or a warning saying how).
+  const registration = await ensureSearchAttributes(connection, config.temporal.namespace);
+  const log = processLogger(config.logLevel, 'worker');
+  if (registration.warning) log.warn(registration.warning);
+  else if (registration.added.length > 0) log.info({ added: registration.added }, 'search attributes registered');
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,

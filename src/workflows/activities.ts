@@ -1,15 +1,19 @@
 /**
  * Activity proxies with their timeouts and retry policies, shared by the workflows. Store verbs are
  * looked up by name (`backupPostgres`, `verifyRedis`), so a new store adapter needs no workflow change.
+ * Every call carries a summary that reads like the runbook step it is ("Dump PostgreSQL into
+ * scholaria_backup_…", "Roll back Redis to its safety snapshot"); the Temporal Web UI shows it next
+ * to the activity type in the run's history.
  */
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityFunctionWithOptions } from '@temporalio/workflow';
+import type { ActivityFunction } from '@temporalio/common';
 import {
   NON_RETRYABLE_FAILURES,
   type AuditActivities,
   type CoordinationActivities,
   type NotificationActivities,
   type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
-import { capitalize, type StoreName } from '../core/stores';
+import { capitalize, STORE_LABELS, type StoreName } from '../core/stores';
 
 const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
 
@@ -57,13 +61,36 @@ const once = proxyActivities<StoreActivities>({
   retry: { maximumAttempts: 1 },
 });
 
-export function storeActivity<V extends StoreVerb>(verb: V, store: StoreName): StoreAdapter[V] {
+/** The runbook line of each store verb, given the store's label and the set it works on. */
+const STORE_STEPS: { [V in StoreVerb]: (store: string, set: string) => string } = {
+  probe: (store) => `Check that ${store} answers and can be backed up`,
+  backup: (store, set) => `Dump ${store} into ${set}`,
+  verify: (store, set) => `Read back the ${store} files of ${set} and count their content`,
+  preflight: (store, set) => `Preflight ${store}: versions, free space, what it holds, what restoring ${set} would do`,
+  safetySnapshot: (store) => `Take a safety snapshot of ${store} before changing it`,
+  restore: (store, set) => `Restore ${store} from ${set}`,
+  summarize: (store) => `Count what ${store} holds after the restore`,
+  rollback: (store) => `Roll back ${store} to its safety snapshot`,
+  release: (store) => `Drop the ${store} safety snapshot`,
+};
+
+/**
+ * The activity `<verb><Store>`, e.g. `backupPostgres`, called with the verb's runbook summary about
+ * `set` (or `summary` when given).
+ */
+export function storeActivity<V extends StoreVerb>(verb: V, store: StoreName, context: { set?: string; summary?: string } = {}): StoreAdapter[V] {
   const proxy = verb === 'probe' ? quick : streaming;
-  return proxy[`${verb}${capitalize(store)}`] as StoreAdapter[V];
+  const activity = proxy[`${verb}${capitalize(store)}`] as unknown as ActivityFunctionWithOptions<StoreAdapter[V]>;
+  return withSummary(activity, context.summary ?? STORE_STEPS[verb](STORE_LABELS[store], context.set ?? 'the set'));
 }
 
 export function probeOnce(store: StoreName): StoreAdapter['probe'] {
-  return once[`probe${capitalize(store)}`];
+  return withSummary(once[`probe${capitalize(store)}`], STORE_STEPS.probe(STORE_LABELS[store], ''));
+}
+
+/** The activity, called with a one-line summary shown in the Web UI. */
+export function withSummary<F extends ActivityFunction>(activity: ActivityFunctionWithOptions<F>, summary: string): F {
+  return ((...args: Parameters<F>) => activity.executeWithOptions({ summary }, args)) as F;
 }
 
 export const repository = {

@@ -3,9 +3,10 @@ import type { SealedSet } from '../core/contract';
 import { summaryDifferences, type StoreRecord } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
 import type { Tier } from '../core/tiers';
-import { coordination, repository, storeActivity } from './activities';
+import { coordination, repository, storeActivity, withSummary } from './activities';
 import { notify } from './notify';
 import { failureTypeOf, reasonOf } from './failures';
+import { recordRun } from './run-attributes';
 
 export interface BackupWorkflowInput {
   tier: Tier;
@@ -39,9 +40,13 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   const { tier, components } = input;
   const { workflowId, runId } = workflowInfo();
   try {
-    const { waitedFor } = await coordination.waitForEarlierBackups({ workflowId, startedAt: workflowInfo().startTime.toISOString() });
+    const { waitedFor } = await withSummary(coordination.waitForEarlierBackups, 'Wait until earlier backups (any tier) have finished')({
+      workflowId,
+      startedAt: workflowInfo().startTime.toISOString(),
+    });
     if (waitedFor.length > 0) log.info('waited for earlier backups', { waitedFor });
     const result = await backUp(tier, components, { id: workflowId, runId });
+    recordRun({ outcome: 'complete' });
     const retention = await applyRetention(tier);
     await notify({
       kind: 'backup',
@@ -55,6 +60,8 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   } catch (error) {
     const partial = error instanceof ApplicationFailure && error.type === PARTIAL_BACKUP ? (error.details?.[0] as BackupWorkflowResult) : undefined;
     const failedStore = partial && (Object.entries(partial.stores) as [StoreName, BackupStoreOutcome][]).find(([, outcome]) => outcome.status === 'failed');
+    recordRun({ outcome: partial ? 'partial' : isCancellation(error) ? 'cancelled' : 'failed' });
+    setCurrentDetails(`${partial ? 'Partial' : isCancellation(error) ? 'Cancelled' : 'Failed'}: ${isCancellation(error) ? 'the run was cancelled' : reasonOf(error)}`);
     await notify({
       kind: 'backup',
       outcome: partial ? 'partial' : 'failed',
@@ -87,7 +94,8 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
     records[store] = { status: 'failed', error: `${STORE_LABELS[store]} probe failed: ${reasonOf(probe.reason)}` };
   });
 
-  const set = await repository.prepareBackupSet({ tier, startedAt });
+  const set = await withSummary(repository.prepareBackupSet, `Stage a new ${tier} set in BACKUP_DIR/.partial`)({ tier, startedAt });
+  recordRun({ set: set.name });
   setCurrentDetails(`Backing up ${reachable.map((store) => STORE_LABELS[store]).join(', ')} into ${set.name}`);
   try {
     await Promise.all(
@@ -97,7 +105,12 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
     );
     setCurrentDetails(`Sealing ${set.name}`);
     const ordered = Object.fromEntries(components.map((store) => [store, records[store]!]));
-    const sealed = await repository.sealBackupSet({ set, stores: ordered, startedAt, workflow });
+    const sealed = await withSummary(repository.sealBackupSet, `Seal ${set.name}: re-hash every file, write SHA256SUMS and the manifest`)({
+      set,
+      stores: ordered,
+      startedAt,
+      workflow,
+    });
     const result: BackupWorkflowResult = { set: sealed, stores: outcomesOf(ordered) };
     if (sealed.status !== 'complete') {
       const failed = Object.values(records).flatMap((record) => (record?.status === 'failed' ? [record.error] : []));
@@ -112,7 +125,7 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
     return result;
   } catch (error) {
     // Also when the run is cancelled: the cleanup must still run, so it is shielded from the cancellation.
-    await CancellationScope.nonCancellable(() => repository.discardStagedSet({ setName: set.name }));
+    await CancellationScope.nonCancellable(() => withSummary(repository.discardStagedSet, `Discard the unsealed files of ${set.name}`)({ setName: set.name }));
     throw error;
   }
 }
@@ -120,7 +133,7 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
 /** Retention of the tier after its complete backup; a retention problem is reported, never fails the backup. */
 async function applyRetention(tier: Tier): Promise<string[]> {
   try {
-    const { deleted, overdue } = await repository.applyRetention({ tier });
+    const { deleted, overdue } = await withSummary(repository.applyRetention, `Apply the ${tier} retention policy to BACKUP_DIR`)({ tier });
     if (overdue.length > 0) {
       await notify({
         kind: 'prune',
@@ -146,8 +159,13 @@ function describeStores(result: BackupWorkflowResult): string[] {
 async function backUpStore(store: StoreName, set: Parameters<typeof repository.sealBackupSet>[0]['set']): Promise<StoreRecord> {
   const label = STORE_LABELS[store];
   try {
-    const dumped = await storeActivity('backup', store)({ set });
-    const verified = await storeActivity('verify', store)({ setName: set.name, location: 'staging', files: dumped.files, tier: set.tier });
+    const dumped = await storeActivity('backup', store, { set: set.name })({ set });
+    const verified = await storeActivity('verify', store, { summary: `Read back the ${label} dump of ${set.name} and count its content` })({
+      setName: set.name,
+      location: 'staging',
+      files: dumped.files,
+      tier: set.tier,
+    });
     const differences = dumped.summary ? summaryDifferences(dumped.summary, verified.summary) : [];
     if (differences.length > 0) {
       return { status: 'failed', error: `${label}: the dump does not hold what the server had: ${differences.slice(0, 3).join('; ')}` };

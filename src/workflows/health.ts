@@ -1,6 +1,7 @@
 import type { StoreName } from '../core/stores';
 import { probeOnce } from './activities';
 import { reasonOf } from './failures';
+import { recordRun } from './run-attributes';
 
 export interface HealthWorkflowInput {
   components: StoreName[];
@@ -18,5 +19,6 @@ export async function healthWorkflow(input: HealthWorkflowInput): Promise<Partia
         ? { reachable: true, serverVersion: result.value.serverVersion, details: result.value.details }
         : { reachable: false, reason: reasonOf(result.reason) };
   });
+  recordRun({ outcome: Object.values(health).every((store) => store?.reachable) ? 'healthy' : 'unhealthy' });
   return health;
 }

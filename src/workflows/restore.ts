@@ -9,9 +9,11 @@ import type { PreflightReport, RestoreSource, SafetySnapshot } from '../core/con
 import { summaryDifferences, type Manifest } from '../core/manifest';
 import { stampOf } from '../core/set-names';
 import { STORE_LABELS, STORE_NAMES, type StoreName } from '../core/stores';
-import { audit, repository, storeActivity } from './activities';
+import type { RunOutcome } from '../core/search-attributes';
+import { audit, repository, storeActivity, withSummary } from './activities';
 import { notify } from './notify';
 import { reasonOf } from './failures';
+import { recordRun } from './run-attributes';
 import { verifySealedSet } from './verify';
 
 export interface RestoreWorkflowInput {
@@ -62,14 +64,15 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
   let setName = input.reference;
   let stores: StoreName[] = input.components ?? [];
   try {
-    const set = await repository.resolveBackupSet({ reference: input.reference });
+    const set = await withSummary(repository.resolveBackupSet, describeReference(input.reference))({ reference: input.reference });
     setName = set.name;
+    recordRun({ set: set.name, tier: set.manifest.tier });
     stores = storesToRestore(set.manifest, input.components);
     const verified = await verifySealedSet(set, stores);
     const sources = Object.fromEntries(stores.map((store) => [store, sourceOf(set.manifest, store, restoreId)])) as Record<StoreName, RestoreSource>;
 
     setCurrentDetails(`Preflight of ${stores.map((store) => STORE_LABELS[store]).join(', ')}`);
-    const plans = await Promise.all(stores.map((store) => storeActivity('preflight', store)(sources[store])));
+    const plans = await Promise.all(stores.map((store) => storeActivity('preflight', store, { set: set.name })(sources[store])));
     stores.forEach((store, index) => (reports[store] = { status: input.dryRun ? 'planned' : 'untouched', plan: plans[index]!, details: [] }));
     const problems = stores.flatMap((store, index) => plans[index]!.problems.map((problem) => `${STORE_LABELS[store]}: ${problem}`));
     if (problems.length > 0) {
@@ -83,6 +86,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     const result: RestoreWorkflowResult = { set: set.name, dryRun: input.dryRun, checks: verified.checks, stores: reports };
     if (input.dryRun) {
       outcome = 'dry run';
+      recordRun({ outcome: 'dry run' });
       setCurrentDetails(`Dry run of ${set.name}: nothing changed`);
       return result;
     }
@@ -94,13 +98,13 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
         current = store;
         const label = STORE_LABELS[store];
         setCurrentDetails(`${label}: safety snapshot`);
-        const safety = await storeActivity('safetySnapshot', store)(sources[store]);
+        const safety = await storeActivity('safetySnapshot', store, { set: set.name })(sources[store]);
         // Registered before the restore starts: a restore that fails halfway has already changed the target.
         safeties.unshift({ store, safety });
         setCurrentDetails(`${label}: restoring from ${set.name}`);
-        const restored = await storeActivity('restore', store)({ ...sources[store], safety, force: input.force });
+        const restored = await storeActivity('restore', store, { set: set.name })({ ...sources[store], safety, force: input.force });
         setCurrentDetails(`${label}: checking the restored content`);
-        const now = await storeActivity('summarize', store)({ restoreId });
+        const now = await storeActivity('summarize', store, { set: set.name })({ restoreId });
         const differences = summaryDifferences(restored.expected ?? sources[store].summary, now);
         if (differences.length > 0) {
           throw ApplicationFailure.nonRetryable(`${label} after the restore does not hold what the set holds: ${differences.slice(0, 3).join('; ')}`, 'VerificationFailed');
@@ -125,13 +129,15 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     setCurrentDetails('Releasing safety snapshots');
     for (const { store, safety } of safeties) {
       try {
-        await storeActivity('release', store)({ restoreId, safety, keep: input.keepSafety });
+        const summary = input.keepSafety ? `Keep the ${STORE_LABELS[store]} safety snapshot (--keep-safety)` : undefined;
+        await storeActivity('release', store, { summary })({ restoreId, safety, keep: input.keepSafety });
         if (input.keepSafety) reports[store]!.details.push(`kept: ${safety.description}`);
       } catch (error) {
         reports[store]!.details.push(`the safety snapshot could not be removed: ${reasonOf(error)}`);
       }
     }
     outcome = 'restored';
+    recordRun({ outcome: 'restored' });
     setCurrentDetails(`Restored ${stores.map((store) => STORE_LABELS[store]).join(', ')} from ${set.name}`);
     await notify({
       kind: 'restore',
@@ -143,6 +149,10 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     return result;
   } catch (error) {
     if (outcome === 'failed') outcome = `failed: ${reasonOf(error)}`;
+    const rollbackFailed = Object.values(reports).some((report) => report?.status === 'rollback failed');
+    const ended: RunOutcome = isCancellation(error) ? 'cancelled' : rollbackFailed ? 'rollback failed' : outcome.endsWith('rolled back') ? 'rolled back' : 'failed';
+    recordRun({ outcome: ended });
+    setCurrentDetails(isCancellation(error) ? `Cancelled${outcome.endsWith('rolled back') ? '; every store it changed was rolled back' : ''}` : `Failed: ${reasonOf(error)}`);
     if (!input.dryRun) {
       const failed = (Object.entries(reports) as [StoreName, StoreRestoreReport][]).find(([, report]) => report.status === 'failed' || report.status === 'rollback failed');
       const rolledBack = Object.values(reports).some((report) => report?.status === 'rolled back');
@@ -159,7 +169,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     throw error;
   } finally {
     await CancellationScope.nonCancellable(() =>
-      audit.recordAudit({
+      withSummary(audit.recordAudit, 'Append the restore to the audit log')({
         event: 'restore',
         at: workflowInfo().startTime.toISOString(),
         by: input.requestedBy,
@@ -171,6 +181,10 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
       }),
     );
   }
+}
+
+function describeReference(reference: string): string {
+  return reference === 'latest' ? 'Find the newest complete set in BACKUP_DIR' : `Find ${reference} in BACKUP_DIR and read its manifest`;
 }
 
 function describeReports(reports: RestoreWorkflowResult['stores']): string[] {

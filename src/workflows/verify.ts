@@ -1,8 +1,10 @@
-import { ApplicationFailure, setCurrentDetails } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, setCurrentDetails } from '@temporalio/workflow';
 import { summaryDifferences, type Manifest } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
 import type { ResolvedSet } from '../core/contract';
-import { repository, storeActivity } from './activities';
+import { repository, storeActivity, withSummary } from './activities';
+import { reasonOf } from './failures';
+import { recordRun } from './run-attributes';
 
 export interface VerifyWorkflowInput {
   /** `latest`, a set name, or a set path inside BACKUP_DIR. */
@@ -22,10 +24,21 @@ export interface VerifyWorkflowResult {
  * store's deep check, whose content counts must equal the manifest's. Stops at the first bad file.
  */
 export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<VerifyWorkflowResult> {
-  const set = await repository.resolveBackupSet({ reference: input.reference });
-  const verified = await verifySealedSet(set);
-  setCurrentDetails(`Verified: ${set.name}`);
-  return { name: set.name, status: set.manifest.status, ...verified };
+  try {
+    const set = await withSummary(
+      repository.resolveBackupSet,
+      input.reference === 'latest' ? 'Find the newest complete set in BACKUP_DIR' : `Find ${input.reference} in BACKUP_DIR and read its manifest`,
+    )({ reference: input.reference });
+    recordRun({ set: set.name, tier: set.manifest.tier });
+    const verified = await verifySealedSet(set);
+    recordRun({ outcome: 'verified' });
+    setCurrentDetails(`Verified: ${set.name}`);
+    return { name: set.name, status: set.manifest.status, ...verified };
+  } catch (error) {
+    recordRun({ outcome: isCancellation(error) ? 'cancelled' : 'failed' });
+    setCurrentDetails(`${isCancellation(error) ? 'Cancelled' : 'Failed'}: ${reasonOf(error)}`);
+    throw error;
+  }
 }
 
 /**
@@ -37,12 +50,12 @@ export async function verifySealedSet(
   stores?: readonly StoreName[],
 ): Promise<{ filesChecked: number; bytesChecked: number; checks: string[] }> {
   setCurrentDetails(`Checking the checksums of ${set.name}`);
-  const report = await repository.verifySetChecksums({ setName: set.name });
+  const report = await withSummary(repository.verifySetChecksums, `Check every file of ${set.name} against SHA256SUMS`)({ setName: set.name });
   const checks = [`${report.filesChecked} files match SHA256SUMS (${report.bytesChecked} bytes read)`];
   for (const [store, record] of Object.entries(set.manifest.stores) as [StoreName, Manifest['stores'][StoreName]][]) {
     if (record?.status !== 'ok' || (stores && !stores.includes(store))) continue;
     setCurrentDetails(`Deep check of ${STORE_LABELS[store]} in ${set.name}`);
-    const verified = await storeActivity('verify', store)({
+    const verified = await storeActivity('verify', store, { summary: `Deep check of the ${STORE_LABELS[store]} files of ${set.name}` })({
       setName: set.name,
       location: 'sealed',
       files: record.files,

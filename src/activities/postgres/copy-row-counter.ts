@@ -1,11 +1,12 @@
-import { Writable } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 
 /**
- * Counts data rows per table in plain SQL as pg_dump and pg_restore write it: each `COPY t (...) FROM stdin;`
- * is followed by one line per row and ends with `\.`. Reading the whole stream this way proves the
- * archive is complete and readable, and gives row counts to compare with the database's.
+ * Counts data rows per table in plain SQL as pg_dump and pg_restore write it, passing the SQL through:
+ * each `COPY t (...) FROM stdin;` is followed by one line per row and ends with `\.`. Reading the whole
+ * stream this way proves the archive is complete and readable, and gives row counts to compare with the
+ * database's.
  */
-export class CopyRowCounter extends Writable {
+export class CopyRowCounter extends Transform {
   readonly counts: Record<string, number> = {};
   bytes = 0;
   private table: string | undefined;
@@ -16,7 +17,7 @@ export class CopyRowCounter extends Writable {
     super({ highWaterMark: 1 << 20 });
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     this.onBytes?.(this.bytes);
     const data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -26,10 +27,10 @@ export class CopyRowCounter extends Writable {
       start = end + 1;
     }
     this.pending = data.subarray(start);
-    callback();
+    callback(null, chunk);
   }
 
-  override _final(callback: (error?: Error | null) => void): void {
+  override _flush(callback: TransformCallback): void {
     if (this.pending.length > 0) this.line(this.pending, 0, this.pending.length);
     if (this.table !== undefined) return callback(new Error(`the SQL ends inside the data of ${this.table}`));
     callback();

@@ -3,18 +3,21 @@
  * the manifest's row counts, and only then swapped in by renaming both databases in one transaction.
  * The old database, renamed, is the safety snapshot: a rollback renames it back, untouched.
  */
-import { createReadStream } from 'node:fs';
-import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { createInterface } from 'node:readline';
 import type { Client } from 'pg';
+import { algorithmOfFile } from '../../core/compression';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import type { PreflightReport, RestoreSource, SafetySnapshot, StoreRestoreInput, StoreRestoreResult } from '../../core/contract';
 import { summaryDifferences, type ContentSummary, type FileEntry } from '../../core/manifest';
 import { VerificationFailed } from '../../repository/errors';
-import { setDirectory } from '../../repository/sets';
+import { scratchDirectory, setDirectory } from '../../repository/sets';
 import { runForOutput, spawnChecked } from '../child-process';
+import { decompressorFor } from '../compression';
 import type { ProgressReporter } from '../heartbeat';
 import { POSTGRES_FILE_ROLES } from './backup';
 import { countRows, quoteIdent, withClient } from './catalog';
@@ -57,7 +60,7 @@ export function postgresRestorer(config: Config) {
       const names = restoreNames(target().database, input.restoreId);
       const problems: string[] = [];
       progress.phase('reading archive header');
-      const header = await runForOutput('pg_restore', ['--list', archiveOf(input)]);
+      const header = await archiveHeader(archiveOf(input));
       const dumpedBy = /Dumped by pg_dump version: (\S+)/.exec(header)?.[1] ?? input.serverVersion;
       const restoreVersion = (await runForOutput('pg_restore', ['--version'])).trim();
       if (majorOf(restoreVersion.replace(/^pg_restore \(PostgreSQL\) /, '')) < majorOf(dumpedBy)) {
@@ -138,13 +141,15 @@ export function postgresRestorer(config: Config) {
           : '';
         await client.query(`CREATE DATABASE ${quoteIdent(names.fresh)} TEMPLATE template0${options}`);
       });
-      progress.phase('pg_restore');
       const fresh = targetOf(names.fresh);
       const ownership = globals ? [] : ['--no-owner', '--no-privileges'];
-      await spawnChecked('pg_restore', ['--exit-on-error', '--jobs=2', ...ownership, `--dbname=${fresh.uri}`, archiveOf(input)], {
-        env: fresh.env,
-        signal: progress.signal,
-      }).done;
+      await withPlainArchive(archiveOf(input), join(scratchDirectory(config.backupDir), `${input.restoreId}-postgres.custom`), progress, async (archive) => {
+        progress.phase('pg_restore');
+        await spawnChecked('pg_restore', ['--exit-on-error', '--jobs=2', ...ownership, `--dbname=${fresh.uri}`, archive], {
+          env: fresh.env,
+          signal: progress.signal,
+        }).done;
+      });
       progress.phase('ANALYZE');
       await withClient(fresh, (client) => client.query('ANALYZE'));
       progress.phase('checking rows');
@@ -225,6 +230,29 @@ export function postgresRestorer(config: Config) {
   };
 }
 
+/** The archive's header and table of contents (`pg_restore --list`), decompressing a `.zst` archive on the fly. */
+async function archiveHeader(path: string): Promise<string> {
+  if (algorithmOfFile(path) === undefined) return runForOutput('pg_restore', ['--list', path]);
+  // pg_restore stops reading after the table of contents; only its exit status counts, not zstd's broken pipe.
+  return runForOutput('bash', ['-c', 'zstd -q -d -c -- "$1" | pg_restore --list', 'archive-header', path]);
+}
+
+/**
+ * Runs `work` on an archive pg_restore can seek in (parallel restore needs that): the stored file itself,
+ * or, for a `.zst` archive, a decompressed copy in BACKUP_DIR/.tmp that is removed afterwards.
+ */
+async function withPlainArchive(path: string, scratch: string, progress: ProgressReporter, work: (archive: string) => Promise<void>): Promise<void> {
+  if (algorithmOfFile(path) === undefined) return work(path);
+  progress.phase('decompressing archive');
+  await mkdir(dirname(scratch), { recursive: true });
+  try {
+    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), decompressorFor(path, progress.signal), createWriteStream(scratch));
+    await work(scratch);
+  } finally {
+    await rm(scratch, { force: true });
+  }
+}
+
 async function checkRows(database: LibpqTarget, expected: ContentSummary, name: string): Promise<void> {
   const actual: ContentSummary = { unit: 'rows', counts: await withClient(database, countRows) };
   const differences = summaryDifferences(expected, actual);
@@ -248,7 +276,7 @@ async function otherSessions(client: Client, database: string): Promise<string[]
 /** Runs the CREATE ROLE/ALTER ROLE statements of the globals file for roles the server lacks; never drops or alters existing roles. */
 async function createMissingRoles(admin: LibpqTarget, globalsPath: string): Promise<string[]> {
   const statements = new Map<string, string[]>();
-  const lines = createInterface({ input: createReadStream(globalsPath).pipe(createGunzip()), crlfDelay: Infinity });
+  const lines = createInterface({ input: createReadStream(globalsPath).pipe(decompressorFor(globalsPath)), crlfDelay: Infinity });
   for await (const line of lines) {
     const match = /^(?:CREATE|ALTER) ROLE ("(?:[^"]|"")+"|[^ ;]+)[ ;]/.exec(line);
     if (!match) continue;

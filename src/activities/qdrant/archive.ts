@@ -7,12 +7,16 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { compressedName, type Compression } from '../../core/compression';
 import { HashingTap } from '../../repository/hashing';
+import { compressor, decompressorFor } from '../compression';
 import { INDEX_FILE, parseIndex, type CollectionsIndex } from './model';
 import { TarFormatError, TarParser, endOfArchive, fileHeader, padding } from './tar';
 
-export const ARCHIVE_FILE = 'qdrant_snapshot.tar.gz';
+/** `qdrant_snapshot.tar.gz` as the specification names it, or `.tar.zst` with zstd compression. */
+export function archiveFileName(compression: Pick<Compression, 'algorithm'>): string {
+  return compressedName('qdrant_snapshot.tar', compression);
+}
 export const ARCHIVE_ROLE = 'qdrant-archive';
 const MAX_INDEX_BYTES = 256 * 1024 * 1024;
 const MAX_VERSION_INFO_BYTES = 4096;
@@ -43,14 +47,14 @@ export interface ArchiveSource {
 }
 
 /**
- * Writes the archive: collections.json, then every source streamed through a sha256 check, gzip level
- * 6, into `path`. Returns the archive's size and sha256, taken as it was written.
+ * Writes the archive: collections.json, then every source streamed through a sha256 check, compressed,
+ * into `path`. Returns the archive's size and sha256, taken as it was written.
  */
 export async function writeArchive(
   path: string,
   index: CollectionsIndex,
   sources: readonly ArchiveSource[],
-  options: { signal?: AbortSignal; onSnapshotBytes?: (entry: string, bytes: number) => void },
+  options: { compression: Compression; signal?: AbortSignal; onSnapshotBytes?: (entry: string, bytes: number) => void },
 ): Promise<{ bytes: number; sha256: string }> {
   const indexBytes = Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
   const mtime = new Date();
@@ -77,7 +81,7 @@ export async function writeArchive(
     yield endOfArchive();
   }
   const tap = new HashingTap();
-  await pipeline(blocks, createGzip({ level: 6 }), tap, createWriteStream(path), options.signal ? { signal: options.signal } : {});
+  await pipeline(blocks, compressor(options.compression, options.signal), tap, createWriteStream(path), options.signal ? { signal: options.signal } : {});
   return { bytes: tap.bytes, sha256: tap.digest() };
 }
 
@@ -149,7 +153,7 @@ export interface ReadArchiveOptions {
 }
 
 /**
- * Reads the archive as a stream: gunzip, tar headers, collections.json (first entry), and every
+ * Reads the archive as a stream: decompression, tar headers, collections.json (first entry), and every
  * snapshot entry inspected (sha256, a well-formed tar to its end, version.info). Content problems
  * throw ArchiveFormatError; errors of a sink pass through unchanged.
  */
@@ -245,7 +249,7 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   }
 
   try {
-    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), tap, createGunzip(), consume, { signal: stop.signal });
+    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), tap, decompressorFor(path, stop.signal), consume, { signal: stop.signal });
   } catch (error) {
     if (consumeError !== undefined) throw classify(consumeError);
     if (!(stoppedEarly && (error as Error).name === 'AbortError')) throw classify(error);

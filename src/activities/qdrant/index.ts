@@ -36,7 +36,7 @@ import { VerificationFailed } from '../../repository/errors';
 import { fsyncPath, safetyDirectory, scratchDirectory, setDirectory, writeDurably } from '../../repository/sets';
 import { withProgress, type ProgressReporter } from '../heartbeat';
 import {
-  ARCHIVE_FILE,
+  archiveFileName,
   ARCHIVE_ROLE,
   ArchiveFormatError,
   readArchive,
@@ -70,7 +70,7 @@ import {
   syncAliases,
 } from './operations';
 
-export { ARCHIVE_FILE as QDRANT_ARCHIVE_FILE, ARCHIVE_ROLE as QDRANT_FILE_ROLE } from './archive';
+export { ARCHIVE_ROLE as QDRANT_FILE_ROLE } from './archive';
 
 /** `qdrant_<stamp>`, the set's Qdrant folder, as the specification names it. */
 export function qdrantFolderName(stamp: string): string {
@@ -133,7 +133,8 @@ async function backup(config: Config, set: StagedSet, progress: ProgressReporter
   const signal = progress.signal;
   const folder = qdrantFolderName(set.stamp);
   const dir = join(setDirectory(config.backupDir, set.name, 'staging'), folder);
-  const archivePath = join(dir, ARCHIVE_FILE);
+  const archiveFile = archiveFileName(config.compression);
+  const archivePath = join(dir, archiveFile);
 
   const { version } = await api.version(signal);
   const names = await collectionsInScope(api, config, signal, true);
@@ -205,7 +206,7 @@ async function backup(config: Config, set: StagedSet, progress: ProgressReporter
     });
     const index = collectionsIndex(config, version, recorded, aliases);
     const written = await progress.timed('downloading snapshots', () =>
-      writeArchive(archivePath, index, sources, { signal, onSnapshotBytes: (_entry, bytes) => progress.bytes(bytes) }),
+      writeArchive(archivePath, index, sources, { compression: config.compression, signal, onSnapshotBytes: (_entry, bytes) => progress.bytes(bytes) }),
     );
     await fsyncPath(archivePath);
     await fsyncPath(dir);
@@ -221,7 +222,7 @@ async function backup(config: Config, set: StagedSet, progress: ProgressReporter
         : `${names.length} collections, ${points} points; snapshots of Qdrant ${version}, checked against Qdrant's sha256 and deleted from the server`,
       aliases.length ? `aliases: ${describeAliases(aliases)}` : 'no aliases',
     );
-    const file: FileEntry = { name: `${folder}/${ARCHIVE_FILE}`, bytes: written.bytes, sha256: written.sha256, role: ARCHIVE_ROLE };
+    const file: FileEntry = { name: `${folder}/${archiveFile}`, bytes: written.bytes, sha256: written.sha256, role: ARCHIVE_ROLE };
     return {
       serverVersion: version,
       files: [file],
@@ -286,7 +287,7 @@ async function verify(config: Config, input: StoreVerifyInput, progress: Progres
   if (archive.bytes !== file.bytes || archive.sha256 !== file.sha256) {
     fail(`${archive.bytes} bytes with sha256 ${archive.sha256}, the manifest records ${file.bytes} bytes with ${file.sha256}`);
   }
-  const checks = [`${file.name}: gzip and tar read to the end; ${INDEX_FILE} lists ${index.collections.length} collections`];
+  const checks = [`${file.name}: decompressed and read to the end as a tar; ${INDEX_FILE} lists ${index.collections.length} collections`];
   const listed = new Set(index.collections.map((c) => c.file));
   for (const entry of snapshots.keys()) if (!listed.has(entry)) fail(`${entry} is not listed in ${INDEX_FILE}`);
   for (const collection of index.collections) {

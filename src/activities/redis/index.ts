@@ -8,6 +8,7 @@
 import { mkdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { compressedName, type Compression } from '../../core/compression';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import type {
@@ -33,10 +34,9 @@ import { maxRdbVersionFor } from './rdb';
 import { captureRdb, expandRdb, loadRdb } from './rdb-files';
 
 export const REDIS_FILE_ROLE = 'rdb';
-const SAFETY_FILE = 'redis-before-restore.rdb.gz';
-
-export function redisFileName(stamp: string): string {
-  return `redis_${stamp}.rdb.gz`;
+/** `redis_<stamp>.rdb.gz` as the specification names it, or `.rdb.zst`. */
+export function redisFileName(stamp: string, compression: Pick<Compression, 'algorithm'>): string {
+  return compressedName(`redis_${stamp}.rdb`, compression);
 }
 
 /** Where a Redis URL points, without its credentials: safe for messages. */
@@ -108,10 +108,10 @@ export function createRedisAdapter(config: Config): StoreAdapter {
 
     backup: ({ set }) =>
       withProgress(async (progress): Promise<StoreBackupResult> => {
-        const name = redisFileName(set.stamp);
+        const name = redisFileName(set.stamp, config.compression);
         const started = Date.now();
         progress.phase('streaming RDB');
-        const captured = await captureRdb(url(), join(setDirectory(config.backupDir, set.name, 'staging'), name), progress);
+        const captured = await captureRdb(url(), join(setDirectory(config.backupDir, set.name, 'staging'), name), config.compression, progress);
         return {
           serverVersion: captured.facts.redisVersion ?? 'unknown',
           files: [{ name, bytes: captured.bytes, sha256: captured.sha256, role: REDIS_FILE_ROLE }],
@@ -214,12 +214,13 @@ export function createRedisAdapter(config: Config): StoreAdapter {
     safetySnapshot: (input: RestoreSource) =>
       withProgress(async (progress): Promise<SafetySnapshot> => {
         const dir = safetyDirectory(config.backupDir, input.restoreId, 'redis');
+        const file = join(dir, compressedName('redis-before-restore.rdb', config.compression));
         await mkdir(dir, { recursive: true });
         progress.phase('streaming RDB of the target');
-        const captured = await captureRdb(url(), join(dir, SAFETY_FILE), progress);
+        const captured = await captureRdb(url(), file, config.compression, progress);
         return {
           description: `RDB of the target before the restore (${captured.facts.bytes} bytes) in ${dir}`,
-          references: { file: join(dir, SAFETY_FILE) },
+          references: { file },
         };
       }),
 

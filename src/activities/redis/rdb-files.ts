@@ -4,9 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
 import type { Redis } from 'ioredis';
+import type { Compression } from '../../core/compression';
 import { HashingTap } from '../../repository/hashing';
+import { compressor, decompressorFor } from '../compression';
 import { fsyncPath } from '../../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
 import { connectOnce } from './client';
@@ -22,14 +23,14 @@ export interface CapturedRdb {
 }
 
 /**
- * Takes the server's RDB over the replication protocol into `path` (gzip), checking its header and
+ * Takes the server's RDB over the replication protocol into `path` (compressed), checking its header and
  * CRC64 on the way. A failure leaves no file behind.
  */
-export async function captureRdb(url: string, path: string, progress: ProgressReporter): Promise<CapturedRdb> {
+export async function captureRdb(url: string, path: string, compression: Compression, progress: ProgressReporter): Promise<CapturedRdb> {
   await rm(path, { force: true });
   const inspector = new RdbInspector();
   const tap = new HashingTap();
-  const written = pipeline(inspector, createGzip({ level: 6 }), tap, createWriteStream(path));
+  const written = pipeline(inspector, compressor(compression, progress.signal), tap, createWriteStream(path));
   try {
     const { transfer } = await streamRdbFromServer({
       url,
@@ -50,10 +51,10 @@ export async function captureRdb(url: string, path: string, progress: ProgressRe
   }
 }
 
-/** Decompresses a stored `.rdb.gz` to `rdbPath`, checking header and CRC64; throws RdbError on a bad file. */
-export async function expandRdb(gzPath: string, rdbPath: string): Promise<RdbFacts> {
+/** Decompresses a stored `.rdb.gz`/`.rdb.zst` to `rdbPath`, checking header and CRC64; throws RdbError on a bad file. */
+export async function expandRdb(storedPath: string, rdbPath: string): Promise<RdbFacts> {
   const inspector = new RdbInspector();
-  await pipeline(createReadStream(gzPath, { highWaterMark: 1 << 20 }), createGunzip(), inspector, createWriteStream(rdbPath));
+  await pipeline(createReadStream(storedPath, { highWaterMark: 1 << 20 }), decompressorFor(storedPath), inspector, createWriteStream(rdbPath));
   return inspector.result();
 }
 

@@ -1,5 +1,6 @@
 import { storeUrl, type Config } from '../../core/config';
 import { parseComponents, STORE_LABELS, type StoreName } from '../../core/stores';
+import { startAttributes, startWithSearchAttributes } from '../../core/search-attributes';
 import { compactTimeOf } from '../../core/set-names';
 import { parseTier } from '../../core/tiers';
 import { PARTIAL_BACKUP, type BackupWorkflowInput, type BackupWorkflowResult } from '../../workflows/backup';
@@ -30,12 +31,21 @@ export async function backupCommand(config: Config, options: BackupOptions): Pro
 
   const client = await connectTemporal(config);
   const workflowId = `backup-${input.tier}-${compactTimeOf(new Date())}`;
-  const handle = await client.workflow.start('backupWorkflow', {
-    workflowId,
-    taskQueue: config.temporal.taskQueue,
-    args: [input],
-    staticSummary: `${input.tier} backup of ${input.components.map((store) => STORE_LABELS[store]).join(', ')}`,
-  });
+  const stores = input.components.map((store) => STORE_LABELS[store]).join(', ');
+  const handle = await startWithSearchAttributes(
+    (typedSearchAttributes) =>
+      client.workflow.start('backupWorkflow', {
+        workflowId,
+        taskQueue: config.temporal.taskQueue,
+        args: [input],
+        staticSummary: `${input.tier} backup of ${stores}`,
+        staticDetails: backupDetails(input),
+        memo: { stores: input.components },
+        typedSearchAttributes,
+      }),
+    startAttributes('backup', input.tier),
+    (line) => process.stderr.write(`scholaria-backup: warning: ${line}\n`),
+  );
   const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
   if (!options.wait) {
     process.stdout.write(options.json ? `${JSON.stringify({ workflowId, runId: handle.firstExecutionRunId, url })}\n` : `${workflowId}\n`);
@@ -57,6 +67,16 @@ export async function backupCommand(config: Config, options: BackupOptions): Pro
   } finally {
     await client.connection.close();
   }
+}
+
+/** What the Web UI shows under the run's summary: the runbook of a backup. */
+export function backupDetails(input: BackupWorkflowInput): string {
+  const stores = input.components.map((store) => STORE_LABELS[store]).join(', ');
+  return [
+    `**${input.tier}** backup of ${stores} into one set \`scholaria_backup_<UTC time>\` in BACKUP_DIR (search attribute BackupSet once staged).`,
+    `Steps: probe each store → stage the set → per store, in parallel: backup<Store> (dump) then verify<Store> (read back, count) → seal (re-hash, SHA256SUMS, manifest) → retention.`,
+    `A store that fails leaves a partial set naming it, and the run fails with that store's reason.`,
+  ].join('\n\n');
 }
 
 function printResult(result: BackupWorkflowResult, workflowId: string, url: string | undefined, json?: boolean): void {

@@ -2,6 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
+import { startAttributes, startWithSearchAttributes } from '../../core/search-attributes';
 import { compactTimeOf, parseSetReference } from '../../core/set-names';
 import { parseComponents, STORE_LABELS, type StoreName } from '../../core/stores';
 import { RESTORE_FAILED, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../../workflows/restore';
@@ -43,12 +44,21 @@ export async function restoreCommand(config: Config, reference: string, options:
   const client = await connectTemporal(config);
   const workflowId = `restore-${parsed.kind === 'latest' ? 'latest' : parsed.name}-${compactTimeOf(new Date())}`;
   try {
-    const handle = await client.workflow.start('restoreWorkflow', {
-      workflowId,
-      taskQueue: config.temporal.taskQueue,
-      args: [input],
-      staticSummary: `${dryRun ? 'dry run of a restore' : 'restore'} from ${reference}${components ? ` (${components.join(', ')})` : ''}`,
-    });
+    const what = components ? components.map((store) => STORE_LABELS[store]).join(', ') : 'every store the set holds';
+    const handle = await startWithSearchAttributes(
+      (typedSearchAttributes) =>
+        client.workflow.start('restoreWorkflow', {
+          workflowId,
+          taskQueue: config.temporal.taskQueue,
+          args: [input],
+          staticSummary: `${dryRun ? 'dry run of a restore' : 'restore'} of ${what} from ${reference}`,
+          staticDetails: restoreDetails(reference, what, dryRun),
+          memo: { reference, stores: components ?? 'all in the set', dryRun },
+          typedSearchAttributes,
+        }),
+      startAttributes('restore'),
+      (line) => process.stderr.write(`scholaria-backup: warning: ${line}\n`),
+    );
     const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
     if (!options.json) process.stdout.write(`${dryRun ? 'Dry run' : 'Restore'} ${workflowId} started${url ? `: ${url}` : ''}\n`);
     try {
@@ -63,6 +73,15 @@ export async function restoreCommand(config: Config, reference: string, options:
   } finally {
     await client.connection.close();
   }
+}
+
+/** What the Web UI shows under the run's summary: the runbook of a restore. */
+function restoreDetails(reference: string, what: string, dryRun: boolean): string {
+  return [
+    `${dryRun ? '**Dry run** (changes nothing) of a restore' : '**Restore**'} of ${what} from \`${reference}\` (search attribute BackupSet once resolved).`,
+    `Steps: find the set → every checksum and each store's deep check (verify<Store>) → preflight<Store>${dryRun ? ' → stop with the plan.' : ' → per store: safetySnapshot<Store> → restore<Store> → summarize<Store>.'}`,
+    ...(dryRun ? [] : ['If any store fails or the run is cancelled, every store already changed is rolled back to its safety snapshot (rollback<Store>), in reverse order; the failure names the store and its reason.']),
+  ].join('\n\n');
 }
 
 /** Asks on the terminal; without one, refuses: a restore replaces data and must be meant. */

@@ -2,12 +2,14 @@ import type { Config } from '../../core/config';
 import { filesOf, totalBytes, type Manifest } from '../../core/manifest';
 import { parseSetReference, timeOfSetName } from '../../core/set-names';
 import { STORE_LABELS, type StoreName } from '../../core/stores';
+import { isTier, TIERS } from '../../core/tiers';
 import { listSets, resolveSet } from '../../repository/sets';
 import { UserError } from '../connection';
 import { formatBytes, formatDuration, formatTable } from '../format';
 
-export async function listCommand(config: Config, options: { json?: boolean }): Promise<number> {
-  const sets = await listSets(config.backupDir);
+export async function listCommand(config: Config, options: { tier?: string; json?: boolean }): Promise<number> {
+  if (options.tier !== undefined && !isTier(options.tier)) throw new UserError(`unknown tier "${options.tier}"; choose from ${TIERS.join(', ')}`);
+  const sets = (await listSets(config.backupDir)).filter((set) => options.tier === undefined || set.manifest?.tier === options.tier);
   if (options.json) {
     const rows = sets.map((set) => ({
       name: set.name,
@@ -23,7 +25,7 @@ export async function listCommand(config: Config, options: { json?: boolean }): 
     return 0;
   }
   if (sets.length === 0) {
-    process.stdout.write(`No backup sets in ${config.backupDir}\n`);
+    process.stdout.write(`No ${options.tier ? `${options.tier} ` : ''}backup sets in ${config.backupDir}\n`);
     return 0;
   }
   const now = Date.now();

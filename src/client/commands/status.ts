@@ -6,11 +6,13 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { AUDIT_FILE } from '../../activities/audit';
 import type { Config } from '../../core/config';
 import type { AuditEntry, StoreProgress } from '../../core/contract';
+import { BACKUP_OUTCOME, BACKUP_SET, BACKUP_TIER, isUnregisteredSearchAttributeError, RUN_KIND, RUN_KINDS, RUN_OUTCOMES, runsQuery } from '../../core/search-attributes';
+import { runUrl } from '../../core/temporal-ui';
 import { filesOf, totalBytes } from '../../core/manifest';
 import { SCHEDULED_TIERS } from '../../core/schedules';
 import { TIERS } from '../../core/tiers';
 import { listSets } from '../../repository/sets';
-import { connectTemporal } from '../connection';
+import { connectTemporal, UserError } from '../connection';
 import { formatBytes, formatDuration, formatTable } from '../format';
 import { listSchedules } from '../schedules';
 import { scheduleTable } from './schedules';
@@ -106,4 +108,74 @@ async function lastAuditEntry(config: Config): Promise<AuditEntry | null> {
   const text = await readFile(join(config.logDir, AUDIT_FILE), 'utf8').catch(() => '');
   const last = text.trim().split('\n').filter(Boolean).at(-1);
   return last ? (JSON.parse(last) as AuditEntry) : null;
+}
+
+export interface RunsOptions {
+  kind?: string;
+  tier?: string;
+  outcome?: string;
+  set?: string;
+  limit?: string;
+  json?: boolean;
+}
+
+/**
+ * `runs`: this tool's workflow runs, newest first, filtered by their search attributes. The query it
+ * prints is the one to paste into the Web UI's search box for the same list.
+ */
+export async function runsCommand(config: Config, options: RunsOptions): Promise<number> {
+  const oneOf = (name: string, value: string | undefined, allowed: readonly string[]) => {
+    if (value !== undefined && !allowed.includes(value)) throw new UserError(`unknown ${name} "${value}"; choose from ${allowed.join(', ')}`);
+  };
+  oneOf('kind', options.kind, RUN_KINDS);
+  oneOf('tier', options.tier, TIERS);
+  oneOf('outcome', options.outcome, RUN_OUTCOMES);
+  const limit = Number(options.limit ?? 20);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UserError(`--limit must be a whole number from 1 to 1000, not "${options.limit}"`);
+  const query = runsQuery(options);
+  const client = await connectTemporal(config);
+  try {
+    const runs = [];
+    try {
+      for await (const run of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
+        runs.push({
+          workflowId: run.workflowId,
+          runId: run.runId,
+          kind: run.typedSearchAttributes.get(RUN_KIND) ?? null,
+          tier: run.typedSearchAttributes.get(BACKUP_TIER) ?? null,
+          set: run.typedSearchAttributes.get(BACKUP_SET) ?? null,
+          outcome: run.typedSearchAttributes.get(BACKUP_OUTCOME) ?? null,
+          status: run.status.name,
+          startedAt: run.startTime.toISOString(),
+          durationMs: run.closeTime ? run.closeTime.getTime() - run.startTime.getTime() : null,
+          url: runUrl(config.temporal, run.workflowId, run.runId) ?? null,
+        });
+        if (runs.length >= limit) break;
+      }
+    } catch (error) {
+      if (!isUnregisteredSearchAttributeError(error) && !/not a valid search attribute|invalid search attribute/i.test(String((error as Error).message))) throw error;
+      throw new UserError(`namespace ${config.temporal.namespace} lacks the search attributes of this tool; start the worker once (it registers them) and try again`);
+    }
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ query, runs }, null, 2)}\n`);
+      return 0;
+    }
+    const now = Date.now();
+    const table = formatTable(
+      ['RUN', 'KIND', 'TIER', 'SET', 'OUTCOME', 'STARTED', 'TOOK'],
+      runs.map((run) => [
+        run.workflowId,
+        run.kind ?? '-',
+        run.tier ?? '-',
+        run.set ?? '-',
+        run.outcome ?? run.status.toLowerCase(),
+        `${formatDuration(now - Date.parse(run.startedAt))} ago`,
+        run.durationMs === null ? '-' : formatDuration(run.durationMs),
+      ]),
+    );
+    process.stdout.write(`${runs.length === 0 ? 'No runs match.' : table}\nQuery (also for the Web UI's search box): ${query}\n`);
+    return 0;
+  } finally {
+    await client.connection.close();
+  }
 }

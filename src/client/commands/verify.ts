@@ -1,4 +1,5 @@
 import type { Config } from '../../core/config';
+import { startAttributes, startWithSearchAttributes } from '../../core/search-attributes';
 import { compactTimeOf, parseSetReference } from '../../core/set-names';
 import type { VerifyWorkflowResult } from '../../workflows/verify';
 import { runUrl } from '../../core/temporal-ui';
@@ -16,12 +17,20 @@ export async function verifyCommand(config: Config, reference: string, options: 
   const client = await connectTemporal(config);
   const workflowId = `verify-${parsed.kind === 'latest' ? 'latest' : parsed.name}-${compactTimeOf(new Date())}`;
   try {
-    const handle = await client.workflow.start('verifyWorkflow', {
-      workflowId,
-      taskQueue: config.temporal.taskQueue,
-      args: [{ reference }],
-      staticSummary: `verify ${reference}`,
-    });
+    const handle = await startWithSearchAttributes(
+      (typedSearchAttributes) =>
+        client.workflow.start('verifyWorkflow', {
+          workflowId,
+          taskQueue: config.temporal.taskQueue,
+          args: [{ reference }],
+          staticSummary: `verify ${reference}`,
+          staticDetails: `Re-checks \`${reference}\` as a restore would: every file against SHA256SUMS, then each store's deep check (verify<Store>), whose counts must equal the manifest's. Changes nothing.`,
+          memo: { reference },
+          typedSearchAttributes,
+        }),
+      startAttributes('verify'),
+      (line) => process.stderr.write(`scholaria-backup: warning: ${line}\n`),
+    );
     const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
     if (!options.json) process.stdout.write(`Verifying ${reference} (${workflowId})${url ? `: ${url}` : ''}\n`);
     let result: VerifyWorkflowResult;

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { test } from 'node:test';
+import { compressor, decompressor } from '../src/activities/compression';
+import { loadConfig } from '../src/core/config';
+
+async function collect(source: Readable, stage: NodeJS.ReadWriteStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline(source, stage, async (input: AsyncIterable<Buffer | string>) => {
+    for await (const chunk of input) chunks.push(Buffer.from(chunk));
+  });
+  return Buffer.concat(chunks);
+}
+
+test('compression: gzip and zstd streams round-trip', async () => {
+  const data = Buffer.concat([randomBytes(300_000), Buffer.alloc(3_000_000, 'scholaria ')]);
+  for (const algorithm of ['gzip', 'zstd'] as const) {
+    const packed = await collect(Readable.from([data]), compressor({ algorithm, level: 3 }));
+    assert.ok(packed.length < data.length / 2, `${algorithm} compresses`);
+    assert.deepEqual(await collect(Readable.from([packed]), decompressor(algorithm)), data);
+  }
+});
+
+test('compression: a corrupt zstd stream fails instead of ending quietly', async () => {
+  const packed = await collect(Readable.from([Buffer.alloc(1_000_000, 'x')]), compressor({ algorithm: 'zstd', level: 3 }));
+  await assert.rejects(collect(Readable.from([packed.subarray(0, packed.length - 20)]), decompressor('zstd')), /zstd exited with code 1/);
+});
+
+test('compression: BACKUP_COMPRESSION and its level are validated', () => {
+  assert.deepEqual(loadConfig({}).compression, { algorithm: 'gzip', level: 6 });
+  assert.deepEqual(loadConfig({ BACKUP_COMPRESSION: 'zstd' }).compression, { algorithm: 'zstd', level: 3 });
+  assert.throws(() => loadConfig({ BACKUP_COMPRESSION: 'lz4' }), /^ConfigError: BACKUP_COMPRESSION must be gzip or zstd$/);
+  assert.throws(() => loadConfig({ BACKUP_COMPRESSION: 'gzip', BACKUP_COMPRESSION_LEVEL: '12' }), /BACKUP_COMPRESSION_LEVEL must be between 1 and 9 for gzip/);
+});
