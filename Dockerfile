@@ -6,11 +6,12 @@
 # The tools the activities run must read what the servers write: pg_dump/pg_restore of PostgreSQL 15,
 # the major version of the server in docker-compose.yml (postgres:15.x), and redis-server /
 # redis-check-rdb of Redis 7.0 (Debian bookworm's redis-server is 7.0.15, the server is redis:7.0.15),
-# which load and check the server's RDB files during verify and restore.
+# which load and check the server's RDB files during verify and restore. zstd compresses and reads the
+# sets of BACKUP_COMPRESSION=zstd; pigz gzips on every core (Node's zlib otherwise).
 FROM node:20.20.2-bookworm-slim
 
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates curl postgresql-client-15 redis-server tini \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates curl pigz postgresql-client-15 redis-server tini zstd \
  && rm -rf /var/lib/apt/lists/*
 
 ENV NODE_ENV=production \

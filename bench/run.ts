@@ -257,6 +257,7 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
           : await backupShell(profile, way, rep, work, dataset, gz);
         m.measurement.load1 = load1;
         measurements.push(m.measurement);
+        savePartial(options, stamp, measurements);
         if (m.measurement.ok) outputs[way] = m.output;
         log(describe(m.measurement));
         if (way === 'c' && m.measurement.error?.includes('profile is not in effect')) {
@@ -279,6 +280,7 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
             : await restoreShell(profile, way, rep, output, work, dataset, gz);
           m.load1 = load1;
           measurements.push(m);
+          savePartial(options, stamp, measurements);
           log(describe(m));
         }
       }
@@ -356,7 +358,13 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
   };
   const file = join(options.resultsDir, `${stamp}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  rmSync(join(options.resultsDir, `${stamp}.partial.json`), { force: true });
   return { result, file };
+}
+
+/** The runs so far, so an interrupted benchmark still leaves its figures (`<stamp>.partial.json`). */
+function savePartial(options: BenchOptions, stamp: string, measurements: Measurement[]): void {
+  writeFileSync(join(options.resultsDir, `${stamp}.partial.json`), `${JSON.stringify({ schema: 'scholaria-backup/bench-partial', options, measurements }, null, 2)}\n`);
 }
 
 // ---------------------------------------------------------------------------------------------- the ways

@@ -348,6 +348,13 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  test('docker/env.example lists every variable the compose file reads, and nothing else', () => {
+    const used = new Set([...composeText.matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!));
+    const listed = new Set([...read('docker/env.example').matchAll(/^(?:# )?([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]!));
+    assert.deepEqual([...used].filter((name) => !listed.has(name)), [], 'read by docker-compose.yml, missing from docker/env.example');
+    assert.deepEqual([...listed].filter((name) => !used.has(name)), [], 'in docker/env.example, never read by docker-compose.yml');
+  });
+
   test('files mounted from the repository exist; ports are published on the loopback interface only', () => {
     for (const [name, service] of Object.entries(services)) {
       for (const volume of (service.volumes ?? []) as string[]) {
@@ -406,10 +413,42 @@ describe('Dockerfile', () => {
     const apt = runs.find((run) => run.includes('apt-get install'));
     assert.ok(apt);
     const packages = apt.split('apt-get install')[1]!.split('&&')[0]!.split(' ').filter((word) => word && !word.startsWith('-'));
-    for (const needed of ['postgresql-client-15', 'redis-server', 'ca-certificates', 'tini']) assert.ok(packages.includes(needed), needed);
+    for (const needed of ['postgresql-client-15', 'redis-server', 'ca-certificates', 'tini', 'zstd']) assert.ok(packages.includes(needed), needed);
     assert.ok(runs.some((run) => run.startsWith('npm ci --omit=dev')));
     assert.ok(instructions.some((i) => i.keyword === 'ENV' && i.args.includes('BACKUP_WORKFLOW_BUNDLE=')));
     assert.ok(runs.some((run) => run.includes('docker/bundle-workflows.ts "${BACKUP_WORKFLOW_BUNDLE}"')));
+  });
+
+  test('every program the activities run comes with the image: its Debian package is installed', () => {
+    const packageOf: Record<string, string | null> = {
+      pg_dump: 'postgresql-client-15',
+      pg_dumpall: 'postgresql-client-15',
+      pg_restore: 'postgresql-client-15',
+      psql: 'postgresql-client-15',
+      'redis-server': 'redis-server',
+      'redis-check-rdb': 'redis-server',
+      'redis-cli': 'redis-server',
+      zstd: 'zstd',
+      pigz: 'pigz',
+      bash: null, // in the base image
+      sh: null,
+    };
+    const apt = runCommands(instructions).find((run) => run.includes('apt-get install'))!;
+    const installed = apt.split('apt-get install')[1]!.split('&&')[0]!.split(' ').filter((word) => word && !word.startsWith('-'));
+    const programs = new Set<string>();
+    const sources = (dir: string): string[] =>
+      readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) =>
+        entry.isDirectory() ? sources(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+      );
+    for (const file of ['src/activities', 'src/repository', 'src/worker'].flatMap(sources)) {
+      for (const match of read(file).matchAll(/\b(?:spawnChecked|runForOutput|filter|spawnSync|spawn|execFile|execFileSync)\(\s*'([A-Za-z0-9_.-]+)'/g)) programs.add(match[1]!);
+    }
+    for (const program of ['pg_dump', 'pg_restore', 'redis-check-rdb', 'zstd']) assert.ok(programs.has(program), `found ${program} in the sources`);
+    for (const program of programs) {
+      assert.ok(program in packageOf, `${program} is run by the activities: add its Debian package to the Dockerfile and to this table`);
+      const needed = packageOf[program];
+      if (needed) assert.ok(installed.includes(needed), `${program}: the Dockerfile installs ${needed}`);
+    }
   });
 
   test('its instructions are the ones docs/operators.md documents, word for word', () => {
@@ -590,6 +629,17 @@ describe('the scripts', () => {
     } finally {
       redis.disconnect();
     }
+  });
+
+  test('backup-scheduler.sh status and health-check run the CLI commands of those names', async () => {
+    const status = await runScript(scripts('backup-scheduler.sh'), ['status', '--json'], env);
+    assert.equal(status.code, 0, status.stderr + status.stdout);
+    assert.ok(JSON.stringify(JSON.parse(status.stdout)).includes(setPath.split('/').pop()!), 'status names the newest sets');
+    const health = await runScript(scripts('backup-scheduler.sh'), ['health-check', '--json'], env);
+    const report = JSON.parse(health.stdout) as { healthy: boolean; checks: { ok: boolean }[] };
+    assert.ok(report.checks.length > 0);
+    // No schedules exist on this test's task queue, so the verdict may be either; the exit code must say it.
+    assert.equal(health.code, report.healthy ? 0 : 1, health.stderr);
   });
 
   test('the scripts find the CLI of their tree through a /scripts-like link, from any directory', async () => {

@@ -7,11 +7,12 @@
  * test/ui.test.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { startLocalRedis, type LocalRedis } from '../activities/redis/local-server';
 import { loadConfig } from '../core/config';
 import { createWorker } from '../worker/worker';
@@ -36,6 +37,8 @@ export interface UiRuns {
   uiUrl: string;
   address: string;
   namespace: string;
+  /** The environment the CLI ran with (TEMPORAL_ADDRESS, BACKUP_DIR...). */
+  env: Record<string, string>;
   backup: RunLink & { set: string };
   restore: RunLink & { failure: string };
   stop(): Promise<void>;
@@ -60,6 +63,12 @@ export async function makeUiRuns(say: (line: string) => void = () => undefined):
     const redis: LocalRedis = await startLocalRedis({ dir: join(dir, 'redis'), port: await freePort(), extraArgs: ['--repl-diskless-sync-delay', '0'] });
     stops.push(() => redis.stop());
 
+    const bundle = process.env.BACKUP_WORKFLOW_BUNDLE ?? join(dir, 'workflow-bundle.js');
+    if (!process.env.BACKUP_WORKFLOW_BUNDLE) {
+      say('bundling the workflows');
+      writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger })).code);
+    }
+
     say('seeding sample data');
     await sql(postgres.url(), 'CREATE DATABASE scholaria');
     await seedPostgres(postgres.url('scholaria'), SCALE);
@@ -78,7 +87,7 @@ export async function makeUiRuns(say: (line: string) => void = () => undefined):
       TEMPORAL_ADDRESS: server.address,
       TEMPORAL_UI_URL: server.uiUrl!,
       TEMPORAL_TASK_QUEUE: 'scholaria-backup',
-      ...(process.env.BACKUP_WORKFLOW_BUNDLE ? { BACKUP_WORKFLOW_BUNDLE: process.env.BACKUP_WORKFLOW_BUNDLE } : {}),
+      BACKUP_WORKFLOW_BUNDLE: bundle,
     };
     stops.push(await startWorker(env));
 
@@ -113,6 +122,7 @@ export async function makeUiRuns(say: (line: string) => void = () => undefined):
       uiUrl: server.uiUrl!,
       address: server.address,
       namespace: 'default',
+      env,
       backup: { ...backupRun, set },
       restore: { ...restoreRun, failure: restore.stderr.trim().replace(/^scholaria-backup: /, '') },
       stop,
@@ -123,6 +133,11 @@ export async function makeUiRuns(say: (line: string) => void = () => undefined):
   }
 }
 
+/** The run's page with its Timeline tab: one bar per activity, named `<verb><Store>` with its summary. */
+export function timelineUrl(historyUrl: string): string {
+  return historyUrl.replace(/\/history$/, '/timeline');
+}
+
 /** `Backup backup-daily-… started: http://…/history` → the id and the link. */
 function startedRun(stdout: string, word: string): RunLink {
   const match = new RegExp(`^${word} (\\S+) started: (\\S+)$`, 'm').exec(stdout);
@@ -130,8 +145,9 @@ function startedRun(stdout: string, word: string): RunLink {
   return { workflowId: match[1]!, url: match[2]! };
 }
 
+/** A worker in this process; quiet, since the restore's failure is meant (the CLI reports it). */
 async function startWorker(env: Record<string, string>): Promise<() => Promise<void>> {
-  const { worker, connection } = await createWorker(loadConfig(env), { workflowBundlePath: env.BACKUP_WORKFLOW_BUNDLE });
+  const { worker, connection } = await createWorker(loadConfig({ ...env, LOG_LEVEL: 'fatal' }), { workflowBundlePath: env.BACKUP_WORKFLOW_BUNDLE });
   const running = worker.run();
   return async () => {
     if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -139,6 +155,15 @@ async function startWorker(env: Record<string, string>): Promise<() => Promise<v
     await connection.close();
   };
 }
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
+};
 
 async function sql(url: string, text: string): Promise<void> {
   const client = new Client({ connectionString: url });

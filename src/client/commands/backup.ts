@@ -1,5 +1,5 @@
 import { storeUrl, type Config } from '../../core/config';
-import { parseComponents, STORE_LABELS, type StoreName } from '../../core/stores';
+import { capitalize, parseComponents, STORE_LABELS, type StoreName } from '../../core/stores';
 import { startAttributes, startWithSearchAttributes } from '../../core/search-attributes';
 import { compactTimeOf } from '../../core/set-names';
 import { parseTier } from '../../core/tiers';
@@ -69,12 +69,13 @@ export async function backupCommand(config: Config, options: BackupOptions): Pro
   }
 }
 
-/** What the Web UI shows under the run's summary: the runbook of a backup. */
+/** What the Web UI shows under the run's summary: the runbook of a backup, with the activity names its history shows. */
 export function backupDetails(input: BackupWorkflowInput): string {
   const stores = input.components.map((store) => STORE_LABELS[store]).join(', ');
+  const names = (verb: string) => input.components.map((store) => `\`${verb}${capitalize(store)}\``).join(', ');
   return [
-    `**${input.tier}** backup of ${stores} into one set \`scholaria_backup_<UTC time>\` in BACKUP_DIR (search attribute BackupSet once staged).`,
-    `Steps: probe each store → stage the set → per store, in parallel: backup<Store> (dump) then verify<Store> (read back, count) → seal (re-hash, SHA256SUMS, manifest) → retention.`,
+    `**${input.tier}** backup of ${stores} into one set \`scholaria_backup_<UTC time>\` in BACKUP_DIR (search attribute BackupSet once it is staged).`,
+    `Steps: ${names('probe')} → \`prepareBackupSet\` → per store, in parallel, dump then read back: ${input.components.map((store) => `\`backup${capitalize(store)}\` → \`verify${capitalize(store)}\``).join(', ')} → \`sealBackupSet\` (re-hash, SHA256SUMS, manifest) → \`applyRetention\`.`,
     `A store that fails leaves a partial set naming it, and the run fails with that store's reason.`,
   ].join('\n\n');
 }

@@ -75,12 +75,12 @@ export async function restoreCommand(config: Config, reference: string, options:
   }
 }
 
-/** What the Web UI shows under the run's summary: the runbook of a restore. */
+/** What the Web UI shows under the run's summary: the runbook of a restore, with the activity names its history shows. */
 function restoreDetails(reference: string, what: string, dryRun: boolean): string {
   return [
-    `${dryRun ? '**Dry run** (changes nothing) of a restore' : '**Restore**'} of ${what} from \`${reference}\` (search attribute BackupSet once resolved).`,
-    `Steps: find the set → every checksum and each store's deep check (verify<Store>) → preflight<Store>${dryRun ? ' → stop with the plan.' : ' → per store: safetySnapshot<Store> → restore<Store> → summarize<Store>.'}`,
-    ...(dryRun ? [] : ['If any store fails or the run is cancelled, every store already changed is rolled back to its safety snapshot (rollback<Store>), in reverse order; the failure names the store and its reason.']),
+    `${dryRun ? '**Dry run** (changes nothing) of a restore' : '**Restore**'} of ${what} from \`${reference}\` (search attribute BackupSet once it is resolved).`,
+    `Steps: \`resolveBackupSet\` → \`verifySetChecksums\` and each store's deep check (\`verifyPostgres\`, \`verifyRedis\`, …) → \`preflight<Store>\`${dryRun ? ' → stop with the plan.' : ' → per store: `safetySnapshot<Store>` → `restore<Store>` → `summarize<Store>`.'}`,
+    ...(dryRun ? [] : ['If any store fails or the run is cancelled, every store already changed is rolled back to its safety snapshot (`rollback<Store>`), in reverse order; the failure names the store and its reason.']),
   ].join('\n\n');
 }
 

@@ -24,7 +24,7 @@ export async function verifyCommand(config: Config, reference: string, options: 
           taskQueue: config.temporal.taskQueue,
           args: [{ reference }],
           staticSummary: `verify ${reference}`,
-          staticDetails: `Re-checks \`${reference}\` as a restore would: every file against SHA256SUMS, then each store's deep check (verify<Store>), whose counts must equal the manifest's. Changes nothing.`,
+          staticDetails: `Re-checks \`${reference}\` as a restore would: \`verifySetChecksums\` (every file against SHA256SUMS), then each store's deep check (\`verify<Store>\`), whose counts must equal the manifest's. Changes nothing.`,
           memo: { reference },
           typedSearchAttributes,
         }),
