@@ -530,6 +530,8 @@ async function restoreProduct(profile: Profile, rep: number, worker: WorkerProce
 
 // ---------------------------------------------------------------------------------------------- measuring
 
+const runningShells = new Set<number>();
+
 interface ShellRun {
   code: number;
   stderr: string;
@@ -550,7 +552,9 @@ function measureShell(script: string, env: Record<string, string>, dataset: Data
     const server0 = serverCpu(dataset);
     const cpu0 = ownChildrenCpuSeconds();
     const started = Date.now();
-    const child = spawn('bash', ['-c', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so an interrupted benchmark can end the whole pipeline.
+    const child = spawn('bash', ['-c', script], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    if (child.pid) runningShells.add(child.pid);
     const sampler = new RssSampler(() => child.pid).start();
     let stdout = '';
     let stderr = '';
@@ -559,6 +563,7 @@ function measureShell(script: string, env: Record<string, string>, dataset: Data
     child.once('error', reject);
     child.once('close', (code) => {
       const ended = Date.now();
+      if (child.pid) runningShells.delete(child.pid);
       sampler.stop();
       const ready = /^ready (\d+)$/m.exec(stdout);
       const readyAt = ready ? Number(BigInt(ready[1]!) / 1_000_000n) : ended;
@@ -915,6 +920,13 @@ async function main(): Promise<number> {
     if (interrupted) return;
     interrupted = true;
     log(`${signal}: stopping`);
+    for (const pid of runningShells) {
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    }
     void cleanups.runAll(log).then(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);

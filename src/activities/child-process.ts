@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 
 /** A child whose exit code is checked: a dump that ends early must fail, however much it wrote. */
 export interface CheckedChild {
@@ -49,4 +50,22 @@ export async function runForOutput(command: string, args: readonly string[], env
   child.process.stdout?.setEncoding('utf8').on('data', (text: string) => (out += text));
   await child.done;
   return out;
+}
+
+/**
+ * Streams `source` into a child's stdin. A reader such as pg_restore may close its stdin as soon as it
+ * has read all it needs, even a few bytes before the end: its exit code, not the pipe, says whether
+ * that was right. What is left of `source` then is drained, so nothing upstream stalls.
+ */
+export function feedChild(source: Readable, stdin: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stdin.on('error', () => undefined);
+    stdin.once('close', () => {
+      source.unpipe(stdin);
+      source.resume();
+    });
+    source.once('error', reject);
+    source.once('end', resolve);
+    source.pipe(stdin);
+  });
 }

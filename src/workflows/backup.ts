@@ -160,7 +160,7 @@ async function backUpStore(store: StoreName, set: Parameters<typeof repository.s
   const label = STORE_LABELS[store];
   try {
     const dumped = await storeActivity('backup', store, { set: set.name })({ set });
-    const verified = await storeActivity('verify', store, { summary: `Read back the ${label} dump of ${set.name} and count its content` })({
+    const verified = await storeActivity('verify', store, { summary: `Read back the ${label} dump and count its content` })({
       setName: set.name,
       location: 'staging',
       files: dumped.files,

@@ -22,7 +22,7 @@ import { summaryDifferences, type FileEntry } from '../../core/manifest';
 import { VerificationFailed } from '../../repository/errors';
 import { discard, HashingTap } from '../../repository/hashing';
 import { fsyncPath, setDirectory } from '../../repository/sets';
-import { ChildFailed, runForOutput, spawnChecked } from '../child-process';
+import { ChildFailed, feedChild, runForOutput, spawnChecked } from '../child-process';
 import { compressor, decompressorFor } from '../compression';
 import type { ProgressReporter } from '../heartbeat';
 import { connect, countRows, withClient } from './catalog';
@@ -146,7 +146,7 @@ async function dumpDatabase(
       dump.done,
       toSql.done,
       pipeline([toFile, ...customStages, createWriteStream(join(dir, names.custom))]),
-      pipeline(toConverter, toSql.process.stdin as Writable),
+      feedChild(toConverter, toSql.process.stdin as Writable),
       pipeline(toSql.process.stdout as Readable, rows, compressor(compression, abort.signal), plainTap, createWriteStream(join(dir, names.plain))),
     ]);
   } catch (error) {
@@ -241,13 +241,20 @@ async function countArchiveRows(path: string, progress: ProgressReporter): Promi
   try {
     await Promise.all([
       reader.done,
-      compressed ? pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), decompressorFor(name, progress.signal), reader.process.stdin as Writable) : undefined,
+      compressed ? feedChild(decompressedFile(path, progress.signal), reader.process.stdin as Writable) : undefined,
       pipeline(reader.process.stdout as Readable, counter, discard()),
     ]);
   } catch (error) {
     throw new VerificationFailed(`${name}: the archive cannot be read to its end (${(error as Error).message})`);
   }
   return counter.counts;
+}
+
+function decompressedFile(path: string, signal: AbortSignal): Readable {
+  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+  const decompressed = decompressorFor(path, signal);
+  file.once('error', (error) => decompressed.destroy(error));
+  return file.pipe(decompressed);
 }
 
 async function countRowsOf(path: string, progress: ProgressReporter): Promise<Record<string, number>> {
