@@ -8,6 +8,7 @@ import { temporal } from '@temporalio/proto';
 import type { Config } from '../../core/config';
 import { filesOf, totalBytes } from '../../core/manifest';
 import { SCHEDULED_TIERS, type ScheduledTier } from '../../core/schedules';
+import { startAttributes, startWithSearchAttributes } from '../../core/search-attributes';
 import { compactTimeOf, timeOfSetName } from '../../core/set-names';
 import { STORE_LABELS, STORE_URL_VARIABLES, type StoreName } from '../../core/stores';
 import { createNotificationActivities } from '../../activities/notifications';
@@ -171,11 +172,17 @@ async function hasPollingWorker(client: Client, config: Config): Promise<boolean
 
 async function probeStores(client: Client, config: Config): Promise<Partial<Record<StoreName, StoreHealth>>> {
   const input: HealthWorkflowInput = { components: config.components };
-  return client.workflow.execute('healthWorkflow', {
-    workflowId: `health-check-${compactTimeOf(new Date())}-${process.pid}`,
-    taskQueue: config.temporal.taskQueue,
-    args: [input],
-    workflowExecutionTimeout: '2 minutes',
-    staticSummary: 'health-check: probe every store from the worker',
-  });
+  return startWithSearchAttributes(
+    (typedSearchAttributes) =>
+      client.workflow.execute('healthWorkflow', {
+        workflowId: `health-check-${compactTimeOf(new Date())}-${process.pid}`,
+        taskQueue: config.temporal.taskQueue,
+        args: [input],
+        workflowExecutionTimeout: '2 minutes',
+        staticSummary: 'health-check: probe every store from the worker',
+        typedSearchAttributes,
+      }),
+    startAttributes('health'),
+    (line) => process.stderr.write(`scholaria-backup: warning: ${line}\n`),
+  );
 }
