@@ -2,7 +2,7 @@
  * Production packaging (issue 7). No Docker engine runs here, so docker-compose.yml and the Dockerfile
  * are checked by reading them: the compose file with a small parser for the YAML subset it is written
  * in (cross-checked against PyYAML when Python has it), the Dockerfile instruction by instruction
- * against what docs/operators.md documents. The specification's scripts are run for real: backups and
+ * against what README.md documents. The specification's scripts are run for real: backups and
  * restores through the CLI and a worker, against private stores and the suite's Temporal dev server.
  */
 import assert from 'node:assert/strict';
@@ -406,7 +406,7 @@ function runCommands(instructions: Instruction[]): string[] {
 
 describe('Dockerfile', () => {
   const instructions = dockerfileInstructions();
-  const docs = read('docs/operators.md');
+  const docs = read('README.md');
 
   test('installs the PostgreSQL client, redis-server and the rest with apt, and only the production npm packages', () => {
     const runs = runCommands(instructions);
@@ -451,7 +451,7 @@ describe('Dockerfile', () => {
     }
   });
 
-  test('its instructions are the ones docs/operators.md documents, word for word', () => {
+  test('its instructions are the ones README.md documents, word for word', () => {
     const documented = normalize(docs.replace(/\\\n/g, ' '));
     assert.ok(instructions.length > 10);
     for (const { keyword, args } of instructions) {
@@ -484,8 +484,8 @@ describe('Dockerfile', () => {
   });
 });
 
-describe('docs/operators.md', () => {
-  const docs = read('docs/operators.md');
+describe('README.md', () => {
+  const docs = read('README.md');
 
   test("documents the specification's commands, the runbooks, the Temporal connection and the manual restore", () => {
     for (const command of [
@@ -510,7 +510,7 @@ describe('docs/operators.md', () => {
     }
     const prose = docs.replace(/^```[\s\S]*?^```$/gm, '');
     const headings = [...prose.matchAll(/^(#+) (.+)$/gm)].map((m) => ({ level: m[1]!.length, title: m[2]! }));
-    assert.ok(headings.length > 0 && headings.every((h) => h.level >= 2), 'README sections: ## and below');
+    assert.ok(headings.filter((h) => h.level === 1).length === 1, 'one title, then sections');
     for (const title of [/database (error|failure)/i, /whole system/i, /partial data loss/i, /Temporal (Web )?UI/i, /by hand/i, /not run here/i]) {
       assert.ok(headings.some((h) => title.test(h.title)), `a section matching ${title}`);
     }
