@@ -52,15 +52,23 @@ export async function verifySealedSet(
   setCurrentDetails(`Checking the checksums of ${set.name}`);
   const report = await withSummary(repository.verifySetChecksums, `Check every file of ${set.name} against SHA256SUMS`)({ setName: set.name });
   const checks = [`${report.filesChecked} files match SHA256SUMS (${report.bytesChecked} bytes read)`];
-  for (const [store, record] of Object.entries(set.manifest.stores) as [StoreName, Manifest['stores'][StoreName]][]) {
-    if (record?.status !== 'ok' || (stores && !stores.includes(store))) continue;
-    setCurrentDetails(`Deep check of ${STORE_LABELS[store]} in ${set.name}`);
-    const verified = await storeActivity('verify', store, { summary: `Deep check of the ${STORE_LABELS[store]} files of ${set.name}` })({
-      setName: set.name,
-      location: 'sealed',
-      files: record.files,
-      tier: set.manifest.tier,
-    });
+  const toCheck = (Object.entries(set.manifest.stores) as [StoreName, Manifest['stores'][StoreName]][]).flatMap(([store, record]) =>
+    record?.status === 'ok' && (!stores || stores.includes(store)) ? [{ store, record }] : [],
+  );
+  setCurrentDetails(`Deep check of ${toCheck.map(({ store }) => STORE_LABELS[store]).join(', ')} in ${set.name}`);
+  // The stores' checks are independent reads of different files: they run side by side.
+  const results = await Promise.all(
+    toCheck.map(({ store, record }) =>
+      storeActivity('verify', store, { summary: `Deep check of the ${STORE_LABELS[store]} files of ${set.name}` })({
+        setName: set.name,
+        location: 'sealed',
+        files: record.files,
+        tier: set.manifest.tier,
+      }),
+    ),
+  );
+  toCheck.forEach(({ store, record }, index) => {
+    const verified = results[index]!;
     const differences = summaryDifferences(record.summary, verified.summary);
     if (differences.length > 0) {
       throw ApplicationFailure.nonRetryable(
@@ -69,6 +77,6 @@ export async function verifySealedSet(
       );
     }
     checks.push(...verified.checks);
-  }
+  });
   return { ...report, checks };
 }

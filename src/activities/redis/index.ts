@@ -31,7 +31,7 @@ import { connectOnce } from './client';
 import { replaceAllKeys } from './copy-keys';
 import { keyCountsPerDatabase } from './local-server';
 import { maxRdbVersionFor } from './rdb';
-import { captureRdb, expandRdb, loadRdb } from './rdb-files';
+import { captureRdb, expandRdb, loadRdb, rdbVersionOf } from './rdb-files';
 
 export const REDIS_FILE_ROLE = 'rdb';
 /** `redis_<stamp>.rdb.gz` as the specification names it, or `.rdb.zst`. */
@@ -173,9 +173,7 @@ export function createRedisAdapter(config: Config): StoreAdapter {
           target.disconnect();
         }
         progress.phase('reading RDB header');
-        const rdbVersion = await withScratch(input.setName, async (dir) =>
-          (await expandRdb(join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name), join(dir, 'dump.rdb'))).rdbVersion,
-        );
+        const rdbVersion = await rdbVersionOf(join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name));
         const localVersion = (await runForOutput('redis-server', ['--version'])).match(/v=(\S+)/)?.[1] ?? 'unknown';
         for (const [who, version] of [
           ['the target', targetVersion],
@@ -217,7 +215,8 @@ export function createRedisAdapter(config: Config): StoreAdapter {
         const file = join(dir, compressedName('redis-before-restore.rdb', config.compression));
         await mkdir(dir, { recursive: true });
         progress.phase('streaming RDB of the target');
-        const captured = await captureRdb(url(), file, config.compression, progress);
+        // A safety snapshot lives only until the restore is released: fast compression is worth more than a small file.
+        const captured = await captureRdb(url(), file, { ...config.compression, level: 1 }, progress);
         return {
           description: `RDB of the target before the restore (${captured.facts.bytes} bytes) in ${dir}`,
           references: { file },

@@ -12,7 +12,7 @@ import { fsyncPath } from '../../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
 import { connectOnce } from './client';
 import { startLocalRedis, type LocalRedis } from './local-server';
-import { RdbInspector, type RdbFacts } from './rdb';
+import { RdbError, RdbInspector, type RdbFacts } from './rdb';
 import { streamRdbFromServer } from './replication';
 
 export interface CapturedRdb {
@@ -56,6 +56,26 @@ export async function expandRdb(storedPath: string, rdbPath: string): Promise<Rd
   const inspector = new RdbInspector();
   await pipeline(createReadStream(storedPath, { highWaterMark: 1 << 20 }), decompressorFor(storedPath), inspector, createWriteStream(rdbPath));
   return inspector.result();
+}
+
+/** The RDB version of a stored file, from its first bytes (`REDIS0010`): no need to decompress it all. */
+export async function rdbVersionOf(storedPath: string): Promise<number> {
+  const file = createReadStream(storedPath, { highWaterMark: 64 * 1024 });
+  const decompressed = decompressorFor(storedPath);
+  file.once('error', (error) => decompressed.destroy(error));
+  try {
+    let head = Buffer.alloc(0);
+    for await (const chunk of file.pipe(decompressed)) {
+      head = Buffer.concat([head, chunk as Buffer]);
+      if (head.length >= 9) break;
+    }
+    const match = /^REDIS(\d{4})$/.exec(head.subarray(0, 9).toString('latin1'));
+    if (!match) throw new RdbError(`${storedPath}: not an RDB file (no REDIS header)`);
+    return Number(match[1]);
+  } finally {
+    file.destroy();
+    decompressed.destroy();
+  }
 }
 
 export interface LoadedRdb {
