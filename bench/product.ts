@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflows } from '../src/worker/bundle';
 import { startTemporalDevServer, type DevServer } from '../src/devstack/temporal';
 import { PROJECT_ROOT } from '../src/devstack/tools';
 
@@ -26,9 +26,8 @@ export async function startOrchestrator(options: { dir: string; address?: string
   let bundlePath = options.bundlePath;
   if (!bundlePath) {
     const started = Date.now();
-    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: quietLogger });
     bundlePath = join(options.dir, 'workflow-bundle.js');
-    writeFileSync(bundlePath, bundle.code);
+    await bundleWorkflows(bundlePath);
     options.log(`workflows bundled in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
   let server: DevServer | undefined;
@@ -101,27 +100,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 3_600_000): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+export { runCli, type CliResult as CliRun } from '../src/devstack/cli';
 
 export interface ActivitySpan {
   activity: string;
@@ -195,11 +174,3 @@ export async function workflowTimeline(client: Client, workflowId: string): Prom
   return { workflowMs, activities, idleMs: Math.max(0, Math.round(workflowMs - covered)) };
 }
 
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-  error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-};

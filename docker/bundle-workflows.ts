@@ -5,24 +5,7 @@
  *
  *   node --import tsx docker/bundle-workflows.ts <output.js>
  */
-import { writeFileSync } from 'node:fs';
-import { bundleWorkflowCode } from '@temporalio/worker';
-
-export async function bundleWorkflows(output: string): Promise<number> {
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../src/workflows'),
-    logger: {
-      log: () => undefined,
-      trace: () => undefined,
-      debug: () => undefined,
-      info: () => undefined,
-      warn: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-      error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-    },
-  });
-  writeFileSync(output, code);
-  return code.length;
-}
+import { bundleWorkflows } from '../src/worker/bundle';
 
 if (require.main === module) {
   const output = process.argv[2];

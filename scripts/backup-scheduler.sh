@@ -28,29 +28,9 @@ Options after the command are passed to the CLI; `scholaria-backup <command> --h
 EOF
 }
 
-fail_usage() {
-  printf 'backup-scheduler.sh: %s\n' "$1" >&2
-  usage >&2
-  exit 2
-}
 
-# The CLI of this tree (bin/ next to scripts/, also through the /scripts link of the image), else the
-# one on PATH; SCHOLARIA_BACKUP_CLI names another command.
-cli() {
-  if [ -n "${SCHOLARIA_BACKUP_CLI:-}" ]; then
-    exec "${SCHOLARIA_BACKUP_CLI}" "$@"
-  fi
-  local here
-  here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
-  if [ -f "${here}/../bin/scholaria-backup.js" ]; then
-    exec node "${here}/../bin/scholaria-backup.js" "$@"
-  fi
-  if command -v scholaria-backup >/dev/null 2>&1; then
-    exec scholaria-backup "$@"
-  fi
-  printf 'backup-scheduler.sh: scholaria-backup not found (neither %s nor on PATH)\n' "${here}/../bin/scholaria-backup.js" >&2
-  exit 127
-}
+# shellcheck source=lib/cli.sh
+source "$(dirname "$(readlink -f "$0")")/lib/cli.sh"
 
 [ $# -gt 0 ] || fail_usage "which command? status, health-check, schedules, prune or run"
 command="$1"

@@ -19,29 +19,9 @@ Takes a backup set now through the Temporal worker (scholaria-backup backup) and
 EOF
 }
 
-fail_usage() {
-  printf 'backup.sh: %s\n' "$1" >&2
-  usage >&2
-  exit 2
-}
 
-# The CLI of this tree (bin/ next to scripts/, also through the /scripts link of the image), else the
-# one on PATH; SCHOLARIA_BACKUP_CLI names another command.
-cli() {
-  if [ -n "${SCHOLARIA_BACKUP_CLI:-}" ]; then
-    exec "${SCHOLARIA_BACKUP_CLI}" "$@"
-  fi
-  local here
-  here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
-  if [ -f "${here}/../bin/scholaria-backup.js" ]; then
-    exec node "${here}/../bin/scholaria-backup.js" "$@"
-  fi
-  if command -v scholaria-backup >/dev/null 2>&1; then
-    exec scholaria-backup "$@"
-  fi
-  printf 'backup.sh: scholaria-backup not found (neither %s nor on PATH)\n' "${here}/../bin/scholaria-backup.js" >&2
-  exit 127
-}
+# shellcheck source=lib/cli.sh
+source "$(dirname "$(readlink -f "$0")")/lib/cli.sh"
 
 tier=""
 component=""

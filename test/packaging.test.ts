@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import Redis from 'ioredis';
 import { loadConfig } from '../src/core/config';
 import { PROJECT_ROOT } from '../src/devstack/tools';
-import { bundleWorkflows } from '../docker/bundle-workflows';
+import { bundleWorkflows } from '../src/worker/bundle';
 import { POLLER_FRESH_MS } from '../docker/healthcheck';
 import { seedStores } from './support/scholaria';
 import { environmentFor, scratchDir, startStores, startWorker, type RunningWorker, type Stores } from './support/stack';
@@ -554,7 +554,7 @@ describe('the scripts', () => {
     stores = await startStores('packaging');
     await seedStores(stores);
     scratch = scratchDir('packaging-bundle');
-    // The worker runs the bundle the image builds (docker/bundle-workflows.ts), so that step is proven too.
+    // The worker runs a bundle made the way the image makes it (docker/bundle-workflows.ts), so that step is proven too.
     const bundle = join(scratch, 'workflow-bundle.js');
     await bundleWorkflows(bundle);
     env = environmentFor(stores, { BACKUP_WORKFLOW_BUNDLE: bundle, PATH: `${dirname(process.execPath)}:${process.env.PATH}` });

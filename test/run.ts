@@ -3,11 +3,11 @@
  * test file under node's test runner, one file at a time (two cores; each file starts its own stores).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { startTemporalDevServer } from '../src/devstack/temporal';
+import { bundleWorkflows } from '../src/worker/bundle';
 
 async function main(): Promise<number> {
   const only = process.argv.slice(2);
@@ -19,9 +19,8 @@ async function main(): Promise<number> {
     .sort()
     .map((name) => join(testDir, name));
   process.stdout.write(`[suite] bundling workflows and starting the Temporal dev server\n`);
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: quietLogger });
   const bundlePath = join(dir, 'workflow-bundle.js');
-  writeFileSync(bundlePath, bundle.code);
+  await bundleWorkflows(bundlePath);
   const server = await startTemporalDevServer({ uiPort: false, logFile: join(dir, 'temporal.log') });
   try {
     return await new Promise<number>((resolve, reject) => {
@@ -58,14 +57,6 @@ async function main(): Promise<number> {
   }
 }
 
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-  error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-};
 
 main().then(
   (code) => process.exit(code),

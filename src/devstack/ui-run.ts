@@ -6,23 +6,22 @@
  * `chromium`, no browser download) opens each run's page. Used by `npm run ui:screenshot` and by
  * test/ui.test.ts.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { startLocalRedis, type LocalRedis } from '../activities/redis/local-server';
 import { loadConfig } from '../core/config';
 import { createWorker } from '../worker/worker';
 import { startLocalPostgres, type LocalPostgres } from './postgres';
+import { bundleWorkflows } from '../worker/bundle';
+import { runCli } from './cli';
 import { freePort } from './ports';
 import { seedPostgres, seedRedis, type SeedScale } from './seed';
 import { startTemporalDevServer, type DevServer } from './temporal';
-import { PROJECT_ROOT } from './tools';
 
-const CLI = join(PROJECT_ROOT, 'bin', 'scholaria-backup.js');
 /** Small enough to take seconds, large enough that every step has something to do. */
 const SCALE: SeedScale = { users: 20, topicsPerUser: 3, contextsPerTopic: 4, chunksPerContext: 10, sessions: 200 };
 
@@ -66,7 +65,7 @@ export async function makeUiRuns(say: (line: string) => void = () => undefined):
     const bundle = process.env.BACKUP_WORKFLOW_BUNDLE ?? join(dir, 'workflow-bundle.js');
     if (!process.env.BACKUP_WORKFLOW_BUNDLE) {
       say('bundling the workflows');
-      writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger })).code);
+      await bundleWorkflows(bundle);
     }
 
     say('seeding sample data');
@@ -92,7 +91,7 @@ export async function makeUiRuns(say: (line: string) => void = () => undefined):
     stops.push(await startWorker(env));
 
     say('scholaria-backup backup --tier daily');
-    const backup = await cli(['backup', '--tier', 'daily'], env);
+    const backup = await runCli(['backup', '--tier', 'daily'], env);
     if (backup.code !== 0) throw new Error(`the backup failed: ${backup.stderr || backup.stdout}`);
     const backupRun = startedRun(backup.stdout, 'Backup');
     const set = /Backup set: \S*\/(scholaria_backup_\d{8}_\d{6})/.exec(backup.stdout)?.[1];
@@ -112,7 +111,7 @@ export async function makeUiRuns(say: (line: string) => void = () => undefined):
     }
     const limited = { ...env, REDIS_URL: `redis://restorer:restorer-pass@127.0.0.1:${redis.port}`, TEMPORAL_TASK_QUEUE: 'scholaria-backup-limited' };
     stops.push(await startWorker(limited));
-    const restore = await cli(['restore', set, '--yes'], limited);
+    const restore = await runCli(['restore', set, '--yes'], limited);
     if (restore.code === 0) throw new Error(`the restore was meant to fail and roll back, but it succeeded: ${restore.stdout}`);
     if (!/PostgreSQL: rolled back/.test(restore.stdout)) throw new Error(`PostgreSQL was not rolled back: ${restore.stdout}${restore.stderr}`);
     const restoreRun = startedRun(restore.stdout, 'Restore');
@@ -156,14 +155,6 @@ async function startWorker(env: Record<string, string>): Promise<() => Promise<v
   };
 }
 
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: (message: string) => process.stderr.write(`[bundle] ${message}\n`),
-};
 
 async function sql(url: string, text: string): Promise<void> {
   const client = new Client({ connectionString: url });
@@ -175,17 +166,6 @@ async function sql(url: string, text: string): Promise<void> {
   }
 }
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // Headless Chromium

@@ -3,7 +3,7 @@
  * a task queue of its own (against the suite's Temporal dev server, see test/run.ts), and the CLI run
  * as a real process with a controlled environment.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +13,9 @@ import { loadConfig } from '../../src/core/config';
 import { startLocalRedis, type LocalRedis } from '../../src/activities/redis/local-server';
 import { startLocalPostgres, type LocalPostgres } from '../../src/devstack/postgres';
 import { freePort } from '../../src/devstack/ports';
-import { PROJECT_ROOT } from '../../src/devstack/tools';
 import { createWorker } from '../../src/worker/worker';
 
-export const CLI = join(PROJECT_ROOT, 'bin', 'scholaria-backup.js');
+export { CLI } from '../../src/devstack/cli';
 
 export function temporalAddress(): string {
   const address = process.env.TEST_TEMPORAL_ADDRESS;
@@ -101,28 +100,7 @@ export async function startWorker(env: Record<string, string>): Promise<RunningW
   };
 }
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `scholaria-backup ...` as a user would, with exactly the given environment. */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 180_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+export { runCli, type CliResult } from '../../src/devstack/cli';
 
 export async function temporalClient(): Promise<Client> {
   return new Client({ connection: await Connection.connect({ address: temporalAddress() }) });
