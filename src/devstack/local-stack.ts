@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectOnce } from '../activities/redis/client';
 import { Client } from 'pg';
-import { startLocalPostgres, stopLocalPostgres } from './postgres';
+import { clusterDirectoryFor, startLocalPostgres, stopLocalPostgres } from './postgres';
 import { freePort, isPortOpen, portOrFree, waitFor } from './ports';
 import { startTemporalDevServer } from './temporal';
 import { PROJECT_ROOT } from './tools';
@@ -20,7 +20,7 @@ const STATE_FILE = join(STACK_DIR, 'stack.json');
 
 interface StackState {
   temporal?: { pid: number; port: number; uiPort: number };
-  postgres?: { port: number };
+  postgres?: { port: number; dir: string };
   redis?: { port: number };
 }
 
@@ -66,8 +66,9 @@ export async function ensurePostgres(): Promise<string> {
   const state = readState();
   const url = (port: number) => `postgresql://postgres@127.0.0.1:${port}/postgres`;
   if (state.postgres && (await canQuery(url(state.postgres.port)))) return url(state.postgres.port);
-  const instance = await startLocalPostgres({ dir: join(STACK_DIR, 'postgres'), port: state.postgres?.port ?? (await freePort()) });
-  writeState({ ...readState(), postgres: { port: instance.port } });
+  const dir = state.postgres?.dir ?? clusterDirectoryFor(join(STACK_DIR, 'postgres'));
+  const instance = await startLocalPostgres({ dir, port: state.postgres?.port ?? (await freePort()) });
+  writeState({ ...readState(), postgres: { port: instance.port, dir } });
   return instance.url();
 }
 
@@ -105,7 +106,7 @@ export async function stopStack(): Promise<string[]> {
     redis.disconnect();
     stopped.push(`Redis (port ${state.redis.port})`);
   }
-  if (stopLocalPostgres(join(STACK_DIR, 'postgres'))) stopped.push(`PostgreSQL (port ${state.postgres?.port ?? '?'})`);
+  if (state.postgres?.dir && stopLocalPostgres(state.postgres.dir)) stopped.push(`PostgreSQL (port ${state.postgres.port})`);
   rmSync(STATE_FILE, { force: true });
   return stopped;
 }

@@ -3,10 +3,11 @@
  * binaries: the machine's own server (if any) is never used or touched. initdb refuses to run as
  * root, so as root the cluster belongs to the `postgres` system user.
  */
-import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { Client } from 'pg';
 import { freePort, waitFor } from './ports';
 import { postgresServerBin } from './tools';
@@ -40,6 +41,22 @@ function runAs(owner: Owner, command: string, args: string[]): void {
     const stderr = String((error as { stderr?: Buffer }).stderr ?? '').trim();
     throw new Error(`${command.split('/').pop()} failed: ${stderr || (error as Error).message}`);
   }
+}
+
+/**
+ * Where a cluster meant for `preferred` can live: there, when the cluster's owner can reach it; as root
+ * inside a folder others cannot enter (a clone in a `mktemp -d` folder, say), the `postgres` user cannot,
+ * so the cluster goes to a folder of its own under the system's temporary directory instead.
+ */
+export function clusterDirectoryFor(preferred: string): string {
+  const owner = clusterOwner();
+  mkdirSync(preferred, { recursive: true });
+  const reachable = spawnSync('test', ['-x', preferred], { uid: owner.uid, gid: owner.gid }).status === 0;
+  if (reachable) return preferred;
+  const fallback = join(tmpdir(), `scholaria-postgres-${createHash('sha256').update(preferred).digest('hex').slice(0, 12)}`);
+  mkdirSync(fallback, { recursive: true, mode: 0o755 });
+  chmodSync(fallback, 0o755);
+  return fallback;
 }
 
 /** Starts (creating when new) a cluster in `dir`; an existing cluster there is reused with its data. */
