@@ -112,7 +112,7 @@ function cli(args: string[], env: Record<string, string>): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: Error) => {
-    process.stderr.write(`demo: ${error.message}\n`);
+    process.stderr.write(`demo: ${error.message}\n(whatever of the stack was started keeps running; \`npm run stop\` stops it)\n`);
     process.exit(1);
   },
 );
