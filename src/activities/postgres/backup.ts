@@ -141,16 +141,23 @@ async function dumpDatabase(
   dumpOut.pipe(toFile);
   dumpOut.pipe(toConverter);
   const customStages = compression.algorithm === 'gzip' ? [customTap] : [compressor(compression, abort.signal), customTap];
+  const tasks = [
+    dump.done,
+    toSql.done,
+    pipeline([toFile, ...customStages, createWriteStream(join(dir, names.custom))]),
+    feedChild(toConverter, toSql.process.stdin as Writable),
+    pipeline(toSql.process.stdout as Readable, rows, compressor(compression, abort.signal), plainTap, createWriteStream(join(dir, names.plain))),
+  ];
   try {
-    await Promise.all([
-      dump.done,
-      toSql.done,
-      pipeline([toFile, ...customStages, createWriteStream(join(dir, names.custom))]),
-      feedChild(toConverter, toSql.process.stdin as Writable),
-      pipeline(toSql.process.stdout as Readable, rows, compressor(compression, abort.signal), plainTap, createWriteStream(join(dir, names.plain))),
-    ]);
+    await Promise.all(tasks);
   } catch (error) {
     abort.abort(error);
+    // The first symptom is often a stream ending early; the cause is the tool that exited with an error.
+    const settled = await Promise.allSettled(tasks);
+    const exited = settled.find(
+      (result): result is PromiseRejectedResult => result.status === 'rejected' && result.reason instanceof ChildFailed && /exited with code/.test(result.reason.message),
+    );
+    if (exited) throw exited.reason;
     throw error instanceof ChildFailed ? error : new Error(`the dump stream broke: ${(error as Error).message}`);
   } finally {
     progress.signal.removeEventListener('abort', onCancel);
