@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { Client as PgClient } from 'pg';
 import { connectOnce } from '../src/activities/redis/client';
 import { startLocalRedis } from '../src/activities/redis/local-server';
+import { isAlive } from '../src/devstack/local-stack';
 import { freePort } from '../src/devstack/ports';
 import { PROJECT_ROOT } from '../src/devstack/tools';
 import { checkDataset, openDataset, parseScale, type Dataset, type DatasetMarker, type Scale } from './dataset';
@@ -835,14 +836,6 @@ function takeLock(cacheDir: string, cleanups: Cleanups): void {
   cleanups.add('lock', () => rmSync(lock, { force: true }));
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function earlierScales(resultsDir: string, scale: string): BenchResult['otherScales'] {
   const found = new Map<string, BenchResult['otherScales'][number]>();

@@ -6,7 +6,7 @@
  * restores through the CLI and a worker, against private stores and the suite's Temporal dev server.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +14,7 @@ import Redis from 'ioredis';
 import { loadConfig } from '../src/core/config';
 import { PROJECT_ROOT } from '../src/devstack/tools';
 import { bundleWorkflows } from '../src/worker/bundle';
+import { runCaptured } from '../src/devstack/cli';
 import { POLLER_FRESH_MS } from '../docker/healthcheck';
 import { seedStores } from './support/scholaria';
 import { environmentFor, scratchDir, startStores, startWorker, type RunningWorker, type Stores } from './support/stack';
@@ -526,19 +527,7 @@ interface Run {
 }
 
 function runScript(script: string, args: string[], env: Record<string, string>, timeoutMs = 180_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+  return runCaptured('bash', [script, ...args], env, timeoutMs);
 }
 
 const scripts = (name: string) => join(root, 'scripts', name);

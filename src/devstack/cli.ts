@@ -12,8 +12,13 @@ export interface CliResult {
 
 /** Runs `scholaria-backup ...` as a user would, with exactly the given environment, capturing its output. */
 export function runCli(args: string[], env: Record<string, string>, timeoutMs = 180_000): Promise<CliResult> {
+  return runCaptured(process.execPath, [CLI, ...args], env, timeoutMs);
+}
+
+/** Runs a command with exactly the given environment and no input; its output and exit code, killed after `timeoutMs`. */
+export function runCaptured(command: string, args: string[], env: Record<string, string>, timeoutMs = 180_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));

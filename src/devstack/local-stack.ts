@@ -111,7 +111,8 @@ export async function stopStack(): Promise<string[]> {
   return stopped;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process of this id exists (signal 0 only asks). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
