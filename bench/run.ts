@@ -465,18 +465,7 @@ async function backupProduct(profile: Profile, rep: number, worker: WorkerProces
   } catch {
     error ??= `unreadable output: ${run.stdout.slice(0, 200)}`;
   }
-  const measurement: Measurement = {
-    profile: profile.name,
-    operation: 'backup',
-    way: 'c',
-    rep,
-    ok: !error,
-    ...(error ? { error } : {}),
-    wallSeconds: run.wallSeconds,
-    cpuSeconds: { client: run.clientCpu, servers: run.serverCpu, orchestration: run.orchestrationCpu },
-    peakRss: { worker: run.workerPeak, tree: run.peakTree },
-    ...(workflowId ? { workflowId } : {}),
-  };
+  const measurement = productMeasurement(profile, 'backup', rep, run, error, workflowId);
   if (setPath && existsSync(setPath)) {
     Object.assign(measurement, artefactsOf(setPath));
     const stray = (measurement.files ?? []).filter((name) => /\.(gz|zst)$/.test(name) && !name.endsWith(profile.suffix));
@@ -514,9 +503,21 @@ async function restoreProduct(profile: Profile, rep: number, worker: WorkerProce
   }
   log(`  (settled the restored database in ${((Date.now() - settled) / 1000).toFixed(1)} s, dataset intact)`);
   if (!error && !workflowId) error = 'no workflow id in the output';
+  return { ...productMeasurement(profile, 'restore', rep, run, error, workflowId), ...(timeline ? { timeline } : {}) };
+}
+
+/** What one run of (c) measured, backup or restore alike. */
+function productMeasurement(
+  profile: Profile,
+  operation: 'backup' | 'restore',
+  rep: number,
+  run: Awaited<ReturnType<typeof measureProduct>>,
+  error: string | undefined,
+  workflowId: string | undefined,
+): Measurement {
   return {
     profile: profile.name,
-    operation: 'restore',
+    operation,
     way: 'c',
     rep,
     ok: !error,
@@ -525,7 +526,6 @@ async function restoreProduct(profile: Profile, rep: number, worker: WorkerProce
     cpuSeconds: { client: run.clientCpu, servers: run.serverCpu, orchestration: run.orchestrationCpu },
     peakRss: { worker: run.workerPeak, tree: run.peakTree },
     ...(workflowId ? { workflowId } : {}),
-    ...(timeline ? { timeline } : {}),
   };
 }
 
