@@ -107,7 +107,8 @@ test('restore --dry-run prints the plan per store and leaves the targets byte-fo
   assert.match(result.stdout, /database scholaria: 4 tables/);
   assert.match(result.stdout, /in one transaction rename scholaria to scholaria_pre_restore_/);
   assert.match(result.stdout, /Redis: planned/);
-  assert.match(result.stdout, /FLUSHALL the target/);
+  assert.match(result.stdout, /make the target a replica of the worker \(REPLICAOF\)/);
+  assert.match(result.stdout, /where the target refuses replication: .*FLUSHALL the target and copy every key/);
   assert.match(result.stdout, /Dry run: nothing was changed\./);
   await assertUnchanged(before);
   assert.deepEqual(await databases(), databasesBefore);
@@ -126,8 +127,11 @@ test('disaster and recovery: restore latest --yes brings back exactly the backed
   assert.equal(result.code, 0, result.stderr + result.stdout);
   assert.match(result.stdout, /PostgreSQL: restored/);
   assert.match(result.stdout, /Redis: restored/);
+  assert.match(result.stdout, /redis_\d+_\d+\.rdb\.gz loaded by the target through replication from the worker \(127\.0\.0\.1:\d+\)/);
   assert.deepEqual(await tableChecksums(stores.databaseUrl), tablesAtBackup);
   assert.deepEqual(redisDifferences(keysAtBackup, await redisFingerprint(stores.redis.url), 300), []);
+  const target = new Redis(stores.redis.url);
+  assert.match(await target.info('replication').finally(() => target.disconnect()), /^role:master\r?$/m, 'the target is a master again');
 
   const [stats] = await sql<{ chunks: string }>(stores.databaseUrl, 'SELECT sum(chunks)::text AS chunks FROM topic_stats');
   assert.equal(stats!.chunks, tablesAtBackup['public.chunks']!.split(' ')[0]);
@@ -143,6 +147,20 @@ test('disaster and recovery: restore latest --yes brings back exactly the backed
   assert.deepEqual(audit.map((entry) => [entry.dryRun, entry.outcome]), [[true, 'dry run'], [false, 'restored']]);
   assert.match(audit[1].by, /@/);
   assert.deepEqual(audit[1].stores, ['postgres', 'redis']);
+});
+
+test('REDIS_RESTORE_METHOD=copy: Redis restored key by key with DUMP/RESTORE holds the same keys, values and TTLs', async () => {
+  await damage();
+  const copyEnv = { ...env, REDIS_RESTORE_METHOD: 'copy', TEMPORAL_TASK_QUEUE: `${env.TEMPORAL_TASK_QUEUE}-copy` };
+  const copyWorker = await startWorker(copyEnv);
+  try {
+    const result = await runCli(['restore', 'latest', '--component', 'redis', '--yes'], copyEnv);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /rdb\.gz copied key by key with DUMP\/RESTORE$/m);
+    assert.deepEqual(redisDifferences(keysAtBackup, await redisFingerprint(stores.redis.url), 300), []);
+  } finally {
+    await copyWorker.stop();
+  }
 });
 
 test('selective: --component redis restores Redis and leaves PostgreSQL untouched', async () => {
@@ -181,9 +199,10 @@ test('a session connected to the target makes the swap fail with its name and no
 test('compensation: PostgreSQL restored, then Redis fails halfway: both are rolled back to their state before the restore', async () => {
   await damage();
   const admin = new Redis(stores.redis.url);
-  // A restore user that may not write keys starting with "r": RESTORE of db2's ratelimit:uploads is refused
-  // halfway through, after FLUSHALL. The state before the restore holds no such key, so the rollback can succeed.
-  await admin.acl('SETUSER', 'restorer', 'on', '>restorer-pass', '~[^r]*', '+@all');
+  // A restore user that may not use REPLICAOF, so the restore falls back to the copy, and may not write keys
+  // starting with "r": RESTORE of db2's ratelimit:uploads is refused halfway through, after FLUSHALL. The
+  // state before the restore holds no such key, so the rollback can succeed.
+  await admin.acl('SETUSER', 'restorer', 'on', '>restorer-pass', '~[^r]*', '+@all', '-replicaof');
   await admin.select(2);
   await admin.del('ratelimit:uploads');
   admin.disconnect();
@@ -213,13 +232,16 @@ test('cancelling a restore from Temporal rolls back what it already changed', as
   await damage();
   const before = await snapshot();
   const admin = new Redis(stores.redis.url);
-  // Redis holds back every write for a while, so the run is surely inside restoreRedis, PostgreSQL already swapped, when it is cancelled.
+  // Redis holds back every write for a while, so the run is surely inside restoreRedis, copying keys, when it is
+  // cancelled. The copy is the method that writes key by key, so this worker is told to use it.
+  const copyEnv = { ...env, REDIS_RESTORE_METHOD: 'copy', TEMPORAL_TASK_QUEUE: `${env.TEMPORAL_TASK_QUEUE}-cancel` };
+  const copyWorker = await startWorker(copyEnv);
   await admin.client('PAUSE', 60_000, 'WRITE');
   const client = await temporalClient();
   try {
     const handle = await client.workflow.start('restoreWorkflow', {
       workflowId: `restore-cancel-${Date.now()}`,
-      taskQueue: env.TEMPORAL_TASK_QUEUE!,
+      taskQueue: copyEnv.TEMPORAL_TASK_QUEUE,
       args: [{ reference: 'latest', dryRun: false, force: false, keepSafety: false, requestedBy: 'test@cancel' }],
     });
     await waitForActivity(handle, 'restoreRedis', 'copying keys');
@@ -234,6 +256,7 @@ test('cancelling a restore from Temporal rolls back what it already changed', as
     await admin.client('UNPAUSE').catch(() => undefined);
     admin.disconnect();
     await client.connection.close();
+    await copyWorker.stop();
   }
 });
 

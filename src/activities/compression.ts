@@ -3,6 +3,7 @@
  * gzip falls back to Node's zlib. Every child's exit code is checked before its output counts as ended.
  */
 import { spawnSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
@@ -34,6 +35,14 @@ export function decompressorFor(fileName: string, signal?: AbortSignal): Duplex 
   const algorithm = algorithmOfFile(fileName);
   if (!algorithm) throw new Error(`${fileName}: no known compression suffix (.gz, .zst)`);
   return decompressor(algorithm, signal);
+}
+
+/** A stored file's content, decompressed as it is read. */
+export function decompressedFile(path: string, signal?: AbortSignal): Readable {
+  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+  const decompressed = decompressorFor(path, signal);
+  file.once('error', (error) => decompressed.destroy(error));
+  return file.pipe(decompressed);
 }
 
 /** A child process as a Duplex: stdin in, stdout out; its output ends only after it exited with 0. */

@@ -101,6 +101,7 @@ const environmentSchema = z.object({
     .refine((value) => value === undefined || /^https?:\/\//.test(value), { message: 'must be an http:// or https:// URL' }),
   POSTGRES_URL: urlWithScheme(['postgres', 'postgresql']),
   REDIS_URL: urlWithScheme(['redis', 'rediss']),
+  REDIS_RESTORE_METHOD: z.enum(['auto', 'replication', 'copy'], { error: 'must be auto, replication or copy' }).default('auto'),
   BACKUP_NOTIFY_EMAIL: z
     .string()
     .optional()
@@ -155,6 +156,12 @@ export interface Config {
     apiKey?: string;
   };
   storeUrls: Partial<Record<StoreName, string>>;
+  /**
+   * How a restore puts an RDB into the target Redis. `replication`: the target replicates from the
+   * worker and loads the file itself; `copy`: FLUSHALL and DUMP/RESTORE of every key, which needs only
+   * ordinary commands; `auto`: replication where the target allows it, else copy.
+   */
+  redisRestoreMethod: 'auto' | 'replication' | 'copy';
   qdrant: { apiKey?: string; collections?: string[] };
   notify: {
     email?: {
@@ -238,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       apiKey: e.TEMPORAL_API_KEY,
     },
     storeUrls: { postgres: e.POSTGRES_URL, redis: e.REDIS_URL, qdrant: e.QDRANT_URL },
+    redisRestoreMethod: e.REDIS_RESTORE_METHOD,
     qdrant: { apiKey: e.QDRANT_API_KEY, collections: e.QDRANT_COLLECTIONS },
     notify: {
       email:

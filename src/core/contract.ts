@@ -45,6 +45,11 @@ export interface StoreVerifyInput {
   location: SetLocation;
   files: FileEntry[];
   tier: Tier;
+  /**
+   * `restore`: only the files a restore reads get the deep check; the others (PostgreSQL's plain SQL,
+   * kept for people) were already matched against SHA256SUMS. Default `all`.
+   */
+  depth?: 'all' | 'restore';
 }
 
 export interface StoreVerifyResult {

@@ -97,13 +97,13 @@ export async function makeUiRuns(say: (line: string) => void = () => undefined):
     const set = /Backup set: \S*\/(scholaria_backup_\d{8}_\d{6})/.exec(backup.stdout)?.[1];
     if (!set) throw new Error(`no set in the backup's output: ${backup.stdout}`);
 
-    // The injected failure, as in test/restore.test.ts: a Redis user that may not write keys starting
-    // with "r", so RESTORE of db2's ratelimit:uploads is refused halfway, after FLUSHALL. The state
+    // The injected failure, as in test/restore.test.ts: a Redis user that may not use REPLICAOF, so the
+    // restore copies key by key, and may not write keys starting with "r", so RESTORE of db2's ratelimit:uploads is refused halfway, after FLUSHALL. The state
     // before the restore holds no such key, so the rollback (which writes the keys it had) succeeds.
     say(`scholaria-backup restore ${set} --yes, with Redis refusing keys that start with "r"`);
     const admin = new Redis(redis.url);
     try {
-      await admin.acl('SETUSER', 'restorer', 'on', '>restorer-pass', '~[^r]*', '+@all');
+      await admin.acl('SETUSER', 'restorer', 'on', '>restorer-pass', '~[^r]*', '+@all', '-replicaof');
       await admin.select(2);
       await admin.del('ratelimit:uploads');
     } finally {

@@ -52,10 +52,11 @@ export const RESTORE_FAILED = 'RestoreFailed';
 
 /**
  * A restore as a saga. Before anything is touched: the set's checksums and deep checks, and every
- * requested store's preflight (a dry run stops there with the plan). Then, store by store: a safety
- * snapshot, the restore, and a check of what the target now holds. If any store fails, or the run is
- * cancelled, every store already touched is rolled back to its safety snapshot in a scope that
- * cannot be cancelled, and the result says what was restored, what failed and what was rolled back.
+ * requested store's preflight (a dry run stops there with the plan). Then, for every store side by
+ * side: a safety snapshot, the restore, and a check of what the target now holds. If any store fails,
+ * the others are stopped; if any fails or the run is cancelled, every store already touched is rolled
+ * back to its safety snapshot in a scope that cannot be cancelled, and the result says what was
+ * restored, what failed and what was rolled back.
  */
 export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<RestoreWorkflowResult> {
   const restoreId = stampOf(workflowInfo().startTime);
@@ -68,7 +69,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     setName = set.name;
     recordRun({ set: set.name, tier: set.manifest.tier });
     stores = storesToRestore(set.manifest, input.components);
-    const verified = await verifySealedSet(set, stores);
+    const verified = await verifySealedSet(set, stores, 'restore');
     const sources = Object.fromEntries(stores.map((store) => [store, sourceOf(set.manifest, store, restoreId)])) as Record<StoreName, RestoreSource>;
 
     setCurrentDetails(`Preflight of ${stores.map((store) => STORE_LABELS[store]).join(', ')}`);
@@ -92,28 +93,38 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     }
 
     const safeties: { store: StoreName; safety: SafetySnapshot }[] = [];
-    let current: StoreName | undefined;
-    try {
-      for (const store of stores) {
-        current = store;
-        const label = STORE_LABELS[store];
-        setCurrentDetails(`${label}: safety snapshot`);
+    const phases = new StorePhases();
+    const restoreOne = async (store: StoreName): Promise<void> => {
+      const label = STORE_LABELS[store];
+      try {
+        phases.set(store, 'safety snapshot');
         const safety = await storeActivity('safetySnapshot', store, { set: set.name })(sources[store]);
         // Registered before the restore starts: a restore that fails halfway has already changed the target.
         safeties.unshift({ store, safety });
-        setCurrentDetails(`${label}: restoring from ${set.name}`);
+        phases.set(store, `restoring from ${set.name}`);
         const restored = await storeActivity('restore', store, { set: set.name })({ ...sources[store], safety, force: input.force });
-        setCurrentDetails(`${label}: checking the restored content`);
+        phases.set(store, 'checking the restored content');
         const now = await storeActivity('summarize', store, { set: set.name })({ restoreId });
         const differences = summaryDifferences(restored.expected ?? sources[store].summary, now);
         if (differences.length > 0) {
           throw ApplicationFailure.nonRetryable(`${label} after the restore does not hold what the set holds: ${differences.slice(0, 3).join('; ')}`, 'VerificationFailed');
         }
         reports[store] = { ...reports[store]!, status: 'restored', details: [safety.description, ...restored.details] };
+        phases.set(store, 'restored');
+      } catch (error) {
+        // A store stopped because another one failed, or because the run was cancelled, did not fail itself.
+        if (!isCancellation(error)) reports[store] = { ...reports[store]!, status: 'failed', error: reasonOf(error) };
+        throw error;
       }
-      current = undefined;
+    };
+    // The stores are independent: they are restored side by side, and the first failure stops the others.
+    const restoring = new CancellationScope();
+    const runs = stores.map((store) => restoring.run(() => restoreOne(store)));
+    try {
+      await Promise.all(runs);
     } catch (error) {
-      if (current) reports[current] = { ...reports[current]!, status: 'failed', error: reasonOf(error) };
+      restoring.cancel();
+      await Promise.allSettled(runs);
       await CancellationScope.nonCancellable(() => rollBack(safeties, restoreId, reports));
       outcome = isCancellation(error) ? 'cancelled, rolled back' : 'failed, rolled back';
       if (isCancellation(error)) throw error;
@@ -205,12 +216,22 @@ async function rollBack(
     try {
       await storeActivity('rollback', store)({ restoreId, safety });
       report.details.push(`rolled back: ${safety.description}`);
-      if (report.status === 'restored') report.status = 'rolled back';
-      else if (report.status === 'failed') report.details.push('its partial changes were rolled back');
+      if (report.status === 'failed') report.details.push('its partial changes were rolled back');
+      else report.status = 'rolled back';
     } catch (error) {
       report.status = 'rollback failed';
       report.rollbackError = `${reasonOf(error)}; the safety snapshot is kept: ${safety.description}`;
     }
+  }
+}
+
+/** What each store's restore is doing, shown as the run's current details in the Web UI. */
+class StorePhases {
+  private readonly phases = new Map<StoreName, string>();
+
+  set(store: StoreName, phase: string): void {
+    this.phases.set(store, phase);
+    setCurrentDetails([...this.phases].map(([name, current]) => `${STORE_LABELS[name]}: ${current}`).join('; '));
   }
 }
 

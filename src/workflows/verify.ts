@@ -1,7 +1,7 @@
 import { ApplicationFailure, isCancellation, setCurrentDetails } from '@temporalio/workflow';
 import { summaryDifferences, type Manifest } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
-import type { ResolvedSet } from '../core/contract';
+import type { ResolvedSet, StoreVerifyInput } from '../core/contract';
 import { repository, storeActivity, withSummary } from './activities';
 import { reasonOf } from './failures';
 import { recordRun } from './run-attributes';
@@ -43,11 +43,13 @@ export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<Verify
 
 /**
  * Every checksum of the set, then the deep check of each of `stores` (default: every store the set
- * holds), whose content counts must equal the manifest's. Throws at the first problem.
+ * holds), whose content counts must equal the manifest's; with depth `restore`, of the files a restore
+ * reads. Throws at the first problem.
  */
 export async function verifySealedSet(
   set: ResolvedSet,
   stores?: readonly StoreName[],
+  depth: StoreVerifyInput['depth'] = 'all',
 ): Promise<{ filesChecked: number; bytesChecked: number; checks: string[] }> {
   setCurrentDetails(`Checking the checksums of ${set.name}`);
   const report = await withSummary(repository.verifySetChecksums, `Check every file of ${set.name} against SHA256SUMS`)({ setName: set.name });
@@ -64,6 +66,7 @@ export async function verifySealedSet(
         location: 'sealed',
         files: record.files,
         tier: set.manifest.tier,
+        depth,
       }),
     ),
   );

@@ -3,7 +3,9 @@
  * access to the server's disk is needed; its header and CRC64 are checked while it streams into
  * gzip. Verify: the stored file is decompressed, checked by `redis-check-rdb`, and loaded into a
  * private `redis-server` whose key counts become the set's content summary. Restore is online: the
- * RDB is loaded into a private server and copied key by key into the flushed target.
+ * target replicates from the worker, which serves it the RDB (`replicate-into-target.ts`); where
+ * the target refuses that, the RDB is loaded into a private server and copied key by key into the
+ * flushed target (`copy-keys.ts`).
  */
 import { mkdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,9 +28,11 @@ import { summaryDifferences, type ContentSummary, type FileEntry } from '../../c
 import { VerificationFailed } from '../../repository/errors';
 import { safetyDirectory, scratchDirectory, setDirectory } from '../../repository/sets';
 import { runForOutput } from '../child-process';
+import { decompressedFile } from '../compression';
 import { withProgress, type ProgressReporter } from '../heartbeat';
 import { connectOnce } from './client';
 import { replaceAllKeys } from './copy-keys';
+import { ReplicationUnavailable, replicateIntoTarget } from './replicate-into-target';
 import { keyCountsPerDatabase } from './local-server';
 import { maxRdbVersionFor } from './rdb';
 import { captureRdb, expandRdb, loadRdb, rdbVersionOf } from './rdb-files';
@@ -61,11 +65,36 @@ export function createRedisAdapter(config: Config): StoreAdapter {
     }
   }
 
-  /** Loads a stored RDB into a private server and makes the target hold exactly its keys. */
-  async function copyIntoTarget(gzPath: string, scratchName: string, progress: ProgressReporter): Promise<ContentSummary> {
+  /**
+   * Makes the target hold exactly the keys of a stored RDB: by replication where the target allows it
+   * (REDIS_RESTORE_METHOD), else by copying every key from a private server that loaded the file.
+   */
+  async function loadIntoTarget(storedPath: string, scratchName: string, progress: ProgressReporter): Promise<LoadedIntoTarget> {
+    const method = config.redisRestoreMethod;
+    let unavailable = '';
+    if (method !== 'copy') {
+      const target = await connectTarget();
+      const stop = () => target.disconnect();
+      progress.signal.addEventListener('abort', stop, { once: true });
+      try {
+        progress.phase('starting replication');
+        const replicated = await replicateIntoTarget(target, () => decompressedFile(storedPath, progress.signal), progress, url().startsWith('rediss:'));
+        return {
+          counts: replicated.counts,
+          loadedCounts: replicated.loadedCounts,
+          how: `loaded by the target through replication from the worker (${replicated.source})`,
+        };
+      } catch (error) {
+        if (!(error instanceof ReplicationUnavailable) || method === 'replication') throw error;
+        unavailable = error.message;
+      } finally {
+        progress.signal.removeEventListener('abort', stop);
+        target.disconnect();
+      }
+    }
     return withScratch(scratchName, async (dir) => {
       progress.phase('decompressing RDB');
-      await expandRdb(gzPath, join(dir, 'dump.rdb'));
+      await expandRdb(storedPath, join(dir, 'dump.rdb'));
       progress.phase('loading RDB');
       const loaded = await loadRdb(join(dir, 'dump.rdb'));
       const target = await connectTarget();
@@ -74,7 +103,8 @@ export function createRedisAdapter(config: Config): StoreAdapter {
       progress.signal.addEventListener('abort', stop, { once: true });
       try {
         progress.phase('copying keys');
-        return { unit: 'keys', counts: await replaceAllKeys(loaded.client, target, progress) };
+        const counts = await replaceAllKeys(loaded.client, target, progress);
+        return { counts, how: `copied key by key with DUMP/RESTORE${unavailable ? ` (replication unavailable: ${unavailable})` : ''}` };
       } finally {
         progress.signal.removeEventListener('abort', stop);
         target.disconnect();
@@ -146,7 +176,7 @@ export function createRedisAdapter(config: Config): StoreAdapter {
           } finally {
             await loaded.close();
           }
-          const keys = Object.values(counts).reduce((sum, count) => sum + count, 0);
+          const keys = total(counts);
           return {
             checks: [
               `${file.name}: RDB version ${facts.rdbVersion}, CRC64 ${facts.checksum}, redis-check-rdb passed`,
@@ -175,36 +205,40 @@ export function createRedisAdapter(config: Config): StoreAdapter {
         progress.phase('reading RDB header');
         const rdbVersion = await rdbVersionOf(join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name));
         const localVersion = (await runForOutput('redis-server', ['--version'])).match(/v=(\S+)/)?.[1] ?? 'unknown';
-        for (const [who, version] of [
-          ['the target', targetVersion],
-          ['the local redis-server that loads the set', localVersion],
-        ] as const) {
-          const max = maxRdbVersionFor(version);
-          if (max !== undefined && max < rdbVersion) problems.push(`${who} (Redis ${version}) cannot load RDB version ${rdbVersion}`);
-        }
-        const localMax = maxRdbVersionFor(localVersion);
         const targetMax = maxRdbVersionFor(targetVersion);
+        if (targetMax !== undefined && targetMax < rdbVersion) problems.push(`the target (Redis ${targetVersion}) cannot load RDB version ${rdbVersion}`);
+        // The copy loads the file into a local redis-server and sends its DUMP payloads, which an older target refuses.
+        const copyProblems: string[] = [];
+        const localMax = maxRdbVersionFor(localVersion);
+        if (localMax !== undefined && localMax < rdbVersion) copyProblems.push(`the local redis-server (Redis ${localVersion}) cannot load RDB version ${rdbVersion}`);
         if (localMax !== undefined && targetMax !== undefined && targetMax < localMax) {
-          problems.push(`the target (Redis ${targetVersion}) is older than the local redis-server (${localVersion}); its DUMP payloads would be refused`);
+          copyProblems.push(`the target (Redis ${targetVersion}) is older than the local redis-server (${localVersion}); its DUMP payloads would be refused`);
         }
+        const method = config.redisRestoreMethod;
+        if (method === 'copy') problems.push(...copyProblems);
         const free = await freeBytes(config.backupDir);
         if (free < usedMemory) {
           problems.push(`BACKUP_DIR has ${free} bytes free; the safety snapshot of the target needs up to ${usedMemory}`);
         }
-        const keysNow = Object.values(current).reduce((sum, count) => sum + count, 0);
-        const keysInSet = Object.values(input.summary.counts).reduce((sum, count) => sum + count, 0);
+        const keysNow = total(current);
+        const keysInSet = total(input.summary.counts);
         return {
           problems,
           current: { unit: 'keys', counts: current },
           details: [
             `target Redis ${targetVersion} at ${describeRedisUrl(url())}, ${keysNow} keys; set: RDB version ${rdbVersion} from Redis ${input.serverVersion}, ${keysInSet} keys`,
-            `local redis-server ${localVersion}; BACKUP_DIR free: ${free} bytes`,
+            `local redis-server ${localVersion}; BACKUP_DIR free: ${free} bytes; REDIS_RESTORE_METHOD=${method}`,
+            ...(method === 'auto' ? copyProblems.map((problem) => `if the target refuses replication, the copy cannot be used: ${problem}`) : []),
           ],
           plan: [
             `take an RDB of the target as the safety snapshot (into BACKUP_DIR/.safety/${input.restoreId}/redis)`,
-            `load ${file.name} into a private redis-server`,
-            `FLUSHALL the target, then copy every key with DUMP/RESTORE keeping TTLs (${keysInSet} keys; keys that expired since the backup stay gone)`,
-            'compare key counts per database with what was loaded',
+            ...(method === 'copy'
+              ? [`load ${file.name} into a private redis-server`, `FLUSHALL the target, then copy every key with DUMP/RESTORE keeping TTLs (${keysInSet} keys)`]
+              : [
+                  `make the target a replica of the worker (REPLICAOF), which sends it ${file.name}: it loads all ${keysInSet} keys, TTLs included, then REPLICAOF NO ONE`,
+                  ...(method === 'auto' ? ['where the target refuses replication: load the file into a private redis-server, FLUSHALL the target and copy every key with DUMP/RESTORE'] : []),
+                ]),
+            'compare key counts per database with the set (keys that expired since the backup stay gone)',
           ],
         };
       }),
@@ -226,16 +260,15 @@ export function createRedisAdapter(config: Config): StoreAdapter {
     restore: (input) =>
       withProgress(async (progress): Promise<StoreRestoreResult> => {
         const file = rdbFileOf(input.files);
-        const loaded = await copyIntoTarget(
-          join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name),
-          `${input.setName}-restore`,
-          progress,
-        );
-        const expired = Object.values(input.summary.counts).reduce((sum, count) => sum + count, 0) -
-          Object.values(loaded.counts).reduce((sum, count) => sum + count, 0);
+        const loaded = await loadIntoTarget(join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name), `${input.setName}-restore`, progress);
+        if (loaded.loadedCounts) {
+          const differences = summaryDifferences(input.summary, { unit: 'keys', counts: loaded.loadedCounts });
+          if (differences.length > 0) throw new Error(`the target did not load every key of ${file.name}: ${differences.slice(0, 3).join('; ')}`);
+        }
+        const expired = total(input.summary.counts) - total(loaded.counts);
         return {
-          details: [`${file.name} copied into the target${expired > 0 ? `; ${expired} keys had expired since the backup` : ''}`],
-          expected: loaded,
+          details: [`${file.name} ${loaded.how}${expired > 0 ? `; ${expired} keys had expired since the backup` : ''}`],
+          expected: { unit: 'keys', counts: loaded.counts },
         };
       }),
 
@@ -253,10 +286,10 @@ export function createRedisAdapter(config: Config): StoreAdapter {
       withProgress(async (progress) => {
         const file = safety.references.file;
         if (!file) throw new Error('the Redis safety snapshot has no file');
-        const expected = await copyIntoTarget(file, `rollback-${restoreId}`, progress);
+        const loaded = await loadIntoTarget(file, `rollback-${restoreId}`, progress);
         const target = await connectTarget();
         try {
-          const differences = summaryDifferences(expected, { unit: 'keys', counts: await keyCountsPerDatabase(target) });
+          const differences = summaryDifferences({ unit: 'keys', counts: loaded.counts }, { unit: 'keys', counts: await keyCountsPerDatabase(target) });
           if (differences.length > 0) throw new Error(`after the rollback the target differs from its safety snapshot: ${differences.slice(0, 3).join('; ')}`);
         } finally {
           target.disconnect();
@@ -267,6 +300,18 @@ export function createRedisAdapter(config: Config): StoreAdapter {
       if (!keep) await rm(safetyDirectory(config.backupDir, restoreId, 'redis'), { recursive: true, force: true });
     },
   };
+}
+
+interface LoadedIntoTarget {
+  /** Keys per database the target holds now, keys whose TTL had passed left out. */
+  counts: Record<string, number>;
+  /** With replication: what the target loaded before it dropped expired keys, which is every key of the file. */
+  loadedCounts?: Record<string, number>;
+  how: string;
+}
+
+function total(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((sum, count) => sum + count, 0);
 }
 
 function rdbFileOf(files: readonly FileEntry[]): FileEntry {

@@ -1,0 +1,106 @@
+import type { Redis } from 'ioredis';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ProgressReporter } from '../heartbeat';
+import { keyCountsPerDatabase } from './local-server';
+import { serveRdb } from './rdb-source';
+
+/** Replication cannot be used with this target; nothing was changed, so another method may be tried. */
+export class ReplicationUnavailable extends Error {
+  override name = 'ReplicationUnavailable';
+}
+
+export interface Replicated {
+  /** Keys per database as the target held them once loaded, still a replica: every key of the file. */
+  loadedCounts: Record<string, number>;
+  /** Keys per database after the target became a master again and dropped the keys whose TTL had passed. */
+  counts: Record<string, number>;
+  /** Where the target replicated from, for the restore's details. */
+  source: string;
+}
+
+const CONNECT_BACK_TIMEOUT_MS = 10_000;
+const SCAN_BATCH = 1000;
+
+/**
+ * Makes the target load an RDB by full resynchronisation from the worker: `REPLICAOF <worker> <port>`,
+ * the RDB served by `serveRdb`, then `REPLICAOF NO ONE`. The target replaces its whole dataset only
+ * once the transfer is complete, keeps TTLs as absolute times, and carries Redis functions too. Throws
+ * ReplicationUnavailable, having changed nothing, when the target may not or cannot replicate from us:
+ * a replica itself, REPLICAOF refused (ACL, managed services), TLS, or no connection back within 10 s.
+ */
+export async function replicateIntoTarget(target: Redis, open: () => Readable, progress: ProgressReporter, tls: boolean): Promise<Replicated> {
+  if (tls) throw new ReplicationUnavailable('the target is reached over TLS');
+  const role = /^role:(\w+)/m.exec(await target.info('replication'))?.[1];
+  if (role !== 'master') throw new ReplicationUnavailable(`the target is a ${role ?? 'server of unknown role'}, not a master`);
+  const { ours, theirs } = await addressesOf(target);
+  const source = await serveRdb({
+    host: ours,
+    peer: theirs,
+    open,
+    signal: progress.signal,
+    onBytes: (bytes) => progress.bytes(bytes),
+  }).catch((error: Error) => {
+    throw new ReplicationUnavailable(error.message);
+  });
+  const where = `${ours}:${source.port}`;
+  try {
+    try {
+      await target.call('REPLICAOF', ours, String(source.port));
+    } catch (error) {
+      throw new ReplicationUnavailable(`the target refused REPLICAOF: ${(error as Error).message}`);
+    }
+    let loadedCounts: Record<string, number>;
+    try {
+      const requested = await Promise.race([source.requested.then(() => true), sleep(CONNECT_BACK_TIMEOUT_MS, false, { signal: progress.signal })]);
+      if (!requested) {
+        const refused = source.refusedPeers.length > 0 ? `; refused connections from ${[...new Set(source.refusedPeers)].join(', ')}` : '';
+        throw new ReplicationUnavailable(`the target did not connect back to ${where} within ${CONNECT_BACK_TIMEOUT_MS / 1000} s${refused}`);
+      }
+      progress.phase('target loading the RDB (replication)');
+      await source.loaded;
+      loadedCounts = await keyCountsPerDatabase(target);
+    } finally {
+      await target.call('REPLICAOF', 'NO', 'ONE');
+    }
+    progress.phase('dropping keys whose TTL has passed');
+    await dropExpiredKeys(target);
+    return { loadedCounts, counts: await keyCountsPerDatabase(target), source: where };
+  } finally {
+    await source.close();
+  }
+}
+
+/**
+ * The worker's address as the target sees it, to listen on, and the target's own, the only one let in.
+ * Over a unix socket both are on this machine.
+ */
+async function addressesOf(target: Redis): Promise<{ ours: string; theirs: string }> {
+  let info: string;
+  try {
+    info = String(await target.call('CLIENT', 'INFO'));
+  } catch (error) {
+    throw new ReplicationUnavailable(`CLIENT INFO is not available: ${(error as Error).message}`);
+  }
+  const field = (name: string) => new RegExp(`(?:^| )${name}=(\\S+)`).exec(info)?.[1];
+  const hostOf = (address: string | undefined) => address?.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  const ours = hostOf(field('addr'));
+  const theirs = hostOf(field('laddr'));
+  if (!ours || !theirs) throw new ReplicationUnavailable('CLIENT INFO does not show the connection\'s addresses');
+  if (ours.startsWith('/')) return { ours: '127.0.0.1', theirs: '127.0.0.1' };
+  return { ours, theirs };
+}
+
+/** A master drops a key whose TTL has passed when SCAN reaches it, so counts afterwards are stable. */
+async function dropExpiredKeys(target: Redis): Promise<void> {
+  const keyspace = await target.info('keyspace');
+  for (const match of keyspace.matchAll(/^db(\d+):keys=\d+,expires=(\d+)/gm)) {
+    if (Number(match[2]) === 0) continue;
+    await target.select(Number(match[1]));
+    let cursor = '0';
+    do {
+      [cursor] = await target.scan(cursor, 'COUNT', SCAN_BATCH);
+    } while (cursor !== '0');
+  }
+  await target.select(0);
+}
