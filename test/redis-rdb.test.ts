@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { keyCountsPerDatabase, startLocalRedis, type LocalRedis, type LocalRedisOptions } from '../src/activities/redis/local-server';
 import { Crc64, crc64, crc64Hex, inspectRdbFile, maxRdbVersionFor, RdbError, RdbInspector } from '../src/activities/redis/rdb';
 import { ReplicationRefusedError, streamRdbFromServer } from '../src/activities/redis/replication';
+import { ReplicationUnavailable, replicateIntoTarget } from '../src/activities/redis/replicate-into-target';
 
 const run = promisify(execFile);
 const FAST_SYNC = ['--repl-diskless-sync-delay', '0'];
@@ -343,5 +344,90 @@ describe('authentication and refusals', () => {
       assert.match(error.message, /refused replication/);
       return true;
     });
+  });
+});
+
+describe('restore by replication from the worker', () => {
+  const progressSink = () => ({ signal: new AbortController().signal, phases: [] as string[], sent: 0, phase(name: string) { this.phases.push(name); }, bytes(n: number) { this.sent = n; } });
+  let rdbPath: string;
+  let sourceClient: Redis;
+
+  before(async () => {
+    const source = await startServer('replication-source', { port: await freePort(), extraArgs: FAST_SYNC });
+    sourceClient = clientFor(source);
+    await fillWithSampleData(sourceClient);
+    // Expires after the RDB is taken and before it is restored: in the file, gone from the restored target.
+    await sourceClient.set('ttl:short', 'soon gone', 'PX', 1500);
+    rdbPath = join(workDir, 'replication-source.rdb');
+    await streamToFile(source.url, rdbPath);
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+  });
+
+  test('the target loads the RDB from the worker: same keys, values and TTLs, expired keys gone, a master again', async () => {
+    const target = await startServer('replication-target', { port: await freePort() });
+    const targetClient = clientFor(target);
+    await targetClient.set('not-in-the-set', 'x');
+    await targetClient.select(7);
+    await targetClient.set('other-db', 'x');
+    await targetClient.select(0);
+    const progress = progressSink();
+    const replicated = await replicateIntoTarget(targetClient, () => createReadStream(rdbPath), progress, false);
+    const sourceCounts = await keyCountsPerDatabase(sourceClient);
+    assert.deepEqual(replicated.loadedCounts, { ...sourceCounts, db0: sourceCounts.db0! + 1 }, 'while a replica the target held every key of the file');
+    assert.deepEqual(replicated.counts, sourceCounts);
+    assert.deepEqual(await keyCountsPerDatabase(targetClient), sourceCounts);
+    assert.equal(await targetClient.get('not-in-the-set'), null);
+    assert.equal(await targetClient.get('ttl:short'), null);
+    assert.deepEqual(await snapshotOf(targetClient), await snapshotOf(sourceClient));
+    const [sourceTtls, targetTtls] = [await ttlsOf(sourceClient), await ttlsOf(targetClient)];
+    targetTtls.forEach((ttl, i) => {
+      const original = sourceTtls[i]!;
+      if (original === -1) assert.equal(ttl, -1);
+      else assert.ok(ttl <= original + 50 && ttl > original - 10_000, `PTTL ${ttl} vs ${original}`);
+    });
+    assert.match(await targetClient.info('replication'), /^role:master\r?$/m);
+    assert.equal(progress.sent, (await readFile(rdbPath)).length, 'every byte of the RDB was sent');
+    assert.ok(progress.phases.includes('target loading the RDB (replication)'));
+    await targetClient.set('writable', 'yes');
+  });
+
+  test('a target whose user may not run REPLICAOF is left untouched, and says replication is unavailable', async () => {
+    const target = await startServer('replication-refused', { port: await freePort() });
+    const admin = clientFor(target);
+    await admin.set('kept', 'yes');
+    await admin.acl('SETUSER', 'limited', 'on', '>limited-pass', '~*', '+@all', '-replicaof');
+    const limited = new Redis({ host: '127.0.0.1', port: target.port!, username: 'limited', password: 'limited-pass' });
+    clients.push(limited);
+    await assert.rejects(replicateIntoTarget(limited, () => createReadStream(rdbPath), progressSink(), false), (error: Error) => {
+      assert.ok(error instanceof ReplicationUnavailable);
+      assert.match(error.message, /^the target refused REPLICAOF: NOPERM/);
+      return true;
+    });
+    assert.deepEqual(await keyCountsPerDatabase(admin), { db0: 1 });
+    assert.match(await admin.info('replication'), /^role:master\r?$/m);
+  });
+
+  test('a target that is itself a replica is not turned into ours', async () => {
+    const target = await startServer('replication-replica', { port: await freePort(), extraArgs: ['--replicaof', '127.0.0.1', '1'] });
+    const client = clientFor(target);
+    await assert.rejects(replicateIntoTarget(client, () => createReadStream(rdbPath), progressSink(), false), /the target is a slave, not a master/);
+    assert.match(await client.info('replication'), /^master_port:1\r?$/m, 'still a replica of its own master');
+  });
+
+  test('a damaged file never reaches the target: the transfer stops before its end mark and the target keeps its keys', async () => {
+    const target = await startServer('replication-bad-file', { port: await freePort() });
+    const client = clientFor(target);
+    await client.set('kept', 'yes');
+    const broken = join(workDir, 'broken.rdb');
+    const bytes = Buffer.from(await readFile(rdbPath));
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await writeFile(broken, bytes);
+    await assert.rejects(
+      replicateIntoTarget(client, () => createReadStream(broken), progressSink(), false),
+      (error: Error) => !(error instanceof ReplicationUnavailable) && /sending the RDB failed: .*checksum/i.test(error.message),
+    );
+    assert.equal(await client.get('kept'), 'yes');
+    assert.deepEqual(await keyCountsPerDatabase(client), { db0: 1 });
+    assert.match(await client.info('replication'), /^role:master\r?$/m);
   });
 });

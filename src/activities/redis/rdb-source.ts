@@ -3,7 +3,8 @@
  * `REPLICAOF <worker>` and loads the file itself, as a restart on that file would, instead of taking a
  * million RESTORE calls. Only what a replica says during a full sync is understood (PING, AUTH,
  * REPLCONF, PSYNC/SYNC; `syncWithMaster` in Redis's `src/replication.c`). The RDB goes out with an EOF
- * mark (`capa eof`, every Redis since 2.8.18), streamed as it is decompressed. The replica sends its
+ * mark (`capa eof`, every Redis since 2.8.18), streamed as it is decompressed, and the mark goes out
+ * only if the whole stream passed its checks. The replica sends its
  * first `REPLCONF ACK` only after loading the whole payload, so that ACK is the proof of success.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,6 +19,11 @@ export interface RdbSourceOptions {
   peer: string;
   /** The RDB's bytes, decompressed; called once, when the replica asks for them. */
   open: () => Readable;
+  /**
+   * Called once every byte is sent and before the EOF mark: a throw withholds the mark, so the replica
+   * never loads the payload and keeps its data. Redis ends its own process on a corrupt RDB.
+   */
+  beforeMark: () => void;
   signal: AbortSignal;
   onBytes?: (bytes: number) => void;
 }
@@ -165,6 +171,7 @@ class ReplicaConversation {
     } finally {
       body.destroy();
     }
+    this.options.beforeMark();
     this.socket.write(mark);
   }
 

@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProgressReporter } from '../heartbeat';
 import { keyCountsPerDatabase } from './local-server';
+import { RdbInspector } from './rdb';
 import { serveRdb } from './rdb-source';
 
 /** Replication cannot be used with this target; nothing was changed, so another method may be tried. */
@@ -25,19 +27,30 @@ const SCAN_BATCH = 1000;
 /**
  * Makes the target load an RDB by full resynchronisation from the worker: `REPLICAOF <worker> <port>`,
  * the RDB served by `serveRdb`, then `REPLICAOF NO ONE`. The target replaces its whole dataset only
- * once the transfer is complete, keeps TTLs as absolute times, and carries Redis functions too. Throws
+ * once the transfer is complete, and the transfer completes only if the RDB's header, end and CRC-64
+ * check out as it streams. TTLs stay absolute times, and Redis functions come along too. Throws
  * ReplicationUnavailable, having changed nothing, when the target may not or cannot replicate from us:
  * a replica itself, REPLICAOF refused (ACL, managed services), TLS, or no connection back within 10 s.
  */
-export async function replicateIntoTarget(target: Redis, open: () => Readable, progress: ProgressReporter, tls: boolean): Promise<Replicated> {
+export async function replicateIntoTarget(
+  target: Redis,
+  open: () => Readable,
+  progress: Pick<ProgressReporter, 'signal' | 'phase' | 'bytes'>,
+  tls: boolean,
+): Promise<Replicated> {
   if (tls) throw new ReplicationUnavailable('the target is reached over TLS');
   const role = /^role:(\w+)/m.exec(await target.info('replication'))?.[1];
   if (role !== 'master') throw new ReplicationUnavailable(`the target is a ${role ?? 'server of unknown role'}, not a master`);
   const { ours, theirs } = await addressesOf(target);
+  const inspector = new RdbInspector();
   const source = await serveRdb({
     host: ours,
     peer: theirs,
-    open,
+    open: () => {
+      pipeline(open(), inspector).catch(() => undefined);
+      return inspector;
+    },
+    beforeMark: () => inspector.result(),
     signal: progress.signal,
     onBytes: (bytes) => progress.bytes(bytes),
   }).catch((error: Error) => {
