@@ -371,7 +371,7 @@ describe('restore by replication from the worker', () => {
     await targetClient.set('other-db', 'x');
     await targetClient.select(0);
     const progress = progressSink();
-    const replicated = await replicateIntoTarget(targetClient, () => createReadStream(rdbPath), progress, false);
+    const replicated = await replicateIntoTarget(targetClient, () => createReadStream(rdbPath), progress, { tls: false, marker: join(workDir, 'replicating-1.json') });
     const sourceCounts = await keyCountsPerDatabase(sourceClient);
     assert.deepEqual(replicated.loadedCounts, { ...sourceCounts, db0: sourceCounts.db0! + 1 }, 'while a replica the target held every key of the file');
     assert.deepEqual(replicated.counts, sourceCounts);
@@ -398,7 +398,7 @@ describe('restore by replication from the worker', () => {
     await admin.acl('SETUSER', 'limited', 'on', '>limited-pass', '~*', '+@all', '-replicaof');
     const limited = new Redis({ host: '127.0.0.1', port: target.port!, username: 'limited', password: 'limited-pass' });
     clients.push(limited);
-    await assert.rejects(replicateIntoTarget(limited, () => createReadStream(rdbPath), progressSink(), false), (error: Error) => {
+    await assert.rejects(replicateIntoTarget(limited, () => createReadStream(rdbPath), progressSink(), { tls: false, marker: join(workDir, 'replicating-2.json') }), (error: Error) => {
       assert.ok(error instanceof ReplicationUnavailable);
       assert.match(error.message, /^the target refused REPLICAOF: NOPERM/);
       return true;
@@ -407,10 +407,23 @@ describe('restore by replication from the worker', () => {
     assert.match(await admin.info('replication'), /^role:master\r?$/m);
   });
 
+  test('a target left replicating from a worker that died is released by the next attempt, and restored', async () => {
+    const target = await startServer('replication-leftover', { port: await freePort() });
+    const client = clientFor(target);
+    const deadPort = await freePort();
+    await client.call('REPLICAOF', '127.0.0.1', String(deadPort));
+    const marker = join(workDir, 'replicating-leftover.json');
+    await writeFile(marker, JSON.stringify({ host: '127.0.0.1', port: deadPort }));
+    const replicated = await replicateIntoTarget(client, () => createReadStream(rdbPath), progressSink(), { tls: false, marker });
+    assert.deepEqual(replicated.counts, await keyCountsPerDatabase(sourceClient));
+    assert.match(await client.info('replication'), /^role:master\r?$/m);
+    await assert.rejects(readFile(marker), /ENOENT/, 'the marker is removed once the target is a master again');
+  });
+
   test('a target that is itself a replica is not turned into ours', async () => {
     const target = await startServer('replication-replica', { port: await freePort(), extraArgs: ['--replicaof', '127.0.0.1', '1'] });
     const client = clientFor(target);
-    await assert.rejects(replicateIntoTarget(client, () => createReadStream(rdbPath), progressSink(), false), /the target is a slave, not a master/);
+    await assert.rejects(replicateIntoTarget(client, () => createReadStream(rdbPath), progressSink(), { tls: false, marker: join(workDir, 'replicating-3.json') }), /the target is a slave, not a master/);
     assert.match(await client.info('replication'), /^master_port:1\r?$/m, 'still a replica of its own master');
   });
 
@@ -423,7 +436,7 @@ describe('restore by replication from the worker', () => {
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
     await writeFile(broken, bytes);
     await assert.rejects(
-      replicateIntoTarget(client, () => createReadStream(broken), progressSink(), false),
+      replicateIntoTarget(client, () => createReadStream(broken), progressSink(), { tls: false, marker: join(workDir, 'replicating-4.json') }),
       (error: Error) => !(error instanceof ReplicationUnavailable) && /sending the RDB failed: .*checksum/i.test(error.message),
     );
     assert.equal(await client.get('kept'), 'yes');

@@ -69,7 +69,7 @@ export function createRedisAdapter(config: Config): StoreAdapter {
    * Makes the target hold exactly the keys of a stored RDB: by replication where the target allows it
    * (REDIS_RESTORE_METHOD), else by copying every key from a private server that loaded the file.
    */
-  async function loadIntoTarget(storedPath: string, scratchName: string, progress: ProgressReporter): Promise<LoadedIntoTarget> {
+  async function loadIntoTarget(storedPath: string, restoreId: string, scratchName: string, progress: ProgressReporter): Promise<LoadedIntoTarget> {
     const method = config.redisRestoreMethod;
     let unavailable = '';
     if (method !== 'copy') {
@@ -78,7 +78,12 @@ export function createRedisAdapter(config: Config): StoreAdapter {
       progress.signal.addEventListener('abort', stop, { once: true });
       try {
         progress.phase('starting replication');
-        const replicated = await replicateIntoTarget(target, () => decompressedFile(storedPath, progress.signal), progress, url().startsWith('rediss:'));
+        const dir = safetyDirectory(config.backupDir, restoreId, 'redis');
+        await mkdir(dir, { recursive: true });
+        const replicated = await replicateIntoTarget(target, () => decompressedFile(storedPath, progress.signal), progress, {
+          tls: url().startsWith('rediss:'),
+          marker: join(dir, 'replicating-from.json'),
+        });
         return {
           counts: replicated.counts,
           loadedCounts: replicated.loadedCounts,
@@ -260,7 +265,7 @@ export function createRedisAdapter(config: Config): StoreAdapter {
     restore: (input) =>
       withProgress(async (progress): Promise<StoreRestoreResult> => {
         const file = rdbFileOf(input.files);
-        const loaded = await loadIntoTarget(join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name), `${input.setName}-restore`, progress);
+        const loaded = await loadIntoTarget(join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name), input.restoreId, `${input.setName}-restore`, progress);
         if (loaded.loadedCounts) {
           const differences = summaryDifferences(input.summary, { unit: 'keys', counts: loaded.loadedCounts });
           if (differences.length > 0) throw new Error(`the target did not load every key of ${file.name}: ${differences.slice(0, 3).join('; ')}`);
@@ -286,7 +291,7 @@ export function createRedisAdapter(config: Config): StoreAdapter {
       withProgress(async (progress) => {
         const file = safety.references.file;
         if (!file) throw new Error('the Redis safety snapshot has no file');
-        const loaded = await loadIntoTarget(file, `rollback-${restoreId}`, progress);
+        const loaded = await loadIntoTarget(file, restoreId, `rollback-${restoreId}`, progress);
         const target = await connectTarget();
         try {
           const differences = summaryDifferences({ unit: 'keys', counts: loaded.counts }, { unit: 'keys', counts: await keyCountsPerDatabase(target) });

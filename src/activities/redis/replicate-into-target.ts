@@ -1,3 +1,4 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -36,9 +37,10 @@ export async function replicateIntoTarget(
   target: Redis,
   open: () => Readable,
   progress: Pick<ProgressReporter, 'signal' | 'phase' | 'bytes'>,
-  tls: boolean,
+  options: { tls: boolean; marker: string },
 ): Promise<Replicated> {
-  if (tls) throw new ReplicationUnavailable('the target is reached over TLS');
+  if (options.tls) throw new ReplicationUnavailable('the target is reached over TLS');
+  await endLeftoverReplication(target, options.marker);
   const role = /^role:(\w+)/m.exec(await target.info('replication'))?.[1];
   if (role !== 'master') throw new ReplicationUnavailable(`the target is a ${role ?? 'server of unknown role'}, not a master`);
   const { ours, theirs } = await addressesOf(target);
@@ -58,9 +60,11 @@ export async function replicateIntoTarget(
   });
   const where = `${ours}:${source.port}`;
   try {
+    await writeFile(options.marker, JSON.stringify({ host: ours, port: source.port }));
     try {
       await target.call('REPLICAOF', ours, String(source.port));
     } catch (error) {
+      await rm(options.marker, { force: true });
       throw new ReplicationUnavailable(`the target refused REPLICAOF: ${(error as Error).message}`);
     }
     let loadedCounts: Record<string, number>;
@@ -75,6 +79,7 @@ export async function replicateIntoTarget(
       loadedCounts = await keyCountsPerDatabase(target);
     } finally {
       await target.call('REPLICAOF', 'NO', 'ONE');
+      await rm(options.marker, { force: true });
     }
     progress.phase('dropping keys whose TTL has passed');
     await dropExpiredKeys(target);
@@ -82,6 +87,22 @@ export async function replicateIntoTarget(
   } finally {
     await source.close();
   }
+}
+
+/**
+ * A worker that died while the target replicated from it leaves the target a read-only replica of an
+ * address nobody listens on. The marker file, written before REPLICAOF and removed after REPLICAOF NO
+ * ONE, says which address that was: a target replicating from exactly there is ours to release. Any
+ * other master the target follows is left alone.
+ */
+async function endLeftoverReplication(target: Redis, marker: string): Promise<void> {
+  const text = await readFile(marker, 'utf8').catch(() => undefined);
+  if (text === undefined) return;
+  const { host, port } = JSON.parse(text) as { host: string; port: number };
+  const info = await target.info('replication');
+  const following = /^master_host:(\S+)/m.exec(info)?.[1] === host && Number(/^master_port:(\d+)/m.exec(info)?.[1]) === port;
+  if (/^role:slave/m.test(info) && following) await target.call('REPLICAOF', 'NO', 'ONE');
+  await rm(marker, { force: true });
 }
 
 /**
