@@ -8,6 +8,15 @@
 # redis-check-rdb of Redis 7.0 (Debian bookworm's redis-server is 7.0.15, the server is redis:7.0.15),
 # which load and check the server's RDB files during verify and restore. zstd compresses and reads the
 # sets of BACKUP_COMPRESSION=zstd; pigz gzips on every core (Node's zlib otherwise).
+
+# src/ compiled to dist/ with the development packages (TypeScript), which the image does not carry.
+FROM node:20.20.2-bookworm-slim AS build
+WORKDIR /build
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+RUN npm ci --no-audit --no-fund
+COPY src ./src
+RUN node_modules/.bin/tsc -p tsconfig.build.json && touch dist/.built
+
 FROM node:20.20.2-bookworm-slim
 
 RUN apt-get update \
@@ -21,14 +30,15 @@ ENV NODE_ENV=production \
 
 WORKDIR /opt/scholaria-backup
 
-# Dependencies first, so a source change does not reinstall them. tsx is a runtime dependency: the
-# CLI and the worker run the TypeScript sources without a build step.
+# Dependencies first, so a source change does not reinstall them. The CLI and the worker run dist/;
+# tsx, a runtime dependency, runs the bundling and health-check scripts (and src/ if dist/ is stale).
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
+COPY --from=build /build/dist ./dist
 COPY scripts ./scripts
 COPY docker ./docker
 
