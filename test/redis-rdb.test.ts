@@ -103,6 +103,16 @@ async function snapshotOf(client: Redis): Promise<Record<string, unknown>> {
   return { db0, db3 };
 }
 
+/** The copy's TTLs are the original's, counted down by at most the seconds the test took; no TTL stays none. */
+async function assertSameTtls(source: Redis, copy: Redis): Promise<void> {
+  const [sourceTtls, copyTtls] = [await ttlsOf(source), await ttlsOf(copy)];
+  copyTtls.forEach((ttl, i) => {
+    const original = sourceTtls[i]!;
+    if (original === -1) assert.equal(ttl, -1);
+    else assert.ok(ttl <= original + 50 && ttl > original - 10_000, `PTTL ${ttl} vs ${original}`);
+  });
+}
+
 async function ttlsOf(client: Redis): Promise<number[]> {
   await client.select(0);
   const ttls = [await client.pttl('ttl:string'), await client.pttl('ttl:hash'), await client.pttl('string:1')];
@@ -145,12 +155,7 @@ async function assertFaithfulBackup(source: LocalRedis, name: string, expectedTr
   assert.deepEqual(Object.keys(expectedCounts).sort(), ['db0', 'db3']);
   assert.deepEqual(await keyCountsPerDatabase(restoredClient), expectedCounts);
   assert.deepEqual(await snapshotOf(restoredClient), await snapshotOf(sourceClient));
-  const [sourceTtls, restoredTtls] = [await ttlsOf(sourceClient), await ttlsOf(restoredClient)];
-  restoredTtls.forEach((ttl, i) => {
-    const original = sourceTtls[i]!;
-    if (original === -1) assert.equal(ttl, -1);
-    else assert.ok(ttl <= original + 50 && ttl > original - 10_000, `PTTL ${ttl} vs ${original}`);
-  });
+  await assertSameTtls(sourceClient, restoredClient);
   assert.equal((await readFile(rdbPath)).length, streamed.bytes, 'the restore server must not rewrite the RDB');
   return rdbPath;
 }
@@ -379,12 +384,7 @@ describe('restore by replication from the worker', () => {
     assert.equal(await targetClient.get('not-in-the-set'), null);
     assert.equal(await targetClient.get('ttl:short'), null);
     assert.deepEqual(await snapshotOf(targetClient), await snapshotOf(sourceClient));
-    const [sourceTtls, targetTtls] = [await ttlsOf(sourceClient), await ttlsOf(targetClient)];
-    targetTtls.forEach((ttl, i) => {
-      const original = sourceTtls[i]!;
-      if (original === -1) assert.equal(ttl, -1);
-      else assert.ok(ttl <= original + 50 && ttl > original - 10_000, `PTTL ${ttl} vs ${original}`);
-    });
+    await assertSameTtls(sourceClient, targetClient);
     assert.match(await targetClient.info('replication'), /^role:master\r?$/m);
     assert.equal(progress.sent, (await readFile(rdbPath)).length, 'every byte of the RDB was sent');
     assert.ok(progress.phases.includes('target loading the RDB (replication)'));
