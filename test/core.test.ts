@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
@@ -10,6 +14,7 @@ import { parseSetReference, setNameOf, timeOfSetName } from '../src/core/set-nam
 import { parseComponents } from '../src/core/stores';
 import { redactSecrets } from '../src/logging';
 import { discard } from '../src/repository/hashing';
+import { setDirectory, stageSet } from '../src/repository/sets';
 
 test('config: defaults follow the specification', () => {
   const config = loadConfig({});
@@ -95,4 +100,20 @@ test('secrets: URL passwords and registered values are masked; libpq gets the pa
   assert.equal(target.uri, 'postgresql://app@db:5433/scholaria?sslmode=require');
   assert.equal(target.env.PGPASSWORD, 'pa@ss');
   assert.equal(target.database, 'scholaria');
+});
+
+test('staging: a set that starts in the second of a sealed one takes the next free second', async () => {
+  const backupDir = await mkdtemp(join(tmpdir(), 'stage-test-'));
+  try {
+    const startedAt = new Date(Date.UTC(2026, 10, 26, 7, 30, 9, 400));
+    await mkdir(join(backupDir, 'scholaria_backup_20261126_073009'));
+    await mkdir(join(backupDir, 'scholaria_backup_20261126_073010'));
+    const staged = await stageSet(backupDir, 'weekly', startedAt);
+    assert.equal(staged.name, 'scholaria_backup_20261126_073011');
+    assert.ok(existsSync(setDirectory(backupDir, staged.name, 'staging')));
+    const again = await stageSet(backupDir, 'weekly', startedAt);
+    assert.equal(again.name, staged.name, 'a retry before the seal reuses its own staging folder');
+  } finally {
+    await rm(backupDir, { recursive: true, force: true });
+  }
 });

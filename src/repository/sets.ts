@@ -58,12 +58,19 @@ export async function ensureWritableBackupDir(backupDir: string): Promise<void> 
   }
 }
 
-/** Creates the staging folder of a new set; a retry of the same run starts it afresh. */
+/** Sets are named to the second; a backup that follows another within its second takes the next free one. */
+const NAME_ATTEMPTS = 10;
+
+/**
+ * Creates the staging folder of a new set, named after `startedAt` or the first later second no
+ * sealed set holds; a retry of the same run starts its staging folder afresh.
+ */
 export async function stageSet(backupDir: string, tier: Tier, startedAt: Date): Promise<StagedSet> {
   await ensureWritableBackupDir(backupDir);
-  const name = setNameOf(startedAt);
-  if (await exists(setDirectory(backupDir, name, 'sealed'))) {
-    throw new BackupDirUnusable(`a backup set named ${name} already exists in ${backupDir}`);
+  let name = setNameOf(startedAt);
+  for (let attempt = 1; await exists(setDirectory(backupDir, name, 'sealed')); attempt++) {
+    if (attempt === NAME_ATTEMPTS) throw new BackupDirUnusable(`backup sets named ${setNameOf(startedAt)} and the ${NAME_ATTEMPTS - 1} seconds after it already exist in ${backupDir}`);
+    name = setNameOf(new Date(startedAt.getTime() + attempt * 1000));
   }
   const dir = setDirectory(backupDir, name, 'staging');
   await rm(dir, { recursive: true, force: true });
