@@ -272,7 +272,7 @@ export function createRedisAdapter(config: Config): StoreAdapter {
         }
         const expired = total(input.summary.counts) - total(loaded.counts);
         return {
-          details: [`${file.name} ${loaded.how}${expired > 0 ? `; ${expired} ${expired === 1 ? "key" : "keys"} had expired since the backup` : ''}`],
+          details: [`${file.name} ${loaded.how}${expired > 0 ? `; ${expired} ${expired === 1 ? 'key' : 'keys'} had expired since the backup` : ''}`],
           expected: { unit: 'keys', counts: loaded.counts },
         };
       }),
