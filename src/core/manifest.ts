@@ -94,6 +94,11 @@ export function statusOf(stores: Manifest['stores']): SetStatus {
 }
 
 /** Compares a summary read back from files with the one recorded; returns the differences, empty when equal. */
+/** Everything a content summary counts, over all its tables, databases or collections. */
+export function totalOf(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((sum, count) => sum + count, 0);
+}
+
 export function summaryDifferences(expected: ContentSummary, actual: ContentSummary): string[] {
   const differences: string[] = [];
   const keys = new Set([...Object.keys(expected.counts), ...Object.keys(actual.counts)]);

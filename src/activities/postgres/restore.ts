@@ -13,7 +13,7 @@ import { algorithmOfFile } from '../../core/compression';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import type { PreflightReport, RestoreSource, SafetySnapshot, StoreRestoreInput, StoreRestoreResult } from '../../core/contract';
-import { summaryDifferences, type ContentSummary, type FileEntry } from '../../core/manifest';
+import { summaryDifferences, totalOf, type ContentSummary, type FileEntry } from '../../core/manifest';
 import { VerificationFailed } from '../../repository/errors';
 import { scratchDirectory, setDirectory } from '../../repository/sets';
 import { runForOutput, spawnChecked } from '../child-process';
@@ -80,8 +80,8 @@ export function postgresRestorer(config: Config) {
       if (!facts.canCreate) problems.push('the PostgreSQL user may not create databases (CREATEDB is needed to restore beside the target)');
       if (facts.leftovers) problems.push(`${names.fresh} or ${names.preRestore} already exists: an earlier restore with the same id was not cleaned up`);
       const current: ContentSummary = { unit: 'rows', counts: facts.exists ? await withClient(target(), countRows) : {} };
-      const rowsInSet = Object.values(input.summary.counts).reduce((sum, count) => sum + count, 0);
-      const rowsNow = Object.values(current.counts).reduce((sum, count) => sum + count, 0);
+      const rowsInSet = totalOf(input.summary.counts);
+      const rowsNow = totalOf(current.counts);
       return {
         problems,
         current,

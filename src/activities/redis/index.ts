@@ -24,7 +24,7 @@ import type {
   StoreVerifyInput,
   StoreVerifyResult,
 } from '../../core/contract';
-import { summaryDifferences, type ContentSummary, type FileEntry } from '../../core/manifest';
+import { summaryDifferences, totalOf, type ContentSummary, type FileEntry } from '../../core/manifest';
 import { VerificationFailed } from '../../repository/errors';
 import { safetyDirectory, scratchDirectory, setDirectory } from '../../repository/sets';
 import { runForOutput } from '../child-process';
@@ -73,17 +73,18 @@ export function createRedisAdapter(config: Config): StoreAdapter {
     const method = config.redisRestoreMethod;
     let unavailable = '';
     if (method !== 'copy') {
-      const target = await connectTarget();
-      const stop = () => target.disconnect();
-      progress.signal.addEventListener('abort', stop, { once: true });
+      progress.phase('starting replication');
+      const dir = safetyDirectory(config.backupDir, restoreId, 'redis');
+      await mkdir(dir, { recursive: true });
       try {
-        progress.phase('starting replication');
-        const dir = safetyDirectory(config.backupDir, restoreId, 'redis');
-        await mkdir(dir, { recursive: true });
-        const replicated = await replicateIntoTarget(target, () => decompressedFile(storedPath, progress.signal), progress, {
-          tls: url().startsWith('rediss:'),
-          marker: join(dir, 'replicating-from.json'),
-        });
+        const replicated = await withTarget(
+          (target) =>
+            replicateIntoTarget(target, () => decompressedFile(storedPath, progress.signal), progress, {
+              tls: url().startsWith('rediss:'),
+              marker: join(dir, 'replicating-from.json'),
+            }),
+          progress.signal,
+        );
         return {
           counts: replicated.counts,
           loadedCounts: replicated.loadedCounts,
@@ -92,9 +93,6 @@ export function createRedisAdapter(config: Config): StoreAdapter {
       } catch (error) {
         if (!(error instanceof ReplicationUnavailable) || method === 'replication') throw error;
         unavailable = error.message;
-      } finally {
-        progress.signal.removeEventListener('abort', stop);
-        target.disconnect();
       }
     }
     return withScratch(scratchName, async (dir) => {
@@ -102,27 +100,34 @@ export function createRedisAdapter(config: Config): StoreAdapter {
       await expandRdb(storedPath, join(dir, 'dump.rdb'));
       progress.phase('loading RDB');
       const loaded = await loadRdb(join(dir, 'dump.rdb'));
-      const target = await connectTarget();
-      // On cancellation the target connection is dropped, which also drops a command Redis still holds back.
-      const stop = () => target.disconnect();
-      progress.signal.addEventListener('abort', stop, { once: true });
       try {
         progress.phase('copying keys');
-        const counts = await replaceAllKeys(loaded.client, target, progress);
+        const counts = await withTarget((target) => replaceAllKeys(loaded.client, target, progress), progress.signal);
         return { counts, how: `copied key by key with DUMP/RESTORE${unavailable ? ` (replication unavailable: ${unavailable})` : ''}` };
       } finally {
-        progress.signal.removeEventListener('abort', stop);
-        target.disconnect();
         await loaded.close();
       }
     });
   }
 
-  async function connectTarget(): Promise<Redis> {
+  /**
+   * Runs `work` on a connection to the target that is always closed afterwards. With `signal`, a
+   * cancellation drops the connection at once, which also drops a command Redis still holds back.
+   */
+  async function withTarget<T>(work: (target: Redis) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    let target: Redis;
     try {
-      return await connectOnce(url());
+      target = await connectOnce(url());
     } catch (error) {
       throw new Error(`Redis at ${describeRedisUrl(url())} is unreachable: ${(error as Error).message}`);
+    }
+    const stop = () => target.disconnect();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      return await work(target);
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      target.disconnect();
     }
   }
 
@@ -131,15 +136,11 @@ export function createRedisAdapter(config: Config): StoreAdapter {
   }
 
   return {
-    async probe(): Promise<StoreProbe> {
-      const client = await connectTarget();
-      try {
-        const version = await serverVersion(client);
+    probe: () =>
+      withTarget(async (target): Promise<StoreProbe> => {
+        const version = await serverVersion(target);
         return { serverVersion: version, details: [`Redis ${version} at ${describeRedisUrl(url())}`] };
-      } finally {
-        client.disconnect();
-      }
-    },
+      }),
 
     backup: ({ set }) =>
       withProgress(async (progress): Promise<StoreBackupResult> => {
@@ -181,7 +182,7 @@ export function createRedisAdapter(config: Config): StoreAdapter {
           } finally {
             await loaded.close();
           }
-          const keys = total(counts);
+          const keys = totalOf(counts);
           return {
             checks: [
               `${file.name}: RDB version ${facts.rdbVersion}, CRC64 ${facts.checksum}, redis-check-rdb passed`,
@@ -196,17 +197,11 @@ export function createRedisAdapter(config: Config): StoreAdapter {
       withProgress(async (progress): Promise<PreflightReport> => {
         const file = rdbFileOf(input.files);
         const problems: string[] = [];
-        const target = await connectTarget();
-        let current: Record<string, number>;
-        let targetVersion: string;
-        let usedMemory: number;
-        try {
-          targetVersion = await serverVersion(target);
-          current = await keyCountsPerDatabase(target);
-          usedMemory = Number(/used_memory:(\d+)/.exec(await target.info('memory'))?.[1] ?? 0);
-        } finally {
-          target.disconnect();
-        }
+        const { targetVersion, current, usedMemory } = await withTarget(async (target) => ({
+          targetVersion: await serverVersion(target),
+          current: await keyCountsPerDatabase(target),
+          usedMemory: Number(/used_memory:(\d+)/.exec(await target.info('memory'))?.[1] ?? 0),
+        }));
         progress.phase('reading RDB header');
         const rdbVersion = await rdbVersionOf(join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name));
         const localVersion = (await runForOutput('redis-server', ['--version'])).match(/v=(\S+)/)?.[1] ?? 'unknown';
@@ -225,8 +220,8 @@ export function createRedisAdapter(config: Config): StoreAdapter {
         if (free < usedMemory) {
           problems.push(`BACKUP_DIR has ${free} bytes free; the safety snapshot of the target needs up to ${usedMemory}`);
         }
-        const keysNow = total(current);
-        const keysInSet = total(input.summary.counts);
+        const keysNow = totalOf(current);
+        const keysInSet = totalOf(input.summary.counts);
         return {
           problems,
           current: { unit: 'keys', counts: current },
@@ -270,7 +265,7 @@ export function createRedisAdapter(config: Config): StoreAdapter {
           const differences = summaryDifferences(input.summary, { unit: 'keys', counts: loaded.loadedCounts });
           if (differences.length > 0) throw new Error(`the target did not load every key of ${file.name}: ${differences.slice(0, 3).join('; ')}`);
         }
-        const expired = total(input.summary.counts) - total(loaded.counts);
+        const expired = totalOf(input.summary.counts) - totalOf(loaded.counts);
         return {
           details: [`${file.name} ${loaded.how}${expired > 0 ? `; ${expired} ${expired === 1 ? 'key' : 'keys'} had expired since the backup` : ''}`],
           expected: { unit: 'keys', counts: loaded.counts },
@@ -278,27 +273,16 @@ export function createRedisAdapter(config: Config): StoreAdapter {
       }),
 
     summarize: () =>
-      withProgress(async (): Promise<ContentSummary> => {
-        const target = await connectTarget();
-        try {
-          return { unit: 'keys', counts: await keyCountsPerDatabase(target) };
-        } finally {
-          target.disconnect();
-        }
-      }),
+      withProgress(() => withTarget(async (target): Promise<ContentSummary> => ({ unit: 'keys', counts: await keyCountsPerDatabase(target) }))),
 
     rollback: ({ restoreId, safety }) =>
       withProgress(async (progress) => {
         const file = safety.references.file;
         if (!file) throw new Error('the Redis safety snapshot has no file');
         const loaded = await loadIntoTarget(file, restoreId, `rollback-${restoreId}`, progress);
-        const target = await connectTarget();
-        try {
-          const differences = summaryDifferences({ unit: 'keys', counts: loaded.counts }, { unit: 'keys', counts: await keyCountsPerDatabase(target) });
-          if (differences.length > 0) throw new Error(`after the rollback the target differs from its safety snapshot: ${differences.slice(0, 3).join('; ')}`);
-        } finally {
-          target.disconnect();
-        }
+        const now = await withTarget(keyCountsPerDatabase);
+        const differences = summaryDifferences({ unit: 'keys', counts: loaded.counts }, { unit: 'keys', counts: now });
+        if (differences.length > 0) throw new Error(`after the rollback the target differs from its safety snapshot: ${differences.slice(0, 3).join('; ')}`);
       }),
 
     release: async ({ restoreId, keep }) => {
@@ -313,10 +297,6 @@ interface LoadedIntoTarget {
   /** With replication: what the target loaded before it dropped expired keys, which is every key of the file. */
   loadedCounts?: Record<string, number>;
   how: string;
-}
-
-function total(counts: Record<string, number>): number {
-  return Object.values(counts).reduce((sum, count) => sum + count, 0);
 }
 
 function rdbFileOf(files: readonly FileEntry[]): FileEntry {
