@@ -78,8 +78,11 @@ export async function replicateIntoTarget(
       await source.loaded;
       loadedCounts = await keyCountsPerDatabase(target);
     } finally {
-      await target.call('REPLICAOF', 'NO', 'ONE');
-      await rm(options.marker, { force: true });
+      // A cancellation has already dropped the connection; the marker lets the rollback release the target.
+      if (!progress.signal.aborted) {
+        await target.call('REPLICAOF', 'NO', 'ONE');
+        await rm(options.marker, { force: true });
+      }
     }
     progress.phase('dropping keys whose TTL has passed');
     await dropExpiredKeys(target);
