@@ -420,6 +420,31 @@ describe('restore by replication from the worker', () => {
     await assert.rejects(readFile(marker), /ENOENT/, 'the marker is removed once the target is a master again');
   });
 
+  test('cancelled mid-transfer: the target keeps its keys, stays marked, and the next attempt releases and restores it', async () => {
+    const target = await startServer('replication-cancelled', { port: await freePort() });
+    const client = clientFor(target);
+    await client.set('kept', 'yes');
+    const marker = join(workDir, 'replicating-cancelled.json');
+    const head = (await readFile(rdbPath)).subarray(0, 1000);
+    // Sends the first 1000 bytes of the RDB, then nothing: the transfer is under way when it is cancelled.
+    const stalled = () => {
+      const stream = new Readable({ read: () => undefined });
+      stream.push(head);
+      return stream;
+    };
+    const controller = new AbortController();
+    const progress = { ...progressSink(), signal: controller.signal };
+    const cancelled = replicateIntoTarget(client, stalled, progress, { tls: false, marker });
+    while (progress.sent === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    controller.abort(new Error('cancelled by the test'));
+    await assert.rejects(cancelled, /cancelled by the test/);
+    assert.equal(await client.get('kept'), 'yes', 'the end mark was never sent, so the target kept its data');
+    assert.ok(JSON.parse(await readFile(marker, 'utf8')).port > 0, 'the marker names the address the target follows');
+    const replicated = await replicateIntoTarget(client, () => createReadStream(rdbPath), progressSink(), { tls: false, marker });
+    assert.deepEqual(replicated.counts, await keyCountsPerDatabase(sourceClient));
+    assert.match(await client.info('replication'), /^role:master\r?$/m);
+  });
+
   test('a target that is itself a replica is not turned into ours', async () => {
     const target = await startServer('replication-replica', { port: await freePort(), extraArgs: ['--replicaof', '127.0.0.1', '1'] });
     const client = clientFor(target);
