@@ -33,7 +33,11 @@ interface Line {
   number: number;
 }
 
-function stripComment(text: string): string {
+/**
+ * Calls `visit` with each character outside quotes (YAML's '…' and "…" with backslash escapes) and
+ * its index, until it returns true; returns that index, or -1.
+ */
+function findUnquoted(text: string, visit: (c: string, i: number) => boolean): number {
   let quote: string | undefined;
   for (let i = 0; i < text.length; i += 1) {
     const c = text[i]!;
@@ -41,43 +45,36 @@ function stripComment(text: string): string {
       if (c === '\\' && quote === '"') i += 1;
       else if (c === quote) quote = undefined;
     } else if (c === '"' || c === "'") quote = c;
-    else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) return text.slice(0, i).trimEnd();
-  }
-  return text.trimEnd();
-}
-
-/** Index of the `:` that ends a mapping key (followed by a space or the end), outside quotes and brackets. */
-function keyColon(text: string): number {
-  let quote: string | undefined;
-  let depth = 0;
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i]!;
-    if (quote) {
-      if (c === '\\' && quote === '"') i += 1;
-      else if (c === quote) quote = undefined;
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === '[' || c === '{') depth += 1;
-    else if (c === ']' || c === '}') depth -= 1;
-    else if (c === ':' && depth === 0 && (i === text.length - 1 || text[i + 1] === ' ')) return i;
+    else if (visit(c, i)) return i;
   }
   return -1;
 }
 
+function stripComment(text: string): string {
+  const hash = findUnquoted(text, (c, i) => c === '#' && (i === 0 || /\s/.test(text[i - 1]!)));
+  return (hash === -1 ? text : text.slice(0, hash)).trimEnd();
+}
+
+/** Index of the `:` that ends a mapping key (followed by a space or the end), outside quotes and brackets. */
+function keyColon(text: string): number {
+  let depth = 0;
+  return findUnquoted(text, (c, i) => {
+    if (c === '[' || c === '{') depth += 1;
+    else if (c === ']' || c === '}') depth -= 1;
+    return c === ':' && depth === 0 && (i === text.length - 1 || text[i + 1] === ' ');
+  });
+}
+
 function splitFlow(inner: string): string[] {
   const items: string[] = [];
-  let quote: string | undefined;
   let start = 0;
-  for (let i = 0; i < inner.length; i += 1) {
-    const c = inner[i]!;
-    if (quote) {
-      if (c === '\\' && quote === '"') i += 1;
-      else if (c === quote) quote = undefined;
-    } else if (c === '"' || c === "'") quote = c;
-    else if (c === ',') {
+  findUnquoted(inner, (c, i) => {
+    if (c === ',') {
       items.push(inner.slice(start, i).trim());
       start = i + 1;
     }
-  }
+    return false;
+  });
   if (inner.slice(start).trim()) items.push(inner.slice(start).trim());
   return items;
 }
