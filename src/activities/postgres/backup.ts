@@ -14,6 +14,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { algorithmOfFile, compressedName, type Compression } from '../../core/compression';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
@@ -28,6 +29,9 @@ import type { ProgressReporter } from '../heartbeat';
 import { connect, countRows, withClient } from './catalog';
 import { libpqTarget, majorOf, type LibpqTarget } from './connection';
 import { CopyRowCounter } from './copy-row-counter';
+
+/** How long the dump's tools may take to exit on their own after a stream broke, before they are killed. */
+const TOOLS_EXIT_GRACE_MS = 2000;
 
 export const POSTGRES_FILE_ROLES = { custom: 'custom-dump', plain: 'plain-sql', globals: 'globals-sql' } as const;
 
@@ -151,8 +155,10 @@ async function dumpDatabase(
   try {
     await Promise.all(tasks);
   } catch (error) {
+    // The first symptom is often a stream ending early; the cause is the tool that exits with an error a
+    // moment later. It gets that moment before the rest is stopped, unless the run was cancelled.
+    if (!progress.signal.aborted) await Promise.race([Promise.allSettled(tasks), sleep(TOOLS_EXIT_GRACE_MS)]);
     abort.abort(error);
-    // The first symptom is often a stream ending early; the cause is the tool that exited with an error.
     const settled = await Promise.allSettled(tasks);
     const exited = settled.find(
       (result): result is PromiseRejectedResult => result.status === 'rejected' && result.reason instanceof ChildFailed && /exited with code/.test(result.reason.message),
