@@ -9,15 +9,19 @@
 # which load and check the server's RDB files during verify and restore. zstd compresses and reads the
 # sets of BACKUP_COMPRESSION=zstd; pigz gzips on every core (Node's zlib otherwise).
 
-# src/ compiled to dist/ with the development packages (TypeScript), which the image does not carry.
-FROM node:20.20.2-bookworm-slim AS build
+# The product (client, worker, workflows, activities, core) compiled to dist/ with the development packages (TypeScript), which the image does not carry.
+FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /build
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci --no-audit --no-fund
-COPY src ./src
+COPY client ./client
+COPY worker ./worker
+COPY workflows ./workflows
+COPY activities ./activities
+COPY core ./core
 RUN node_modules/.bin/tsc -p tsconfig.build.json && touch dist/.built
 
-FROM node:20.20.2-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates curl pigz postgresql-client-15 redis-server tini zstd \
@@ -31,13 +35,17 @@ ENV NODE_ENV=production \
 WORKDIR /opt/scholaria-backup
 
 # Dependencies first, so a source change does not reinstall them. The CLI and the worker run dist/;
-# tsx, a runtime dependency, runs the bundling and health-check scripts (and src/ if dist/ is stale).
+# tsx, a runtime dependency, runs the bundling and health-check scripts (and the sources if dist/ is stale).
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY tsconfig.json ./
 COPY bin ./bin
-COPY src ./src
+COPY client ./client
+COPY worker ./worker
+COPY workflows ./workflows
+COPY activities ./activities
+COPY core ./core
 COPY --from=build /build/dist ./dist
 COPY scripts ./scripts
 COPY docker ./docker

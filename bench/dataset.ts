@@ -15,10 +15,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { connectOnce } from '../src/activities/redis/client';
-import { keyCountsPerDatabase, startLocalRedis, type LocalRedis } from '../src/activities/redis/local-server';
-import { startLocalPostgres, type LocalPostgres } from '../src/devstack/postgres';
-import { freePort } from '../src/devstack/ports';
+import { connectOnce } from '../activities/redis/client';
+import { keyCountsPerDatabase, startLocalRedis, type LocalRedis } from '../activities/redis/local-server';
+import { startLocalPostgres, type LocalPostgres } from '../devstack/postgres';
+import { freePort } from '../devstack/ports';
 
 /** Bumped whenever the generator changes, so an old cache is rebuilt rather than measured. */
 const GENERATOR_VERSION = 5;

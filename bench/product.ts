@@ -7,9 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflows } from '../src/worker/bundle';
-import { startTemporalDevServer, type DevServer } from '../src/devstack/temporal';
-import { PROJECT_ROOT } from '../src/devstack/tools';
+import { bundleWorkflows } from '../worker/bundle';
+import { startTemporalDevServer, type DevServer } from '../devstack/temporal';
+import { PROJECT_ROOT } from '../devstack/tools';
 
 export const CLI = join(PROJECT_ROOT, 'bin', 'scholaria-backup.js');
 
@@ -100,7 +100,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-export { runCli, type CliResult as CliRun } from '../src/devstack/cli';
+export { runCli, type CliResult as CliRun } from '../devstack/cli';
 
 export interface ActivitySpan {
   activity: string;

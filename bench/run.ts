@@ -19,11 +19,11 @@ import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client as PgClient } from 'pg';
-import { connectOnce } from '../src/activities/redis/client';
-import { startLocalRedis } from '../src/activities/redis/local-server';
-import { isAlive } from '../src/devstack/local-stack';
-import { freePort } from '../src/devstack/ports';
-import { PROJECT_ROOT } from '../src/devstack/tools';
+import { connectOnce } from '../activities/redis/client';
+import { startLocalRedis } from '../activities/redis/local-server';
+import { isAlive } from '../devstack/local-stack';
+import { freePort } from '../devstack/ports';
+import { PROJECT_ROOT } from '../devstack/tools';
 import { checkDataset, openDataset, parseScale, type Dataset, type DatasetMarker, type Scale } from './dataset';
 import { startOrchestrator, startWorkerProcess, runCli, workflowTimeline, type Orchestrator, type WorkerProcess, type WorkflowTimeline } from './product';
 import { ownChildrenCpuSeconds, peakRssBytes, resetPeakRss, RssSampler, treeCpuSeconds, treeRssBytes } from './proc';
@@ -214,7 +214,7 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
     });
     cleanups.add('Temporal', () => orchestrator!.stop());
   }
-  const productSource = readFileSync(join(PROJECT_ROOT, 'src', 'core', 'config.ts'), 'utf8');
+  const productSource = readFileSync(join(PROJECT_ROOT, 'core', 'config.ts'), 'utf8');
   const measurements: Measurement[] = [];
   const rows: SummaryRow[] = [];
   const workerIdleRss: Partial<Record<ProfileName, number>> = {};

@@ -199,7 +199,7 @@ ${REDIS_STOP}`,
   product: (source) =>
     source.includes(PRODUCT_COMPRESSION_ENV)
       ? { env: { [PRODUCT_COMPRESSION_ENV]: 'zstd', [PRODUCT_LEVEL_ENV]: String(level) } }
-      : { unavailable: `${PRODUCT_COMPRESSION_ENV}=zstd is not available in the product yet (src/core/config.ts does not read it)` },
+      : { unavailable: `${PRODUCT_COMPRESSION_ENV}=zstd is not available in the product yet (core/config.ts does not read it)` },
 });
 
 export function profileFor(name: ProfileName, levels: { gzip: number; zstd: number }): Profile {

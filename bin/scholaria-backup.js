@@ -1,10 +1,22 @@
 #!/usr/bin/env node
 // Runs the compiled JavaScript in dist/ (scripts/bootstrap.sh and the image build it) when it was
-// built after every change to src/; otherwise the TypeScript sources through tsx. Stale code never runs.
+// built after every change to the product's sources; otherwise the TypeScript sources through tsx.
+// Stale code never runs.
 const { readdirSync, statSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
+
+// Node 20 is past its end of life: on an older Node, run again on the project's Node 24 (.tools/node,
+// installed by scripts/bootstrap.sh), passing signals on so the worker still shuts down gracefully.
+const projectNode = join(root, '.tools', 'node', 'bin', 'node');
+if (Number(process.versions.node.split('.')[0]) < 22 && require('node:fs').existsSync(projectNode)) {
+  const child = require('node:child_process').spawn(projectNode, process.argv.slice(1), { stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(signal ? 128 + require('node:os').constants.signals[signal] : (code ?? 1)));
+  return;
+}
+const PRODUCT_DIRS = ['client', 'worker', 'workflows', 'activities', 'core'];
 
 function builtAt() {
   try {
@@ -23,9 +35,9 @@ function changedSince(dir, time) {
 }
 
 const built = builtAt();
-if (built !== undefined && !changedSince(join(root, 'src'), built)) {
+if (built !== undefined && !PRODUCT_DIRS.some((dir) => changedSince(join(root, dir), built))) {
   require('../dist/client/cli.js').main(process.argv);
 } else {
   require('tsx/cjs');
-  require('../src/client/cli.ts').main(process.argv);
+  require('../client/cli.ts').main(process.argv);
 }

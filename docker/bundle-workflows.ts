@@ -5,7 +5,7 @@
  *
  *   node --import tsx docker/bundle-workflows.ts <output.js>
  */
-import { bundleWorkflows } from '../src/worker/bundle';
+import { bundleWorkflows } from '../worker/bundle';
 
 if (require.main === module) {
   const output = process.argv[2];

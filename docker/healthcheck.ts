@@ -9,12 +9,13 @@
  *
  *   node --import tsx docker/healthcheck.ts      exit 0 healthy, 1 not, one line on stdout either way
  */
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { Connection } from '@temporalio/client';
-import { loadConfig, type Config } from '../src/core/config';
-import { temporalConnectionOptions } from '../src/temporal-connection';
+import { loadConfig, type Config } from '../core/config';
+import { temporalConnectionOptions } from '../core/temporal-connection';
 
 /** A live worker long-polls at least once a minute; older poller records are what a dead one left. */
 export const POLLER_FRESH_MS = 150_000;
@@ -38,7 +39,7 @@ export async function workerHealth(config: Config, host = hostname(), now = Date
   const { address, namespace, taskQueue } = config.temporal;
   let connection: Connection;
   try {
-    connection = await Connection.connect({ ...temporalConnectionOptions(config), connectTimeout: '10 seconds' });
+    connection = await Connection.connect({ ...temporalConnectionOptions(config, readFileSync), connectTimeout: '10 seconds' });
   } catch (error) {
     return { healthy: false, message: `cannot reach Temporal at ${address}: ${(error as Error).message.split('\n')[0]}` };
   }

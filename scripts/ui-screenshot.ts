@@ -11,9 +11,9 @@
  * Everything it started is stopped and removed at the end.
  */
 import { join } from 'node:path';
-import { BACKUP_SET } from '../src/core/search-attributes';
-import { PROJECT_ROOT } from '../src/devstack/tools';
-import { dumpDom, ensureChromium, makeUiRuns, screenshot, timelineUrl } from '../src/devstack/ui-run';
+import { BACKUP_SET } from '../core/search-attributes';
+import { PROJECT_ROOT } from '../devstack/tools';
+import { dumpDom, ensureChromium, makeUiRuns, screenshot, timelineUrl } from '../devstack/ui-run';
 
 const OUT = join(PROJECT_ROOT, 'docs', 'screenshots');
 const say = (line: string) => process.stdout.write(`▶ ${line}\n`);

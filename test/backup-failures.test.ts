@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { freePort } from '../src/devstack/ports';
+import { freePort } from '../devstack/ports';
 import { addBulkTable, keepCuttingDumps, seedStores } from './support/scholaria';
 import { environmentFor, runCli, startStores, startWorker, type RunningWorker, type Stores } from './support/stack';
 

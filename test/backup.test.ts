@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startLocalRedis } from '../src/activities/redis/local-server';
+import { startLocalRedis } from '../activities/redis/local-server';
 import { redisDifferences, redisFingerprint, tableChecksums } from './support/fingerprints';
 import { addPasswordLogin, BACKUP_PASSWORD, createDatabase, seedStores, sha256sumCheck } from './support/scholaria';
 import { environmentFor, run, runCli, startStores, startWorker, temporalClient, type RunningWorker, type Stores } from './support/stack';

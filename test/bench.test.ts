@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { PROJECT_ROOT } from '../src/devstack/tools';
+import { PROJECT_ROOT } from '../devstack/tools';
 import type { BenchResult } from '../bench/run';
 import { scratchDir } from './support/stack';
 

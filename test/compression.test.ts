@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
-import { compressor, decompressor } from '../src/activities/compression';
-import { loadConfig } from '../src/core/config';
+import { compressor, decompressor } from '../activities/compression-streams';
+import { loadConfig } from '../core/config';
 
 async function collect(source: Readable, stage: NodeJS.ReadWriteStream): Promise<Buffer> {
   const chunks: Buffer[] = [];

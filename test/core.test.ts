@@ -6,15 +6,15 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
-import { CopyRowCounter, unquoteQualifiedName } from '../src/activities/postgres/copy-row-counter';
-import { libpqTarget } from '../src/activities/postgres/connection';
-import { ConfigError, loadConfig, storeUrl } from '../src/core/config';
-import { formatChecksums, statusOf, summaryDifferences } from '../src/core/manifest';
-import { parseSetReference, setNameOf, timeOfSetName } from '../src/core/set-names';
-import { parseComponents } from '../src/core/stores';
-import { redactSecrets } from '../src/logging';
-import { discard } from '../src/repository/hashing';
-import { setDirectory, stageSet } from '../src/repository/sets';
+import { CopyRowCounter, unquoteQualifiedName } from '../activities/postgres/copy-row-counter';
+import { libpqTarget } from '../activities/postgres/connection';
+import { ConfigError, loadConfig, storeUrl } from '../core/config';
+import { formatChecksums, statusOf, summaryDifferences } from '../core/manifest';
+import { parseSetReference, setNameOf, timeOfSetName } from '../core/set-names';
+import { parseComponents } from '../core/stores';
+import { redactSecrets } from '../core/redaction';
+import { discard } from '../activities/repository/hashing';
+import { setDirectory, stageSet } from '../activities/repository/sets';
 
 test('config: defaults follow the specification', () => {
   const config = loadConfig({});

@@ -3,14 +3,14 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { PROJECT_ROOT } from '../src/devstack/tools';
+import { PROJECT_ROOT } from '../devstack/tools';
 import { scratchDir } from './support/stack';
 
 const stackDir = scratchDir('demo');
 const env = { ...process.env, SCHOLARIA_STACK_DIR: stackDir };
 
 function npmScript(script: string) {
-  return spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src', 'devstack', `${script}.ts`)], {
+  return spawnSync(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'devstack', `${script}.ts`)], {
     env,
     encoding: 'utf8',
     timeout: 300_000,

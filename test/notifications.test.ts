@@ -9,10 +9,10 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { loadConfig } from '../src/core/config';
-import type { Notification } from '../src/core/contract';
-import { createNotificationActivities } from '../src/activities/notifications';
-import { freePort } from '../src/devstack/ports';
+import { loadConfig } from '../core/config';
+import type { Notification } from '../core/contract';
+import { createNotificationActivities } from '../activities/notifications';
+import { freePort } from '../devstack/ports';
 import { scratchDir } from './support/stack';
 
 const logDir = scratchDir('notifications');

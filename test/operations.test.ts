@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { scheduleIdOf, SCHEDULED_TIERS } from '../src/core/schedules';
+import { scheduleIdOf, SCHEDULED_TIERS } from '../core/schedules';
 import { seedStores } from './support/scholaria';
 import { environmentFor, runCli, startStores, startWorker, temporalClient, type RunningWorker, type Stores } from './support/stack';
 

@@ -11,10 +11,10 @@ import { existsSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, w
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Redis from 'ioredis';
-import { loadConfig } from '../src/core/config';
-import { PROJECT_ROOT } from '../src/devstack/tools';
-import { bundleWorkflows } from '../src/worker/bundle';
-import { runCaptured } from '../src/devstack/cli';
+import { loadConfig } from '../core/config';
+import { PROJECT_ROOT } from '../devstack/tools';
+import { bundleWorkflows } from '../worker/bundle';
+import { runCaptured } from '../devstack/cli';
 import { POLLER_FRESH_MS } from '../docker/healthcheck';
 import { seedStores } from './support/scholaria';
 import { environmentFor, scratchDir, startStores, startWorker, type RunningWorker, type Stores } from './support/stack';
@@ -197,11 +197,11 @@ function defaultOf(value: string): { name: string; fallback: string } | undefine
   return match ? { name: match[1]!, fallback: match[2]! } : undefined;
 }
 
-/** The variables of the configuration schema, read from src/core/config.ts. */
+/** The variables of the configuration schema, read from core/config.ts. */
 function configVariables(): Set<string> {
-  const source = read('src/core/config.ts');
+  const source = read('core/config.ts');
   const start = source.indexOf('const environmentSchema = z.object({');
-  assert.ok(start >= 0, 'environmentSchema not found in src/core/config.ts');
+  assert.ok(start >= 0, 'environmentSchema not found in core/config.ts');
   const body = source.slice(start, source.indexOf('\n});', start));
   return new Set([...body.matchAll(/^ {2}([A-Z][A-Z0-9_]+):/gm)].map((m) => m[1]!));
 }
@@ -306,7 +306,7 @@ describe('docker-compose.yml', () => {
   test("the backup service's environment: the specification's variables, every one known to the configuration", () => {
     const env = environmentOf(backup());
     const known = configVariables();
-    for (const name of Object.keys(env)) assert.ok(known.has(name), `${name} is a variable of src/core/config.ts`);
+    for (const name of Object.keys(env)) assert.ok(known.has(name), `${name} is a variable of core/config.ts`);
     const specified = { BACKUP_DAILY_RETENTION: '7', BACKUP_WEEKLY_RETENTION: '30', BACKUP_MONTHLY_RETENTION: '365', BACKUP_NOTIFY_EMAIL: '', BACKUP_NOTIFY_WEBHOOK: '' };
     for (const [name, fallback] of Object.entries(specified)) assert.deepEqual(defaultOf(env[name]!), { name, fallback }, name);
     for (const name of ['POSTGRES_URL', 'REDIS_URL', 'QDRANT_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'TEMPORAL_UI_URL', 'BACKUP_NOTIFY_WEBHOOK_FORMAT', 'BACKUP_NOTIFY_ON_SUCCESS']) {
@@ -440,7 +440,7 @@ describe('Dockerfile', () => {
       readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) =>
         entry.isDirectory() ? sources(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
       );
-    for (const file of ['src/activities', 'src/repository', 'src/worker'].flatMap(sources)) {
+    for (const file of ['activities', 'worker'].flatMap(sources)) {
       for (const match of read(file).matchAll(/\b(?:spawnChecked|runForOutput|filter|spawnSync|spawn|execFile|execFileSync)\(\s*'([A-Za-z0-9_.-]+)'/g)) programs.add(match[1]!);
     }
     for (const program of ['pg_dump', 'pg_restore', 'redis-check-rdb', 'zstd']) assert.ok(programs.has(program), `found ${program} in the sources`);

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from 'pg';
-import { seedQdrant } from '../src/devstack/seed';
+import { seedQdrant } from '../devstack/seed';
 import { qdrantFingerprint, redisDifferences, redisFingerprint, tableChecksums } from './support/fingerprints';
 import { startQdrantStandIn, type QdrantStandIn } from './support/qdrant-standin';
 import { seedStores, sha256sumCheck, TEST_SCALE } from './support/scholaria';

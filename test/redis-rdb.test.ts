@@ -11,10 +11,10 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { keyCountsPerDatabase, startLocalRedis, type LocalRedis, type LocalRedisOptions } from '../src/activities/redis/local-server';
-import { Crc64, crc64, crc64Hex, inspectRdbFile, maxRdbVersionFor, RdbError, RdbInspector } from '../src/activities/redis/rdb';
-import { ReplicationRefusedError, streamRdbFromServer } from '../src/activities/redis/replication';
-import { ReplicationUnavailable, replicateIntoTarget } from '../src/activities/redis/replicate-into-target';
+import { keyCountsPerDatabase, startLocalRedis, type LocalRedis, type LocalRedisOptions } from '../activities/redis/local-server';
+import { Crc64, crc64, crc64Hex, inspectRdbFile, maxRdbVersionFor, RdbError, RdbInspector } from '../activities/redis/rdb';
+import { ReplicationRefusedError, streamRdbFromServer } from '../activities/redis/replication';
+import { ReplicationUnavailable, replicateIntoTarget } from '../activities/redis/replicate-into-target';
 
 const run = promisify(execFile);
 const FAST_SYNC = ['--repl-diskless-sync-delay', '0'];

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { planRetention, type RetentionCandidate, type RetentionOptions, type RetentionRules } from '../src/core/retention';
-import { setNameOf } from '../src/core/set-names';
-import { TIERS, type Tier } from '../src/core/tiers';
+import { planRetention, type RetentionCandidate, type RetentionOptions, type RetentionRules } from '../core/retention';
+import { setNameOf } from '../core/set-names';
+import { TIERS, type Tier } from '../core/tiers';
 
 /** The defaults of the specification: 7, 30 and 365 days. */
 const RULES: RetentionRules = { days: { daily: 7, weekly: 30, monthly: 365 } };

@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTemporalDevServer } from '../src/devstack/temporal';
-import { bundleWorkflows } from '../src/worker/bundle';
+import { startTemporalDevServer } from '../devstack/temporal';
+import { bundleWorkflows } from '../worker/bundle';
 
 async function main(): Promise<number> {
   const only = process.argv.slice(2);

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ConfigError, loadConfig } from '../src/core/config';
-import { temporalConnectionOptions } from '../src/temporal-connection';
+import { ConfigError, loadConfig } from '../core/config';
+import { temporalConnectionOptions } from '../core/temporal-connection';
 import { scratchDir } from './support/stack';
 
 const dir = scratchDir('tls');
@@ -18,7 +18,7 @@ function certificate(name: string): { crt: string; key: string } {
 }
 
 test('Temporal connection: plain by default, as for the dev server', () => {
-  assert.deepEqual(temporalConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233' })), { address: 'temporal:7233' });
+  assert.deepEqual(temporalConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233' }), readFileSync), { address: 'temporal:7233' });
 });
 
 test('Temporal connection: mutual TLS from certificate files, with CA and server name', () => {
@@ -32,6 +32,7 @@ test('Temporal connection: mutual TLS from certificate files, with CA and server
       TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.crt,
       TEMPORAL_TLS_SERVER_NAME: 'temporal.example',
     }),
+    readFileSync,
   );
   assert.equal(options.tls?.serverNameOverride, 'temporal.example');
   assert.deepEqual(Buffer.from(options.tls!.clientCertPair!.crt), readFileSync(client.crt));
@@ -41,7 +42,7 @@ test('Temporal connection: mutual TLS from certificate files, with CA and server
 });
 
 test('Temporal connection: Temporal Cloud with an API key always uses TLS', () => {
-  const options = temporalConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_API_KEY: 'key-123' }));
+  const options = temporalConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_API_KEY: 'key-123' }), readFileSync);
   assert.deepEqual(options, { address: 'ns.acct.tmprl.cloud:7233', tls: {}, apiKey: 'key-123' });
 });
 
@@ -51,5 +52,5 @@ test('Temporal connection: inconsistent settings are one clear error naming the 
     error instanceof ConfigError && /^TEMPORAL_TLS_CLIENT_KEY_PATH is not set/.test(error.message));
   assert.throws(() => loadConfig({ TEMPORAL_TLS: 'false', TEMPORAL_API_KEY: 'k' }), /TEMPORAL_TLS is false, but/);
   assert.throws(() => loadConfig({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: 'ca.pem' }), /^ConfigError: TEMPORAL_TLS_SERVER_CA_CERT_PATH must be an absolute path$/);
-  assert.throws(() => temporalConnectionOptions(loadConfig({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: join(dir, 'missing.pem') })), /TEMPORAL_TLS_SERVER_CA_CERT_PATH .*missing\.pem cannot be read \(ENOENT\)/);
+  assert.throws(() => temporalConnectionOptions(loadConfig({ TEMPORAL_TLS_SERVER_CA_CERT_PATH: join(dir, 'missing.pem') }), readFileSync), /TEMPORAL_TLS_SERVER_CA_CERT_PATH .*missing\.pem cannot be read \(ENOENT\)/);
 });

@@ -1,6 +1,6 @@
 /**
  * What an operator sees in the Temporal Web UI, checked in a real browser: a daily backup and a
- * restore of it that fails in Redis and rolls PostgreSQL back (src/devstack/ui-run.ts, the same runs
+ * restore of it that fails in Redis and rolls PostgreSQL back (devstack/ui-run.ts, the same runs
  * `npm run ui:screenshot` takes pictures of), opened in headless Chromium. And the search attributes
  * behind the UI's filters: set on the runs, filterable, registered where a namespace lacks them.
  */
@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client, Connection, WorkflowFailedError, type WorkflowExecutionInfo } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { BACKUP_OUTCOME, BACKUP_SET, BACKUP_TIER, RUN_KIND, SEARCH_ATTRIBUTES, startAttributes, startWithSearchAttributes } from '../src/core/search-attributes';
-import { dumpDom, ensureChromium, makeUiRuns, timelineUrl, type UiRuns } from '../src/devstack/ui-run';
-import { ensureSearchAttributes } from '../src/worker/search-attributes';
+import { BACKUP_OUTCOME, BACKUP_SET, BACKUP_TIER, RUN_KIND, SEARCH_ATTRIBUTES, startAttributes, startWithSearchAttributes } from '../core/search-attributes';
+import { dumpDom, ensureChromium, makeUiRuns, timelineUrl, type UiRuns } from '../devstack/ui-run';
+import { ensureSearchAttributes } from '../worker/register-search-attributes';
 import { runCli, temporalAddress } from './support/stack';
 
 const chromium = ensureChromium();

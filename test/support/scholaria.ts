@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { seedPostgres, seedRedis, type SeedScale } from '../../src/devstack/seed';
+import { seedPostgres, seedRedis, type SeedScale } from '../../devstack/seed';
 import { run, type Stores } from './stack';
 
 export const TEST_SCALE: SeedScale = { users: 20, topicsPerUser: 3, contextsPerTopic: 4, chunksPerContext: 10, sessions: 200 };

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig } from '../../src/core/config';
-import { startLocalRedis, type LocalRedis } from '../../src/activities/redis/local-server';
-import { startLocalPostgres, type LocalPostgres } from '../../src/devstack/postgres';
-import { freePort } from '../../src/devstack/ports';
-import { createWorker } from '../../src/worker/worker';
+import { loadConfig } from '../../core/config';
+import { startLocalRedis, type LocalRedis } from '../../activities/redis/local-server';
+import { startLocalPostgres, type LocalPostgres } from '../../devstack/postgres';
+import { freePort } from '../../devstack/ports';
+import { createWorker } from '../../worker/worker';
 
-export { CLI } from '../../src/devstack/cli';
+export { CLI } from '../../devstack/cli';
 
 export function temporalAddress(): string {
   const address = process.env.TEST_TEMPORAL_ADDRESS;
@@ -100,7 +100,7 @@ export async function startWorker(env: Record<string, string>): Promise<RunningW
   };
 }
 
-export { runCli, type CliResult } from '../../src/devstack/cli';
+export { runCli, type CliResult } from '../../devstack/cli';
 
 export async function temporalClient(): Promise<Client> {
   return new Client({ connection: await Connection.connect({ address: temporalAddress() }) });

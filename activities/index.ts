@@ -1,0 +1,68 @@
+/**
+ * Every activity the worker registers: the repository's, and each store adapter's verbs under
+ * `<verb><Store>` names (`backupPostgres`, `verifyRedis`, ...), all failing through `toActivityFailure`.
+ */
+import type { Config } from '../core/config';
+import { Context } from '@temporalio/activity';
+import type {
+  AuditActivities,
+  CoordinationActivities,
+  NotificationActivities,
+  RepositoryActivities,
+  StoreActivities,
+  StoreAdapter,
+  StoreVerb,
+} from '../core/contract';
+import { runUrl } from '../core/temporal-ui';
+import { capitalize, type StoreName } from '../core/stores';
+import { asActivity } from './activity-failures';
+import { createPostgresAdapter } from './postgres';
+import { createQdrantAdapter } from './qdrant';
+import { createRedisAdapter } from './redis';
+import { createAuditActivities } from './audit';
+import { createCoordinationActivities } from './coordination';
+import { createNotificationActivities } from './notifications';
+import { createRepositoryActivities } from './repository/index';
+
+const VERBS: readonly StoreVerb[] = ['probe', 'backup', 'verify', 'preflight', 'safetySnapshot', 'restore', 'summarize', 'rollback', 'release'];
+
+export function createStoreAdapters(config: Config): Record<StoreName, StoreAdapter> {
+  return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
+}
+
+export type Activities = StoreActivities & RepositoryActivities & AuditActivities & CoordinationActivities & NotificationActivities;
+
+/**
+ * Successes are sent only when BACKUP_NOTIFY_ON_SUCCESS asks for them, and every message links the run
+ * that sent it in the Temporal Web UI.
+ */
+function notificationPolicy(config: Config, channels: NotificationActivities): NotificationActivities {
+  return {
+    notify: async (notification) => {
+      if (notification.outcome === 'succeeded' && !config.notify.onSuccess) return [];
+      const run = Context.current().info.workflowExecution;
+      const workflowId = notification.workflowId ?? run?.workflowId;
+      const url = notification.url ?? (run ? runUrl(config.temporal, run.workflowId, run.runId) : undefined);
+      return channels.notify({ ...notification, workflowId, url });
+    },
+  };
+}
+
+export function createActivities(config: Config): Activities {
+  const activities: Record<string, (...args: never[]) => Promise<unknown>> = {};
+  for (const [store, adapter] of Object.entries(createStoreAdapters(config)) as [StoreName, StoreAdapter][]) {
+    for (const verb of VERBS) {
+      activities[`${verb}${capitalize(store)}`] = asActivity(config, adapter[verb] as (...args: never[]) => Promise<unknown>);
+    }
+  }
+  const others = {
+    ...createRepositoryActivities(config),
+    ...createAuditActivities(config),
+    ...createCoordinationActivities(config),
+    ...notificationPolicy(config, createNotificationActivities(config)),
+  };
+  for (const [name, implementation] of Object.entries(others)) {
+    activities[name] = asActivity(config, implementation as (...args: never[]) => Promise<unknown>);
+  }
+  return activities as unknown as Activities;
+}

@@ -1,0 +1,273 @@
+/**
+ * The set's Qdrant archive, `qdrant_<stamp>/qdrant_snapshot.tar.gz`: a gzip'd tar whose first entry is
+ * `collections.json` and then one `<collection>.snapshot` per collection, each an unmodified Qdrant
+ * collection snapshot (itself an uncompressed tar). Written and read as streams: no snapshot is ever
+ * held in memory, whatever its size.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { compressedName, type Compression } from '../../core/compression';
+import { HashingTap } from '../repository/hashing';
+import { compressor, decompressorFor } from '../compression-streams';
+import { INDEX_FILE, parseIndex, type CollectionsIndex } from './model';
+import { TarFormatError, TarParser, endOfArchive, fileHeader, padding } from './tar';
+
+/** `qdrant_snapshot.tar.gz` as the specification names it, or `.tar.zst` with zstd compression. */
+export function archiveFileName(compression: Pick<Compression, 'algorithm'>): string {
+  return compressedName('qdrant_snapshot.tar', compression);
+}
+export const ARCHIVE_ROLE = 'qdrant-archive';
+const MAX_INDEX_BYTES = 256 * 1024 * 1024;
+const MAX_VERSION_INFO_BYTES = 4096;
+
+/** Archive entry name of a collection's snapshot. */
+export function snapshotEntryName(collection: string): string {
+  return `${collection}.snapshot`;
+}
+
+/** A problem in the archive's content (not in I/O around it): becomes VerificationFailed naming the file. */
+export class ArchiveFormatError extends Error {
+  override name = 'ArchiveFormatError';
+}
+
+// ---- writing --------------------------------------------------------------------------------
+
+export interface ArchiveSource {
+  entryName: string;
+  /** Known before the bytes flow: the tar header carries it. */
+  size: number;
+  sha256: string;
+  /** The snapshot's bytes, e.g. a download in progress. */
+  open(): Promise<AsyncIterable<Buffer> | Iterable<Buffer>>;
+  /** The error when the bytes that came differ from `size`/`sha256`. */
+  mismatch(actual: { bytes: number; sha256: string }): Error;
+  /** Runs once the entry's bytes arrived and matched (e.g. deleting the server's snapshot). */
+  done?(): Promise<void>;
+}
+
+/**
+ * Writes the archive: collections.json, then every source streamed through a sha256 check, compressed,
+ * into `path`. Returns the archive's size and sha256, taken as it was written.
+ */
+export async function writeArchive(
+  path: string,
+  index: CollectionsIndex,
+  sources: readonly ArchiveSource[],
+  options: { compression: Compression; signal?: AbortSignal; onSnapshotBytes?: (entry: string, bytes: number) => void },
+): Promise<{ bytes: number; sha256: string }> {
+  const indexBytes = Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
+  const mtime = new Date();
+  async function* blocks(): AsyncGenerator<Buffer> {
+    yield fileHeader(INDEX_FILE, indexBytes.length, mtime);
+    yield indexBytes;
+    yield padding(indexBytes.length);
+    for (const source of sources) {
+      yield fileHeader(source.entryName, source.size, mtime);
+      const hash = createHash('sha256');
+      let bytes = 0;
+      for await (const chunk of await source.open()) {
+        bytes += chunk.length;
+        if (bytes > source.size) throw source.mismatch({ bytes, sha256: 'not computed (more bytes than announced)' });
+        hash.update(chunk);
+        options.onSnapshotBytes?.(source.entryName, bytes);
+        yield chunk;
+      }
+      const sha256 = hash.digest('hex');
+      if (bytes !== source.size || sha256 !== source.sha256) throw source.mismatch({ bytes, sha256 });
+      await source.done?.();
+      yield padding(source.size);
+    }
+    yield endOfArchive();
+  }
+  const tap = new HashingTap();
+  await pipeline(blocks, compressor(options.compression, options.signal), tap, createWriteStream(path), options.signal ? { signal: options.signal } : {});
+  return { bytes: tap.bytes, sha256: tap.digest() };
+}
+
+// ---- reading --------------------------------------------------------------------------------
+
+/** What reading a Qdrant snapshot (a tar) to its end found. */
+export interface SnapshotFacts {
+  bytes: number;
+  sha256: string;
+  /** The Qdrant version in the snapshot's `version.info`. */
+  versionInfo: string;
+  entries: number;
+}
+
+/** Hashes a snapshot's bytes and walks its tar headers to the end-of-archive marker, as they stream by. */
+export class SnapshotInspector {
+  private readonly parser = new TarParser();
+  private readonly hash: Hash = createHash('sha256');
+  private bytes = 0;
+  private versionChunks: Buffer[] | undefined;
+  private versionInfo: string | undefined;
+
+  push(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    for (const event of this.parser.push(chunk)) {
+      if (event.kind === 'entry') {
+        const name = event.name.replace(/^(\.\/)+/, '');
+        this.versionChunks = name === 'version.info' && event.size <= MAX_VERSION_INFO_BYTES ? [] : undefined;
+      } else if (event.kind === 'data') {
+        this.versionChunks?.push(Buffer.from(event.chunk));
+      } else if (event.kind === 'entryEnd' && this.versionChunks) {
+        this.versionInfo = Buffer.concat(this.versionChunks).toString('utf8').trim();
+        this.versionChunks = undefined;
+      }
+    }
+  }
+
+  /** Throws TarFormatError when the tar is incomplete or has no version.info. */
+  finish(): SnapshotFacts {
+    this.parser.finish();
+    if (!this.versionInfo) throw new TarFormatError('it has no version.info');
+    return { bytes: this.bytes, sha256: this.hash.digest('hex'), versionInfo: this.versionInfo, entries: this.parser.entries };
+  }
+}
+
+/** Receives one snapshot's bytes while the archive is read (e.g. into a scratch file). */
+export interface SnapshotSink {
+  write(chunk: Buffer): Promise<void> | void;
+  /** After the last byte, with what the inspection found. */
+  end(facts: SnapshotFacts): Promise<void>;
+}
+
+export interface ArchiveContents {
+  index: CollectionsIndex;
+  /** Per snapshot entry name, what reading it found. */
+  snapshots: Map<string, SnapshotFacts>;
+  archive: { bytes: number; sha256: string };
+}
+
+export interface ReadArchiveOptions {
+  signal?: AbortSignal;
+  /** Compressed bytes read so far. */
+  onBytes?: (bytes: number) => void;
+  /** Stop after collections.json (which is the first entry). */
+  indexOnly?: boolean;
+  /** A sink for a snapshot entry, or undefined to only inspect it. */
+  sinkFor?(entryName: string, index: CollectionsIndex): SnapshotSink | undefined;
+}
+
+/**
+ * Reads the archive as a stream: decompression, tar headers, collections.json (first entry), and every
+ * snapshot entry inspected (sha256, a well-formed tar to its end, version.info). Content problems
+ * throw ArchiveFormatError; errors of a sink pass through unchanged.
+ */
+export async function readArchive(path: string, options: ReadArchiveOptions = {}): Promise<ArchiveContents> {
+  const tap = new HashingTap(options.onBytes);
+  const stop = new AbortController();
+  const abortOnCancel = (): void => stop.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', abortOnCancel, { once: true });
+  let index: CollectionsIndex | undefined;
+  const snapshots = new Map<string, SnapshotFacts>();
+  let stoppedEarly = false;
+
+  // Node 20's pipeline reports an AbortError, not the error itself, when its last function throws
+  // inside `for await`; the real error is kept here.
+  let consumeError: unknown;
+  async function consume(source: AsyncIterable<Buffer>): Promise<void> {
+    try {
+      await consumeEntries(source);
+    } catch (error) {
+      consumeError = error;
+      throw error;
+    }
+  }
+
+  async function consumeEntries(source: AsyncIterable<Buffer>): Promise<void> {
+    const parser = new TarParser();
+    let current:
+      | { kind: 'index'; chunks: Buffer[]; size: number }
+      | { kind: 'snapshot'; name: string; inspector: SnapshotInspector; sink: SnapshotSink | undefined }
+      | undefined;
+    for await (const chunk of source) {
+      let events;
+      try {
+        events = parser.push(chunk);
+      } catch (error) {
+        throw new ArchiveFormatError(`not a readable tar: ${(error as Error).message}`);
+      }
+      for (const event of events) {
+        if (event.kind === 'entry') {
+          if (event.type !== '0') throw new ArchiveFormatError(`unexpected entry ${event.name} (type ${event.type})`);
+          if (event.name === INDEX_FILE) {
+            if (index) throw new ArchiveFormatError(`${INDEX_FILE} appears twice`);
+            if (event.size > MAX_INDEX_BYTES) throw new ArchiveFormatError(`${INDEX_FILE} is ${event.size} bytes, too large`);
+            current = { kind: 'index', chunks: [], size: event.size };
+          } else if (event.name.endsWith('.snapshot')) {
+            if (!index) throw new ArchiveFormatError(`${INDEX_FILE} is not the first entry`);
+            if (snapshots.has(event.name)) throw new ArchiveFormatError(`${event.name} appears twice`);
+            current = { kind: 'snapshot', name: event.name, inspector: new SnapshotInspector(), sink: options.sinkFor?.(event.name, index) };
+          } else {
+            throw new ArchiveFormatError(`unexpected entry ${event.name}`);
+          }
+        } else if (event.kind === 'data') {
+          if (current?.kind === 'index') current.chunks.push(Buffer.from(event.chunk));
+          if (current?.kind === 'snapshot') {
+            try {
+              current.inspector.push(event.chunk);
+            } catch (error) {
+              throw new ArchiveFormatError(`${current.name} is not a readable tar: ${(error as Error).message}`);
+            }
+            await current.sink?.write(event.chunk);
+          }
+        } else if (event.kind === 'entryEnd') {
+          if (current?.kind === 'index') {
+            try {
+              index = parseIndex(Buffer.concat(current.chunks).toString('utf8'));
+            } catch (error) {
+              throw new ArchiveFormatError((error as Error).message);
+            }
+            if (options.indexOnly) {
+              stoppedEarly = true;
+              stop.abort();
+              return;
+            }
+          } else if (current?.kind === 'snapshot') {
+            let facts: SnapshotFacts;
+            try {
+              facts = current.inspector.finish();
+            } catch (error) {
+              throw new ArchiveFormatError(`${current.name} is not a complete Qdrant snapshot: ${(error as Error).message}`);
+            }
+            snapshots.set(current.name, facts);
+            await current.sink?.end(facts);
+          }
+          current = undefined;
+        }
+      }
+    }
+    try {
+      parser.finish();
+    } catch (error) {
+      throw new ArchiveFormatError((error as Error).message);
+    }
+  }
+
+  try {
+    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), tap, decompressorFor(path, stop.signal), consume, { signal: stop.signal });
+  } catch (error) {
+    if (consumeError !== undefined) throw classify(consumeError);
+    if (!(stoppedEarly && (error as Error).name === 'AbortError')) throw classify(error);
+  } finally {
+    options.signal?.removeEventListener('abort', abortOnCancel);
+  }
+  if (!index) throw new ArchiveFormatError(`${INDEX_FILE} is missing`);
+  return { index, snapshots, archive: stoppedEarly ? { bytes: 0, sha256: '' } : { bytes: tap.bytes, sha256: tap.digest() } };
+}
+
+/** zlib and file errors are the archive's problems too; everything else (a sink's, a cancellation) passes. */
+function classify(error: unknown): unknown {
+  const err = error as NodeJS.ErrnoException;
+  if (typeof err?.code === 'string' && err.code.startsWith('Z_')) {
+    return new ArchiveFormatError(`cannot be decompressed to its end (${err.message})`);
+  }
+  if (err?.code === 'ENOENT' || err?.code === 'EACCES' || err?.code === 'EISDIR') {
+    return new ArchiveFormatError(`cannot be read (${err.code})`);
+  }
+  return error;
+}

@@ -1,0 +1,114 @@
+/** RDB files as the adapter moves them: captured from a server into gzip, expanded, and loaded into a private server. */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Redis } from 'ioredis';
+import type { Compression } from '../../core/compression';
+import { HashingTap } from '../repository/hashing';
+import { compressor, decompressorFor } from '../compression-streams';
+import { fsyncPath } from '../repository/sets';
+import type { ProgressReporter } from '../heartbeat';
+import { connectOnce } from './client';
+import { startLocalRedis, type LocalRedis } from './local-server';
+import { RdbError, RdbInspector, type RdbFacts } from './rdb';
+import { streamRdbFromServer } from './replication';
+
+export interface CapturedRdb {
+  bytes: number;
+  sha256: string;
+  facts: RdbFacts;
+  transfer: string;
+}
+
+/**
+ * Takes the server's RDB over the replication protocol into `path` (compressed), checking its header and
+ * CRC64 on the way. A failure leaves no file behind.
+ */
+export async function captureRdb(url: string, path: string, compression: Compression, progress: ProgressReporter): Promise<CapturedRdb> {
+  await rm(path, { force: true });
+  const inspector = new RdbInspector();
+  const tap = new HashingTap();
+  const written = pipeline(inspector, compressor(compression, progress.signal), tap, createWriteStream(path));
+  try {
+    const { transfer } = await streamRdbFromServer({
+      url,
+      destination: inspector,
+      signal: progress.signal,
+      onProgress: (bytes) => progress.bytes(bytes),
+    });
+    inspector.end();
+    await written;
+    const facts = inspector.result();
+    await fsyncPath(path);
+    return { bytes: tap.bytes, sha256: tap.digest(), facts, transfer };
+  } catch (error) {
+    inspector.destroy(error as Error);
+    await written.catch(() => undefined);
+    await rm(path, { force: true });
+    throw error;
+  }
+}
+
+/** Decompresses a stored `.rdb.gz`/`.rdb.zst` to `rdbPath`, checking header and CRC64; throws RdbError on a bad file. */
+export async function expandRdb(storedPath: string, rdbPath: string): Promise<RdbFacts> {
+  const inspector = new RdbInspector();
+  await pipeline(createReadStream(storedPath, { highWaterMark: 1 << 20 }), decompressorFor(storedPath), inspector, createWriteStream(rdbPath));
+  return inspector.result();
+}
+
+/** The RDB version of a stored file, from its first bytes (`REDIS0010`): no need to decompress it all. */
+export async function rdbVersionOf(storedPath: string): Promise<number> {
+  const file = createReadStream(storedPath, { highWaterMark: 64 * 1024 });
+  const decompressed = decompressorFor(storedPath);
+  file.once('error', (error) => decompressed.destroy(error));
+  try {
+    let head = Buffer.alloc(0);
+    for await (const chunk of file.pipe(decompressed)) {
+      head = Buffer.concat([head, chunk as Buffer]);
+      if (head.length >= 9) break;
+    }
+    const match = /^REDIS(\d{4})$/.exec(head.subarray(0, 9).toString('latin1'));
+    if (!match) throw new RdbError(`${storedPath}: not an RDB file (no REDIS header)`);
+    return Number(match[1]);
+  } finally {
+    file.destroy();
+    decompressed.destroy();
+  }
+}
+
+export interface LoadedRdb {
+  server: LocalRedis;
+  client: Redis;
+  close(): Promise<void>;
+}
+
+/**
+ * Loads an RDB into a private `redis-server` on a unix socket. The socket lives in a short temporary
+ * path because socket paths are limited to 107 bytes. The server runs as a replica of a master that
+ * does not exist: a master drops keys whose TTL has passed while loading, a replica keeps them, so
+ * the key counts are those of the file, however long ago it was written. Reads still hide such keys.
+ */
+export async function loadRdb(rdbPath: string): Promise<LoadedRdb> {
+  const dir = await mkdtemp(join(tmpdir(), 'scholaria-rdb-'));
+  let server: LocalRedis | undefined;
+  try {
+    server = await startLocalRedis({ dir, rdbFile: rdbPath, extraArgs: ['--replicaof', '127.0.0.1', '1'] });
+    const client = await connectOnce(server.url);
+    const started = server;
+    return {
+      server: started,
+      client,
+      close: async () => {
+        client.disconnect();
+        await started.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}

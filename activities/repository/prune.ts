@@ -1,0 +1,40 @@
+/** Retention applied to BACKUP_DIR: the policy of core/retention.ts, then deletion of whole sets only. */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { planRetention, type RetentionCandidate, type RetentionDecision, type RetentionRules } from '../../core/retention';
+import { isSetName } from '../../core/set-names';
+import type { Tier } from '../../core/tiers';
+import { listSets, type SetListing } from './sets';
+
+export interface PruneReport {
+  decisions: RetentionDecision[];
+  deleted: string[];
+}
+
+function candidateOf(set: SetListing): RetentionCandidate {
+  const manifest = set.manifest;
+  if (!manifest) return { name: set.name, status: 'unreadable', verified: false };
+  const verified =
+    manifest.status === 'complete' && Object.values(manifest.stores).every((record) => record?.status === 'ok' && record.checks.length > 0);
+  return { name: set.name, tier: manifest.tier, status: manifest.status, verified };
+}
+
+/** Decides every set in BACKUP_DIR and, with `apply`, deletes those the policy gives up. */
+export async function pruneSets(
+  backupDir: string,
+  rules: RetentionRules,
+  now: Date,
+  options: { tiers?: readonly Tier[]; apply: boolean },
+): Promise<PruneReport> {
+  const sets = await listSets(backupDir);
+  const decisions = planRetention(sets.map(candidateOf), rules, now, { tiers: options.tiers });
+  const deleted: string[] = [];
+  if (options.apply) {
+    for (const decision of decisions) {
+      if (decision.action !== 'delete' || !isSetName(decision.name)) continue;
+      await rm(join(backupDir, decision.name), { recursive: true, force: true });
+      deleted.push(decision.name);
+    }
+  }
+  return { decisions, deleted };
+}

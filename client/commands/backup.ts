@@ -1,0 +1,105 @@
+import { storeUrl, type Config } from '../../core/config';
+import { capitalize, parseComponents, STORE_LABELS, type StoreName } from '../../core/stores';
+import { startAttributes, startWithSearchAttributes } from '../../core/search-attributes';
+import { compactTimeOf } from '../../core/set-names';
+import { parseTier } from '../../core/tiers';
+import { PARTIAL_BACKUP, type BackupWorkflowInput, type BackupWorkflowResult } from '../../workflows/backup';
+import { runUrl } from '../../core/temporal-ui';
+import { connectTemporal, UserError } from '../connection';
+import { failureDetails, rootFailure } from '../failure-details';
+import { formatBytes } from '../format';
+import { watchWorkflow } from '../watch';
+
+export interface BackupOptions {
+  tier: string;
+  component?: string;
+  json?: boolean;
+  wait: boolean;
+}
+
+export async function backupCommand(config: Config, options: BackupOptions): Promise<number> {
+  let input: BackupWorkflowInput;
+  try {
+    input = {
+      tier: parseTier(options.tier),
+      components: options.component ? parseComponents(options.component) : config.components,
+    };
+  } catch (error) {
+    throw new UserError((error as Error).message);
+  }
+  for (const store of input.components) storeUrl(config, store);
+
+  const client = await connectTemporal(config);
+  const workflowId = `backup-${input.tier}-${compactTimeOf(new Date())}`;
+  const stores = input.components.map((store) => STORE_LABELS[store]).join(', ');
+  const handle = await startWithSearchAttributes(
+    (typedSearchAttributes) =>
+      client.workflow.start('backupWorkflow', {
+        workflowId,
+        taskQueue: config.temporal.taskQueue,
+        args: [input],
+        staticSummary: `${input.tier} backup of ${stores}`,
+        staticDetails: backupDetails(input),
+        memo: { stores: input.components },
+        typedSearchAttributes,
+      }),
+    startAttributes('backup', input.tier),
+    (line) => process.stderr.write(`scholaria-backup: warning: ${line}\n`),
+  );
+  const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
+  if (!options.wait) {
+    process.stdout.write(options.json ? `${JSON.stringify({ workflowId, runId: handle.firstExecutionRunId, url })}\n` : `${workflowId}\n`);
+    return 0;
+  }
+  if (!options.json) process.stdout.write(`Backup ${workflowId} started${url ? `: ${url}` : ''}\n`);
+  try {
+    const result = await watchWorkflow<BackupWorkflowResult>(client, handle, options.json ? process.stderr : process.stdout);
+    printResult(result, workflowId, url, options.json);
+    return 0;
+  } catch (error) {
+    const partial = failureDetails<BackupWorkflowResult>(error, PARTIAL_BACKUP);
+    if (partial) {
+      printResult(partial, workflowId, url, options.json);
+      process.stderr.write(`scholaria-backup: ${rootFailure(error).message}\n`);
+      return 1;
+    }
+    throw new UserError(`backup ${workflowId} failed: ${rootFailure(error).message}`);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** What the Web UI shows under the run's summary: the runbook of a backup, with the activity names its history shows. */
+export function backupDetails(input: BackupWorkflowInput): string {
+  const stores = input.components.map((store) => STORE_LABELS[store]).join(', ');
+  const names = (verb: string) => input.components.map((store) => `\`${verb}${capitalize(store)}\``).join(', ');
+  return [
+    `**${input.tier}** backup of ${stores} into one set \`scholaria_backup_<UTC time>\` in BACKUP_DIR (search attribute BackupSet once it is staged).`,
+    `Steps: ${names('probe')} → \`prepareBackupSet\` → per store, in parallel, dump then read back: ${input.components.map((store) => `\`backup${capitalize(store)}\` → \`verify${capitalize(store)}\``).join(', ')} → \`sealBackupSet\` (re-hash, SHA256SUMS, manifest) → \`applyRetention\`.`,
+    `A store that fails leaves a partial set naming it, and the run fails with that store's reason.`,
+  ].join('\n\n');
+}
+
+function printResult(result: BackupWorkflowResult, workflowId: string, url: string | undefined, json?: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ workflowId, url, ...result }, null, 2)}\n`);
+    return;
+  }
+  const lines = [
+    `Backup set: ${result.set.path}`,
+    `Status:     ${result.set.status}`,
+    `Size:       ${formatBytes(result.set.bytes)}`,
+  ];
+  for (const [store, outcome] of Object.entries(result.stores) as [StoreName, NonNullable<BackupWorkflowResult['stores'][StoreName]>][]) {
+    if (outcome.status === 'ok') {
+      lines.push(`  ${STORE_LABELS[store].padEnd(11)} ${formatBytes(outcome.bytes ?? 0).padStart(9)}  verified`);
+      for (const check of outcome.checks ?? []) lines.push(`      ✓ ${check}`);
+      for (const note of outcome.notes ?? []) lines.push(`      note: ${note}`);
+    } else {
+      lines.push(`  ${STORE_LABELS[store].padEnd(11)}    FAILED  ${outcome.error}`);
+    }
+  }
+  if (result.set.status === 'complete') lines.push(`Verification: passed (checksums re-read at seal, deep checks above)`);
+  lines.push(`Workflow:   ${workflowId}${url ? `  ${url}` : ''}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

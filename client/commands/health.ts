@@ -1,0 +1,188 @@
+/**
+ * `health-check`: everything that must hold for tonight's backup to work and for last night's to be
+ * there, each check with what to do when it fails. Exit 0 when healthy, 1 otherwise.
+ */
+import { statfs } from 'node:fs/promises';
+import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import type { Config } from '../../core/config';
+import { filesOf, totalBytes } from '../../core/manifest';
+import { SCHEDULED_TIERS, type ScheduledTier } from '../../core/schedules';
+import { startAttributes, startWithSearchAttributes } from '../../core/search-attributes';
+import { compactTimeOf, timeOfSetName } from '../../core/set-names';
+import { STORE_LABELS, STORE_URL_VARIABLES, type StoreName } from '../../core/stores';
+import { createNotificationActivities } from '../../activities/notifications';
+import { ensureWritableBackupDir, listSets } from '../../activities/repository/sets';
+import type { HealthWorkflowInput, StoreHealth } from '../../workflows/health';
+import { connectTemporal } from '../connection';
+import { formatBytes, formatDuration } from '../format';
+import { listSchedules, type ScheduleRow } from '../schedules';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** What to do about it, for failed checks. */
+  fix?: string;
+}
+
+const HOUR = 3_600_000;
+/** How old the newest complete set of a tier may be before something is wrong. */
+export const FRESHNESS: Record<ScheduledTier, number> = { daily: 26 * HOUR, weekly: 8 * 24 * HOUR, monthly: 32 * 24 * HOUR };
+
+export async function healthCheckCommand(config: Config, options: { json?: boolean }): Promise<number> {
+  const checks: Check[] = [];
+  const add = (check: Check) => checks.push(check);
+
+  try {
+    await ensureWritableBackupDir(config.backupDir);
+    add({ name: 'backup dir', ok: true, detail: `${config.backupDir} is writable` });
+  } catch (error) {
+    add({ name: 'backup dir', ok: false, detail: (error as Error).message, fix: `create ${config.backupDir} or mount the backup volume there, writable by this user` });
+  }
+
+  const sets = await listSets(config.backupDir).catch(() => []);
+  const complete = sets.filter((set) => set.manifest?.status === 'complete');
+  try {
+    const stats = await statfs(config.backupDir);
+    const free = stats.bavail * stats.bsize;
+    const newest = complete[0]?.manifest;
+    const setSize = newest ? totalBytes(filesOf(newest)) : 0;
+    const fits = setSize > 0 ? Math.floor(free / setSize) : undefined;
+    const ok = free >= config.minFreeBytes && (fits === undefined || fits >= 1);
+    add({
+      name: 'free disk',
+      ok,
+      detail: `${formatBytes(free)} free in ${config.backupDir}${fits !== undefined ? `, room for about ${fits} more sets of ${formatBytes(setSize)}` : ''}`,
+      ...(ok ? {} : { fix: `free space in ${config.backupDir} (prune old sets with \`scholaria-backup prune\`) or grow the volume; the minimum is BACKUP_MIN_FREE_GB=${config.minFreeBytes / 1e9}` }),
+    });
+  } catch {
+    // reported by the backup dir check
+  }
+
+  let client: Client | undefined;
+  try {
+    client = await connectTemporal(config);
+    add({ name: 'temporal', ok: true, detail: `reachable at ${config.temporal.address}, namespace ${config.temporal.namespace}` });
+  } catch (error) {
+    add({ name: 'temporal', ok: false, detail: (error as Error).message, fix: 'start the Temporal server or fix TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS settings' });
+  }
+
+  let schedules: ScheduleRow[] = [];
+  let workerPolling = false;
+  if (client) {
+    try {
+      workerPolling = await hasPollingWorker(client, config);
+      add({
+        name: 'worker',
+        ok: workerPolling,
+        detail: workerPolling ? `a worker polls task queue ${config.temporal.taskQueue}` : `no worker polls task queue ${config.temporal.taskQueue}`,
+        ...(workerPolling ? {} : { fix: 'start the worker: `scholaria-backup worker` (in Docker: the backup service)' }),
+      });
+      schedules = await listSchedules(client, config);
+      for (const row of schedules) {
+        const ok = row.exists && !row.paused;
+        add({
+          name: `schedule ${row.tier}`,
+          ok,
+          detail: !row.exists ? 'missing' : row.paused ? `paused${row.note ? `: ${row.note}` : ''}` : `${row.when}; next ${row.nextRuns[0]?.toISOString() ?? '-'}`,
+          ...(ok ? {} : { fix: row.exists ? `scholaria-backup schedules resume ${row.tier}` : 'scholaria-backup schedules apply' }),
+        });
+      }
+    } catch (error) {
+      add({ name: 'schedules', ok: false, detail: (error as Error).message, fix: 'check the Temporal namespace and permissions' });
+    }
+  }
+
+  const now = Date.now();
+  for (const tier of SCHEDULED_TIERS) {
+    const newest = complete.find((set) => set.manifest?.tier === tier);
+    const age = newest ? now - (timeOfSetName(newest.name)?.getTime() ?? 0) : undefined;
+    const since = schedules.find((row) => row.tier === tier)?.createdAt;
+    const due = since ? now - since.getTime() > FRESHNESS[tier] : true;
+    if (age !== undefined && age <= FRESHNESS[tier]) {
+      add({ name: `recent ${tier} set`, ok: true, detail: `${newest!.name}, ${formatDuration(age)} old` });
+    } else if (!due) {
+      add({ name: `recent ${tier} set`, ok: true, detail: `not due yet: the schedule exists since ${formatDuration(now - since!.getTime())}` });
+    } else {
+      add({
+        name: `recent ${tier} set`,
+        ok: false,
+        detail: newest ? `the newest complete ${tier} set is ${formatDuration(age!)} old (${newest.name}); the limit is ${formatDuration(FRESHNESS[tier])}` : `no complete ${tier} set`,
+        fix: `look at the last ${tier} runs (\`scholaria-backup status\`, the Temporal UI), then \`scholaria-backup schedules trigger ${tier}\``,
+      });
+    }
+  }
+
+  if (client && workerPolling) {
+    const stores = await probeStores(client, config).catch((error: Error) => error);
+    if (stores instanceof Error) {
+      add({ name: 'stores', ok: false, detail: `the probe run failed: ${stores.message}`, fix: 'look at the worker log' });
+    } else {
+      for (const [store, health] of Object.entries(stores) as [StoreName, StoreHealth][]) {
+        add(
+          health.reachable
+            ? { name: STORE_LABELS[store], ok: true, detail: health.details.join('; ') }
+            : { name: STORE_LABELS[store], ok: false, detail: health.reason, fix: `check ${STORE_URL_VARIABLES[store]} and that the server runs and accepts the backup user` },
+        );
+      }
+    }
+  }
+  await client?.connection.close();
+
+  const healthy = checks.every((check) => check.ok);
+  if (!healthy) {
+    const failed = checks.filter((check) => !check.ok);
+    await createNotificationActivities(config).notify({
+      kind: 'health-check',
+      outcome: 'failed',
+      title: `health-check failed: ${failed.map((check) => check.name).join(', ')}`,
+      reason: failed[0]!.detail,
+      details: failed.map((check) => `${check.name}: ${check.detail}${check.fix ? ` → ${check.fix}` : ''}`),
+    });
+  }
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ healthy, checks }, null, 2)}\n`);
+  } else {
+    for (const check of checks) {
+      process.stdout.write(`${check.ok ? '✓' : '✗'} ${check.name}: ${check.detail}\n${check.ok || !check.fix ? '' : `    → ${check.fix}\n`}`);
+    }
+    process.stdout.write(healthy ? 'Healthy.\n' : `Unhealthy: ${checks.filter((check) => !check.ok).length} checks failed.\n`);
+  }
+  return healthy ? 0 : 1;
+}
+
+/** A worker counts when it polled the queue for both workflow and activity tasks within the last few minutes. */
+async function hasPollingWorker(client: Client, config: Config): Promise<boolean> {
+  const recent = Date.now() - 5 * 60_000;
+  for (const taskQueueType of [temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY]) {
+    const response = await client.workflowService.describeTaskQueue({
+      namespace: config.temporal.namespace,
+      taskQueue: { name: config.temporal.taskQueue },
+      taskQueueType,
+    });
+    const seen = (response.pollers ?? []).some((poller) => {
+      const seconds = Number(poller.lastAccessTime?.seconds ?? 0);
+      return seconds * 1000 >= recent;
+    });
+    if (!seen) return false;
+  }
+  return true;
+}
+
+async function probeStores(client: Client, config: Config): Promise<Partial<Record<StoreName, StoreHealth>>> {
+  const input: HealthWorkflowInput = { components: config.components };
+  return startWithSearchAttributes(
+    (typedSearchAttributes) =>
+      client.workflow.execute('healthWorkflow', {
+        workflowId: `health-check-${compactTimeOf(new Date())}-${process.pid}`,
+        taskQueue: config.temporal.taskQueue,
+        args: [input],
+        workflowExecutionTimeout: '2 minutes',
+        staticSummary: 'health-check: probe every store from the worker',
+        typedSearchAttributes,
+      }),
+    startAttributes('health'),
+    (line) => process.stderr.write(`scholaria-backup: warning: ${line}\n`),
+  );
+}

@@ -1,0 +1,86 @@
+/**
+ * The worker process: registers the workflows and every activity on the task queue and runs until
+ * SIGINT/SIGTERM. On shutdown, running activities get a grace period to finish or heartbeat their
+ * last progress before they are cancelled (which kills their child processes).
+ */
+import { readFileSync } from 'node:fs';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
+import type { Config } from '../core/config';
+import { createActivities } from '../activities';
+import { registerSecrets } from '../core/redaction';
+import { processLogger } from '../activities/logging';
+import { temporalConnectionOptions } from '../core/temporal-connection';
+import { ensureSearchAttributes } from './register-search-attributes';
+
+export interface WorkerOptions {
+  /** A bundle made by `bundleWorkflowCode`; without it the workflows are bundled at start. */
+  workflowBundlePath?: string;
+  /** Called once the worker polls its task queue. */
+  onReady?: () => void;
+}
+
+const TEMPORAL_LOG_LEVELS: Record<Config['logLevel'], LogLevel> = {
+  fatal: 'ERROR',
+  error: 'ERROR',
+  // Activity failures are already logged, once and redacted, by the activities themselves.
+  warn: 'ERROR',
+  info: 'ERROR',
+  debug: 'DEBUG',
+  trace: 'TRACE',
+};
+
+let runtimeInstalled = false;
+
+export function installRuntime(config: Config): void {
+  if (runtimeInstalled) return;
+  const logger = processLogger(config.logLevel, 'temporal');
+  Runtime.install({
+    logger: new DefaultLogger(TEMPORAL_LOG_LEVELS[config.logLevel], (entry) => {
+      const level = entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error');
+      logger[level](entry.meta ?? {}, entry.message);
+    }),
+  });
+  runtimeInstalled = true;
+}
+
+export async function createWorker(config: Config, options: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
+  registerSecrets(Object.values(config.storeUrls), [config.qdrant.apiKey, config.temporal.apiKey]);
+  installRuntime(config);
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config, readFileSync));
+  // The workflows upsert these; a namespace that predates them gets them here (or a warning saying how).
+  const registration = await ensureSearchAttributes(connection, config.temporal.namespace);
+  const log = processLogger(config.logLevel, 'worker');
+  if (registration.warning) log.warn(registration.warning);
+  else if (registration.added.length > 0) log.info({ added: registration.added }, 'search attributes registered');
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath: require.resolve('../workflows') }),
+    activities: createActivities(config),
+    // Dumps are CPU- and disk-bound; a few at a time is what two cores can carry.
+    maxConcurrentActivityTaskExecutions: 4,
+    // Progress reaches the CLI once a second, whatever the heartbeat timeout.
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
+    shutdownGraceTime: '20 seconds',
+  });
+  return { worker, connection };
+}
+
+export async function runWorker(config: Config, options: WorkerOptions = {}): Promise<void> {
+  const log = processLogger(config.logLevel, 'worker');
+  const { worker, connection } = await createWorker(config, options);
+  log.info({ address: config.temporal.address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue }, 'worker polling');
+  try {
+    // The Runtime turns SIGINT/SIGTERM into a graceful shutdown, which ends run().
+    const running = worker.run();
+    options.onReady?.();
+    await running;
+    log.info('worker stopped');
+  } finally {
+    await connection.close();
+  }
+}

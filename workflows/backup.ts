@@ -1,0 +1,193 @@
+import { ApplicationFailure, CancellationScope, isCancellation, log, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import type { SealedSet } from '../core/contract';
+import { summaryDifferences, type StoreRecord } from '../core/manifest';
+import { STORE_LABELS, type StoreName } from '../core/stores';
+import type { Tier } from '../core/tiers';
+import { coordination, repository, storeActivity, withSummary } from './activity-proxies';
+import { notify } from './notify';
+import { failureTypeOf, reasonOf } from './failure-reasons';
+import { recordRun } from './run-attributes';
+
+export interface BackupWorkflowInput {
+  tier: Tier;
+  components: StoreName[];
+}
+
+export interface BackupStoreOutcome {
+  status: 'ok' | 'failed';
+  bytes?: number;
+  error?: string;
+  checks?: string[];
+  notes?: string[];
+}
+
+export interface BackupWorkflowResult {
+  set: SealedSet;
+  stores: Partial<Record<StoreName, BackupStoreOutcome>>;
+  /** What retention did after the backup, one line each. */
+  retention?: string[];
+}
+
+/** Failure type of a run whose set was sealed as partial; its details carry the BackupWorkflowResult. */
+export const PARTIAL_BACKUP = 'PartialBackup';
+
+/**
+ * One backup run: probe every store, stage a set, back up the stores in parallel (each dump verified
+ * by reading it back), then seal the set. A store that fails leaves a `partial` set naming it, and the
+ * run fails so the UI and the CLI both show it; a bad configuration fails before anything is written.
+ */
+export async function backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult> {
+  const { tier, components } = input;
+  const { workflowId, runId } = workflowInfo();
+  try {
+    const { waitedFor } = await withSummary(coordination.waitForEarlierBackups, 'Wait until earlier backups (any tier) have finished')({
+      workflowId,
+      startedAt: workflowInfo().startTime.toISOString(),
+    });
+    if (waitedFor.length > 0) log.info('waited for earlier backups', { waitedFor });
+    const result = await backUp(tier, components, { id: workflowId, runId });
+    recordRun({ outcome: 'complete' });
+    const retention = await applyRetention(tier);
+    await notify({
+      kind: 'backup',
+      outcome: 'succeeded',
+      title: `${tier} backup ${result.set.name} is complete`,
+      tier,
+      set: result.set.name,
+      details: [...describeStores(result), ...retention],
+    });
+    return { ...result, retention };
+  } catch (error) {
+    const partial = error instanceof ApplicationFailure && error.type === PARTIAL_BACKUP ? (error.details?.[0] as BackupWorkflowResult) : undefined;
+    const failedStore = partial && (Object.entries(partial.stores) as [StoreName, BackupStoreOutcome][]).find(([, outcome]) => outcome.status === 'failed');
+    recordRun({ outcome: partial ? 'partial' : isCancellation(error) ? 'cancelled' : 'failed' });
+    setCurrentDetails(`${partial ? 'Partial' : isCancellation(error) ? 'Cancelled' : 'Failed'}: ${isCancellation(error) ? 'the run was cancelled' : reasonOf(error)}`);
+    await notify({
+      kind: 'backup',
+      outcome: partial ? 'partial' : 'failed',
+      title: partial ? `${tier} backup ${partial.set.name} is partial` : `${tier} backup failed`,
+      tier,
+      set: partial?.set.name,
+      store: failedStore ? STORE_LABELS[failedStore[0]] : undefined,
+      reason: isCancellation(error) ? 'the run was cancelled' : reasonOf(error),
+      details: partial ? describeStores(partial) : [],
+    });
+    throw error;
+  }
+}
+
+/** Probe, stage, back up every store in parallel (each verified by reading it back), seal. */
+async function backUp(tier: Tier, components: StoreName[], workflow: { id: string; runId: string }): Promise<BackupWorkflowResult> {
+  // Named after the moment the work starts, after any wait in the queue of backups.
+  const startedAt = new Date(Date.now()).toISOString();
+  const records: Partial<Record<StoreName, StoreRecord>> = {};
+
+  setCurrentDetails(`Probing ${components.map((store) => STORE_LABELS[store]).join(', ')}`);
+  const probes = await Promise.allSettled(components.map((store) => storeActivity('probe', store)({ tier })));
+  const reachable: StoreName[] = [];
+  probes.forEach((probe, index) => {
+    const store = components[index]!;
+    if (probe.status === 'fulfilled') return reachable.push(store);
+    if (failureTypeOf(probe.reason) === 'ConfigError') {
+      throw ApplicationFailure.nonRetryable(reasonOf(probe.reason), 'ConfigError');
+    }
+    records[store] = { status: 'failed', error: `${STORE_LABELS[store]} probe failed: ${reasonOf(probe.reason)}` };
+  });
+
+  const set = await withSummary(repository.prepareBackupSet, `Stage a new ${tier} set in BACKUP_DIR/.partial`)({ tier, startedAt });
+  recordRun({ set: set.name });
+  setCurrentDetails(`Backing up ${reachable.map((store) => STORE_LABELS[store]).join(', ')} into ${set.name}`);
+  try {
+    await Promise.all(
+      reachable.map(async (store) => {
+        records[store] = await backUpStore(store, set);
+      }),
+    );
+    setCurrentDetails(`Sealing ${set.name}`);
+    const ordered = Object.fromEntries(components.map((store) => [store, records[store]!]));
+    const sealed = await withSummary(repository.sealBackupSet, `Seal ${set.name}: re-hash every file, write SHA256SUMS and the manifest`)({
+      set,
+      stores: ordered,
+      startedAt,
+      workflow,
+    });
+    const result: BackupWorkflowResult = { set: sealed, stores: outcomesOf(ordered) };
+    if (sealed.status !== 'complete') {
+      const failed = Object.values(records).flatMap((record) => (record?.status === 'failed' ? [record.error] : []));
+      throw ApplicationFailure.create({
+        message: `backup set ${sealed.name} is partial: ${failed.join('; ')}`,
+        type: PARTIAL_BACKUP,
+        nonRetryable: true,
+        details: [result],
+      });
+    }
+    setCurrentDetails(`Complete: ${sealed.name}`);
+    return result;
+  } catch (error) {
+    // Also when the run is cancelled: the cleanup must still run, so it is shielded from the cancellation.
+    await CancellationScope.nonCancellable(() => withSummary(repository.discardStagedSet, `Discard the unsealed files of ${set.name}`)({ setName: set.name }));
+    throw error;
+  }
+}
+
+/** Retention of the tier after its complete backup; a retention problem is reported, never fails the backup. */
+async function applyRetention(tier: Tier): Promise<string[]> {
+  try {
+    const { deleted, overdue } = await withSummary(repository.applyRetention, `Apply the ${tier} retention policy to BACKUP_DIR`)({ tier });
+    if (overdue.length > 0) {
+      await notify({
+        kind: 'prune',
+        outcome: 'refused',
+        title: `retention kept ${overdue.length} ${tier} sets past their retention`,
+        tier,
+        reason: `no newer complete, verified ${tier} set within the retention exists, so they remain the recovery points`,
+        details: overdue.map((name) => `kept: ${name}`),
+      });
+    }
+    return [...deleted.map((name) => `retention deleted ${name}`), ...overdue.map((name) => `retention kept ${name} past its retention (no newer good set)`)];
+  } catch (error) {
+    return [`retention failed: ${reasonOf(error)}`];
+  }
+}
+
+function describeStores(result: BackupWorkflowResult): string[] {
+  return (Object.entries(result.stores) as [StoreName, BackupStoreOutcome][]).map(([store, outcome]) =>
+    outcome.status === 'ok' ? `${STORE_LABELS[store]}: ${outcome.bytes} bytes, verified` : `${STORE_LABELS[store]}: FAILED: ${outcome.error}`,
+  );
+}
+
+async function backUpStore(store: StoreName, set: Parameters<typeof repository.sealBackupSet>[0]['set']): Promise<StoreRecord> {
+  const label = STORE_LABELS[store];
+  try {
+    const dumped = await storeActivity('backup', store, { set: set.name })({ set });
+    const record = { status: 'ok' as const, serverVersion: dumped.serverVersion, files: dumped.files, notes: dumped.notes, phases: dumped.phases };
+    // A store that parsed its files to the end while writing them, and counted their content, needs no second
+    // read: the seal re-hashes every byte from disk against the hash taken while writing.
+    if (dumped.checks && dumped.summary) return { ...record, summary: dumped.summary, checks: dumped.checks };
+    const verified = await storeActivity('verify', store, { summary: `Read back the ${label} dump and count its content` })({
+      setName: set.name,
+      location: 'staging',
+      files: dumped.files,
+      tier: set.tier,
+    });
+    const differences = dumped.summary ? summaryDifferences(dumped.summary, verified.summary) : [];
+    if (differences.length > 0) {
+      return { status: 'failed', error: `${label}: the dump does not hold what the server had: ${differences.slice(0, 3).join('; ')}` };
+    }
+    return { ...record, summary: verified.summary, checks: verified.checks };
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    return { status: 'failed', error: `${label}: ${reasonOf(error)}` };
+  }
+}
+
+function outcomesOf(records: Partial<Record<StoreName, StoreRecord>>): BackupWorkflowResult['stores'] {
+  const outcomes: BackupWorkflowResult['stores'] = {};
+  for (const [store, record] of Object.entries(records) as [StoreName, StoreRecord][]) {
+    outcomes[store] =
+      record.status === 'ok'
+        ? { status: 'ok', bytes: record.files.reduce((sum, file) => sum + file.bytes, 0), checks: record.checks, notes: record.notes }
+        : { status: 'failed', error: record.error };
+  }
+  return outcomes;
+}

@@ -1,0 +1,13 @@
+import { CancellationScope, log } from '@temporalio/workflow';
+import type { Notification } from '../core/contract';
+import { notifications, withSummary } from './activity-proxies';
+import { reasonOf } from './failure-reasons';
+
+/** Notifications never fail a run, and still go out when the run is being cancelled. */
+export async function notify(notification: Notification): Promise<void> {
+  try {
+    await CancellationScope.nonCancellable(() => withSummary(notifications.notify, `Notify: ${notification.title}`)(notification));
+  } catch (error) {
+    log.warn('notification failed', { reason: reasonOf(error) });
+  }
+}

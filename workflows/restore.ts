@@ -1,0 +1,259 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  setCurrentDetails,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { PreflightReport, RestoreSource, SafetySnapshot } from '../core/contract';
+import { summaryDifferences, type Manifest } from '../core/manifest';
+import { stampOf } from '../core/set-names';
+import { STORE_LABELS, STORE_NAMES, type StoreName } from '../core/stores';
+import type { RunOutcome } from '../core/search-attributes';
+import { audit, repository, storeActivity, withSummary } from './activity-proxies';
+import { notify } from './notify';
+import { reasonOf } from './failure-reasons';
+import { recordRun } from './run-attributes';
+import { verifySealedSet } from './verify';
+
+export interface RestoreWorkflowInput {
+  /** `latest`, a set name, or a set path inside BACKUP_DIR. */
+  reference: string;
+  /** Stores to restore; every store the set holds when omitted. */
+  components?: StoreName[];
+  dryRun: boolean;
+  /** End sessions that block the restore (PostgreSQL connections to the target database). */
+  force: boolean;
+  /** Keep the safety snapshots (e.g. the pre-restore database) after a successful restore. */
+  keepSafety: boolean;
+  /** Who asked, for the audit log: user and host of the CLI. */
+  requestedBy: string;
+}
+
+export type StoreRestoreStatus = 'planned' | 'restored' | 'failed' | 'rolled back' | 'rollback failed' | 'untouched';
+
+export interface StoreRestoreReport {
+  status: StoreRestoreStatus;
+  plan: PreflightReport;
+  details: string[];
+  error?: string;
+  rollbackError?: string;
+}
+
+export interface RestoreWorkflowResult {
+  set: string;
+  dryRun: boolean;
+  checks: string[];
+  stores: Partial<Record<StoreName, StoreRestoreReport>>;
+}
+
+/** Failure type of a restore that failed after changing something; its details carry the RestoreWorkflowResult. */
+export const RESTORE_FAILED = 'RestoreFailed';
+
+/**
+ * A restore as a saga. Before anything is touched: the set's checksums and deep checks, and every
+ * requested store's preflight (a dry run stops there with the plan). Then, for every store side by
+ * side: a safety snapshot, the restore, and a check of what the target now holds. If any store fails,
+ * the others are stopped; if any fails or the run is cancelled, every store already touched is rolled
+ * back to its safety snapshot in a scope that cannot be cancelled, and the result says what was
+ * restored, what failed and what was rolled back.
+ */
+export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<RestoreWorkflowResult> {
+  const restoreId = stampOf(workflowInfo().startTime);
+  const reports: RestoreWorkflowResult['stores'] = {};
+  let outcome = 'failed';
+  let setName = input.reference;
+  let stores: StoreName[] = input.components ?? [];
+  try {
+    const set = await withSummary(repository.resolveBackupSet, describeReference(input.reference))({ reference: input.reference });
+    setName = set.name;
+    recordRun({ set: set.name, tier: set.manifest.tier });
+    stores = storesToRestore(set.manifest, input.components);
+    const verified = await verifySealedSet(set, stores, 'restore');
+    const sources = Object.fromEntries(stores.map((store) => [store, sourceOf(set.manifest, store, restoreId)])) as Record<StoreName, RestoreSource>;
+
+    setCurrentDetails(`Preflight of ${stores.map((store) => STORE_LABELS[store]).join(', ')}`);
+    const plans = await Promise.all(stores.map((store) => storeActivity('preflight', store, { set: set.name })(sources[store])));
+    stores.forEach((store, index) => (reports[store] = { status: input.dryRun ? 'planned' : 'untouched', plan: plans[index]!, details: [] }));
+    const problems = stores.flatMap((store, index) => plans[index]!.problems.map((problem) => `${STORE_LABELS[store]}: ${problem}`));
+    if (problems.length > 0) {
+      throw ApplicationFailure.create({
+        message: `the restore cannot start: ${problems.join('; ')}`,
+        type: 'PreflightFailed',
+        nonRetryable: true,
+        details: [{ set: set.name, dryRun: input.dryRun, checks: verified.checks, stores: reports }],
+      });
+    }
+    const result: RestoreWorkflowResult = { set: set.name, dryRun: input.dryRun, checks: verified.checks, stores: reports };
+    if (input.dryRun) {
+      outcome = 'dry run';
+      recordRun({ outcome: 'dry run' });
+      setCurrentDetails(`Dry run of ${set.name}: nothing changed`);
+      return result;
+    }
+
+    const safeties: { store: StoreName; safety: SafetySnapshot }[] = [];
+    const phases = new StorePhases();
+    const restoreOne = async (store: StoreName): Promise<void> => {
+      const label = STORE_LABELS[store];
+      try {
+        phases.set(store, 'safety snapshot');
+        const safety = await storeActivity('safetySnapshot', store, { set: set.name })(sources[store]);
+        // Registered before the restore starts: a restore that fails halfway has already changed the target.
+        safeties.unshift({ store, safety });
+        phases.set(store, `restoring from ${set.name}`);
+        const restored = await storeActivity('restore', store, { set: set.name })({ ...sources[store], safety, force: input.force });
+        phases.set(store, 'checking the restored content');
+        const now = await storeActivity('summarize', store, { set: set.name })({ restoreId });
+        const differences = summaryDifferences(restored.expected ?? sources[store].summary, now);
+        if (differences.length > 0) {
+          throw ApplicationFailure.nonRetryable(`${label} after the restore does not hold what the set holds: ${differences.slice(0, 3).join('; ')}`, 'VerificationFailed');
+        }
+        reports[store] = { ...reports[store]!, status: 'restored', details: [safety.description, ...restored.details] };
+        phases.set(store, 'restored');
+      } catch (error) {
+        // A store stopped because another one failed, or because the run was cancelled, did not fail itself.
+        if (!isCancellation(error)) reports[store] = { ...reports[store]!, status: 'failed', error: reasonOf(error) };
+        throw error;
+      }
+    };
+    // The stores are independent: they are restored side by side, and the first failure stops the others.
+    const restoring = new CancellationScope();
+    const runs = stores.map((store) => restoring.run(() => restoreOne(store)));
+    try {
+      await Promise.all(runs);
+    } catch (error) {
+      restoring.cancel();
+      await Promise.allSettled(runs);
+      await CancellationScope.nonCancellable(() => rollBack(safeties, restoreId, reports));
+      outcome = isCancellation(error) ? 'cancelled, rolled back' : 'failed, rolled back';
+      if (isCancellation(error)) throw error;
+      const summary = stores.map((store) => `${STORE_LABELS[store]} ${reports[store]!.status}`).join(', ');
+      throw ApplicationFailure.create({
+        message: `restore from ${set.name} failed: ${reasonOf(error)} (${summary})`,
+        type: RESTORE_FAILED,
+        nonRetryable: true,
+        details: [result],
+      });
+    }
+
+    setCurrentDetails('Releasing safety snapshots');
+    for (const { store, safety } of safeties) {
+      try {
+        const summary = input.keepSafety ? `Keep the ${STORE_LABELS[store]} safety snapshot (--keep-safety)` : undefined;
+        await storeActivity('release', store, { summary })({ restoreId, safety, keep: input.keepSafety });
+        if (input.keepSafety) reports[store]!.details.push(`kept: ${safety.description}`);
+      } catch (error) {
+        reports[store]!.details.push(`the safety snapshot could not be removed: ${reasonOf(error)}`);
+      }
+    }
+    outcome = 'restored';
+    recordRun({ outcome: 'restored' });
+    setCurrentDetails(`Restored ${stores.map((store) => STORE_LABELS[store]).join(', ')} from ${set.name}`);
+    await notify({
+      kind: 'restore',
+      outcome: 'succeeded',
+      title: `restore of ${stores.map((store) => STORE_LABELS[store]).join(', ')} from ${set.name} succeeded`,
+      set: set.name,
+      details: describeReports(reports),
+    });
+    return result;
+  } catch (error) {
+    if (outcome === 'failed') outcome = `failed: ${reasonOf(error)}`;
+    const rollbackFailed = Object.values(reports).some((report) => report?.status === 'rollback failed');
+    const ended: RunOutcome = isCancellation(error) ? 'cancelled' : rollbackFailed ? 'rollback failed' : outcome.endsWith('rolled back') ? 'rolled back' : 'failed';
+    recordRun({ outcome: ended });
+    setCurrentDetails(isCancellation(error) ? `Cancelled${outcome.endsWith('rolled back') ? '; every store it changed was rolled back' : ''}` : `Failed: ${reasonOf(error)}`);
+    if (!input.dryRun) {
+      const failed = (Object.entries(reports) as [StoreName, StoreRestoreReport][]).find(([, report]) => report.status === 'failed' || report.status === 'rollback failed');
+      const rolledBack = Object.values(reports).some((report) => report?.status === 'rolled back');
+      await notify({
+        kind: 'restore',
+        outcome: rolledBack ? 'rolled back' : 'failed',
+        title: `restore from ${setName} ${isCancellation(error) ? 'was cancelled' : 'failed'}${rolledBack ? '; changed stores were rolled back' : ''}`,
+        set: setName,
+        store: failed ? STORE_LABELS[failed[0]] : undefined,
+        reason: isCancellation(error) ? 'the run was cancelled' : reasonOf(error),
+        details: describeReports(reports),
+      });
+    }
+    throw error;
+  } finally {
+    await CancellationScope.nonCancellable(() =>
+      withSummary(audit.recordAudit, 'Append the restore to the audit log')({
+        event: 'restore',
+        at: workflowInfo().startTime.toISOString(),
+        by: input.requestedBy,
+        workflowId: workflowInfo().workflowId,
+        set: setName,
+        stores,
+        dryRun: input.dryRun,
+        outcome,
+      }),
+    );
+  }
+}
+
+function describeReference(reference: string): string {
+  return reference === 'latest' ? 'Find the newest complete set in BACKUP_DIR' : `Find ${reference} in BACKUP_DIR and read its manifest`;
+}
+
+function describeReports(reports: RestoreWorkflowResult['stores']): string[] {
+  return (Object.entries(reports) as [StoreName, StoreRestoreReport][]).map(
+    ([store, report]) =>
+      `${STORE_LABELS[store]}: ${report.status}${report.error ? `: ${report.error}` : ''}${report.rollbackError ? `; rollback failed: ${report.rollbackError}` : ''}`,
+  );
+}
+
+async function rollBack(
+  safeties: readonly { store: StoreName; safety: SafetySnapshot }[],
+  restoreId: string,
+  reports: RestoreWorkflowResult['stores'],
+): Promise<void> {
+  for (const { store, safety } of safeties) {
+    setCurrentDetails(`${STORE_LABELS[store]}: rolling back`);
+    const report = reports[store]!;
+    try {
+      await storeActivity('rollback', store)({ restoreId, safety });
+      report.details.push(`rolled back: ${safety.description}`);
+      if (report.status === 'failed') report.details.push('its partial changes were rolled back');
+      else report.status = 'rolled back';
+    } catch (error) {
+      report.status = 'rollback failed';
+      report.rollbackError = `${reasonOf(error)}; the safety snapshot is kept: ${safety.description}`;
+    }
+  }
+}
+
+/** What each store's restore is doing, shown as the run's current details in the Web UI. */
+class StorePhases {
+  private readonly phases = new Map<StoreName, string>();
+
+  set(store: StoreName, phase: string): void {
+    this.phases.set(store, phase);
+    setCurrentDetails([...this.phases].map(([name, current]) => `${STORE_LABELS[name]}: ${current}`).join('; '));
+  }
+}
+
+/** The requested stores, each of which the set must hold; by default every store it holds. */
+function storesToRestore(manifest: Manifest, requested: readonly StoreName[] | undefined): StoreName[] {
+  const held = STORE_NAMES.filter((store) => manifest.stores[store]?.status === 'ok');
+  if (!requested || requested.length === 0) {
+    if (held.length === 0) throw ApplicationFailure.nonRetryable(`backup set ${manifest.name} holds no store that can be restored`, 'SetNotFound');
+    return held;
+  }
+  for (const store of requested) {
+    const record = manifest.stores[store];
+    if (record?.status !== 'ok') {
+      const why = record?.status === 'failed' ? `its ${STORE_LABELS[store]} backup failed: ${record.error}` : `it has no ${STORE_LABELS[store]} backup`;
+      throw ApplicationFailure.nonRetryable(`backup set ${manifest.name} cannot restore ${store}: ${why}`, 'SetNotFound');
+    }
+  }
+  return STORE_NAMES.filter((store) => requested.includes(store));
+}
+
+function sourceOf(manifest: Manifest, store: StoreName, restoreId: string): RestoreSource {
+  const record = manifest.stores[store];
+  if (record?.status !== 'ok') throw ApplicationFailure.nonRetryable(`backup set ${manifest.name} has no ${store} backup`, 'SetNotFound');
+  return { restoreId, setName: manifest.name, files: record.files, summary: record.summary, serverVersion: record.serverVersion };
+}
