@@ -156,7 +156,8 @@ test('REDIS_RESTORE_METHOD=copy: Redis restored key by key with DUMP/RESTORE hol
   try {
     const result = await runCli(['restore', 'latest', '--component', 'redis', '--yes'], copyEnv);
     assert.equal(result.code, 0, result.stderr + result.stdout);
-    assert.match(result.stdout, /rdb\.gz copied key by key with DUMP\/RESTORE$/m);
+    // The seed's 30 s lock key may have expired since the backup on a slow machine; the output then says so.
+    assert.match(result.stdout, /rdb\.gz copied key by key with DUMP\/RESTORE(; \d+ keys? had expired since the backup)?$/m);
     assert.deepEqual(redisDifferences(keysAtBackup, await redisFingerprint(stores.redis.url), 300), []);
   } finally {
     await copyWorker.stop();
