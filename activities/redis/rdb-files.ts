@@ -10,7 +10,7 @@ import { HashingTap } from '../repository/hashing';
 import { compressor, decompressorFor } from '../compression-streams';
 import { fsyncPath } from '../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
-import { connectOnce } from './client';
+import { connectOnce } from './connection';
 import { startLocalRedis, type LocalRedis } from './local-server';
 import { RdbError, RdbInspector, type RdbFacts } from './rdb';
 import { streamRdbFromServer } from './replication';

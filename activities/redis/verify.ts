@@ -1,0 +1,50 @@
+import { join } from 'node:path';
+import type { Config } from '../../core/config';
+import type { StoreVerifyInput, StoreVerifyResult } from '../../core/contract';
+import { totalOf } from '../../core/manifest';
+import { VerificationFailed } from '../repository/errors';
+import { setDirectory } from '../repository/sets';
+import { runForOutput } from '../child-process';
+import type { ProgressReporter } from '../heartbeat';
+import { keyCountsPerDatabase } from './local-server';
+import { expandRdb, loadRdb } from './rdb-files';
+import { withScratch } from './scratch';
+import { rdbFileOf } from './set-files';
+
+/**
+ * The stored file is decompressed, checked by `redis-check-rdb`, and loaded into a private
+ * `redis-server` whose key counts become the set's content summary.
+ */
+export function verify(config: Config, input: StoreVerifyInput, progress: ProgressReporter): Promise<StoreVerifyResult> {
+  const file = rdbFileOf(input.files);
+  const source = join(setDirectory(config.backupDir, input.setName, input.location), file.name);
+  return withScratch(config, input.setName, async (dir) => {
+    const rdbPath = join(dir, 'dump.rdb');
+    progress.phase('decompressing RDB');
+    const facts = await expandRdb(source, rdbPath).catch((error: Error) => {
+      throw new VerificationFailed(`${file.name}: ${error.message}`);
+    });
+    progress.phase('redis-check-rdb');
+    await runForOutput('redis-check-rdb', [rdbPath]).catch((error: Error) => {
+      throw new VerificationFailed(`${file.name}: redis-check-rdb rejects it (${error.message})`);
+    });
+    progress.phase('loading RDB');
+    const loaded = await loadRdb(rdbPath).catch((error: Error) => {
+      throw new VerificationFailed(`${file.name}: redis-server cannot load it (${error.message})`);
+    });
+    let counts: Record<string, number>;
+    try {
+      counts = await keyCountsPerDatabase(loaded.client);
+    } finally {
+      await loaded.close();
+    }
+    const keys = totalOf(counts);
+    return {
+      checks: [
+        `${file.name}: RDB version ${facts.rdbVersion}, CRC64 ${facts.checksum}, redis-check-rdb passed`,
+        `${file.name}: loaded by redis-server: ${keys} keys in ${Object.keys(counts).length} databases`,
+      ],
+      summary: { unit: 'keys', counts },
+    };
+  });
+}
