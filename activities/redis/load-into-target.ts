@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import { safetyDirectory } from '../repository/sets';
-import { decompressedFile } from '../compression-streams';
+import { readDataFile } from '../data-file-streams';
+import { requireIdentityForFiles } from '../encryption';
+import { fileModes } from '../file-modes';
 import type { ProgressReporter } from '../heartbeat';
 import { withTarget } from './connection';
 import { replaceAllKeys } from './copy-keys';
@@ -31,17 +33,18 @@ export async function loadIntoTarget(
   scratchName: string,
   progress: ProgressReporter,
 ): Promise<LoadedIntoTarget> {
+  requireIdentityForFiles(config, [storedPath]);
   const method = config.redisRestoreMethod;
   let unavailable = '';
   if (method !== 'copy') {
     progress.phase('starting replication');
     const dir = safetyDirectory(config.backupDir, restoreId, 'redis');
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: fileModes().directory });
     try {
       const replicated = await withTarget(
         config,
         (target) =>
-          replicateIntoTarget(target, () => decompressedFile(storedPath, progress.signal), progress, {
+          replicateIntoTarget(target, () => readDataFile(storedPath, config, progress.signal), progress, {
             tls: storeUrl(config, 'redis').startsWith('rediss:'),
             marker: join(dir, 'replicating-from.json'),
           }),
@@ -58,8 +61,8 @@ export async function loadIntoTarget(
     }
   }
   return withScratch(config, scratchName, async (dir) => {
-    progress.phase('decompressing RDB');
-    await expandRdb(storedPath, join(dir, 'dump.rdb'));
+    progress.phase('decoding RDB');
+    await expandRdb(storedPath, join(dir, 'dump.rdb'), config);
     progress.phase('loading RDB');
     const loaded = await loadRdb(join(dir, 'dump.rdb'));
     try {

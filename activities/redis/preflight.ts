@@ -23,7 +23,7 @@ export async function preflight(config: Config, input: RestoreSource, progress: 
     usedMemory: Number(/used_memory:(\d+)/.exec(await target.info('memory'))?.[1] ?? 0),
   }));
   progress.phase('reading RDB header');
-  const rdbVersion = await rdbVersionOf(join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name));
+  const rdbVersion = await rdbVersionOf(join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name), config);
   const localVersion = (await runForOutput('redis-server', ['--version'])).match(/v=(\S+)/)?.[1] ?? 'unknown';
   const targetMax = maxRdbVersionFor(targetVersion);
   if (targetMax !== undefined && targetMax < rdbVersion) problems.push(`the target (Redis ${targetVersion}) cannot load RDB version ${rdbVersion}`);

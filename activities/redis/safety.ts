@@ -1,10 +1,12 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compressedName } from '../../core/compression';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import type { ReleaseInput, RestoreSource, RollbackInput, SafetySnapshot } from '../../core/contract';
 import { summaryDifferences } from '../../core/manifest';
+import { dataFileName } from '../data-file-streams';
+import { recipientsOf } from '../encryption';
+import { fileModes } from '../file-modes';
 import { safetyDirectory } from '../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
 import { withTarget } from './connection';
@@ -12,14 +14,18 @@ import { keyCountsPerDatabase } from './local-server';
 import { loadIntoTarget } from './load-into-target';
 import { captureRdb } from './rdb-files';
 
-/** An RDB of the target, taken over the replication protocol like a backup, into the restore's safety folder. */
+/**
+ * An RDB of the target, taken over the replication protocol like a backup, into the restore's safety
+ * folder; encrypted like a set when recipients are configured (the restoring worker holds the identity).
+ */
 export async function safetySnapshot(config: Config, input: RestoreSource, progress: ProgressReporter): Promise<SafetySnapshot> {
   const dir = safetyDirectory(config.backupDir, input.restoreId, 'redis');
-  const file = join(dir, compressedName('redis-before-restore.rdb', config.compression));
-  await mkdir(dir, { recursive: true });
-  progress.phase('streaming RDB of the target');
   // A safety snapshot lives only until the restore is released: fast compression is worth more than a small file.
-  const captured = await captureRdb(storeUrl(config, 'redis'), file, { ...config.compression, level: 1 }, progress);
+  const encoding = { compression: { ...config.compression, level: 1 }, recipients: await recipientsOf(config) };
+  const file = join(dir, dataFileName('redis-before-restore.rdb', encoding));
+  await mkdir(dir, { recursive: true, mode: fileModes().directory });
+  progress.phase('streaming RDB of the target');
+  const captured = await captureRdb(storeUrl(config, 'redis'), file, encoding, progress);
   return {
     description: `RDB of the target before the restore (${captured.facts.bytes} bytes) in ${dir}`,
     references: { file },

@@ -1,10 +1,12 @@
 import { join } from 'node:path';
+import { isEncryptedFile } from '../../core/compression';
 import type { Config } from '../../core/config';
 import type { StoreVerifyInput, StoreVerifyResult } from '../../core/contract';
 import { totalOf } from '../../core/manifest';
 import { VerificationFailed } from '../repository/errors';
 import { setDirectory } from '../repository/sets';
 import { runForOutput } from '../child-process';
+import { identityFor } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
 import { keyCountsPerDatabase } from './local-server';
 import { expandRdb, loadRdb } from './rdb-files';
@@ -12,16 +14,19 @@ import { withScratch } from './scratch';
 import { rdbFileOf } from './set-files';
 
 /**
- * The stored file is decompressed, checked by `redis-check-rdb`, and loaded into a private
- * `redis-server` whose key counts become the set's content summary.
+ * The stored file is decrypted (age authenticates every chunk) and decompressed, checked by
+ * `redis-check-rdb`, and loaded into a private `redis-server` whose key counts become the set's content
+ * summary. An encrypted set on a worker without an identity is refused at once with
+ * EncryptionIdentityMissing: its checksums are all that can be checked there.
  */
-export function verify(config: Config, input: StoreVerifyInput, progress: ProgressReporter): Promise<StoreVerifyResult> {
+export async function verify(config: Config, input: StoreVerifyInput, progress: ProgressReporter): Promise<StoreVerifyResult> {
   const file = rdbFileOf(input.files);
+  if (isEncryptedFile(file.name)) identityFor(config, file.name);
   const source = join(setDirectory(config.backupDir, input.setName, input.location), file.name);
   return withScratch(config, input.setName, async (dir) => {
     const rdbPath = join(dir, 'dump.rdb');
-    progress.phase('decompressing RDB');
-    const facts = await expandRdb(source, rdbPath).catch((error: Error) => {
+    progress.phase(isEncryptedFile(file.name) ? 'decrypting and decompressing RDB' : 'decompressing RDB');
+    const facts = await expandRdb(source, rdbPath, config).catch((error: Error) => {
       throw new VerificationFailed(`${file.name}: ${error.message}`);
     });
     progress.phase('redis-check-rdb');
@@ -41,6 +46,7 @@ export function verify(config: Config, input: StoreVerifyInput, progress: Progre
     const keys = totalOf(counts);
     return {
       checks: [
+        ...(isEncryptedFile(file.name) ? [`${file.name}: decrypted with BACKUP_ENCRYPTION_IDENTITY_FILE, every age chunk authenticated`] : []),
         `${file.name}: RDB version ${facts.rdbVersion}, CRC64 ${facts.checksum}, redis-check-rdb passed`,
         `${file.name}: loaded by redis-server: ${keys} keys in ${Object.keys(counts).length} databases`,
       ],
