@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import { safetyDirectory } from '../repository/sets';
@@ -33,7 +33,7 @@ export async function loadIntoTarget(
   scratchName: string,
   progress: ProgressReporter,
 ): Promise<LoadedIntoTarget> {
-  requireIdentityForFiles(config, [storedPath]);
+  requireIdentityForFiles(config, [basename(storedPath)]);
   const method = config.redisRestoreMethod;
   let unavailable = '';
   if (method !== 'copy') {

@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config';
@@ -26,10 +27,17 @@ export interface CapturedRdb {
  * Takes the server's RDB over the replication protocol into `path` (compressed, then encrypted when
  * `encoding` has recipients), checking its header and CRC64 on the plaintext. A failure leaves no file behind.
  */
-export async function captureRdb(url: string, path: string, encoding: DataFileEncoding, progress: ProgressReporter): Promise<CapturedRdb> {
+export async function captureRdb(
+  url: string,
+  path: string,
+  encoding: DataFileEncoding,
+  progress: ProgressReporter,
+  options: { plaintextCopy?: string } = {},
+): Promise<CapturedRdb> {
   await rm(path, { force: true });
   const inspector = new RdbInspector();
-  const written = writeDataFile([inspector], path, encoding, progress.signal);
+  const taps = options.plaintextCopy ? [copyTo(options.plaintextCopy)] : [];
+  const written = writeDataFile([inspector, ...taps], path, encoding, progress.signal);
   try {
     const { transfer } = await streamRdbFromServer({
       url,
@@ -48,6 +56,24 @@ export async function captureRdb(url: string, path: string, encoding: DataFileEn
     await rm(path, { force: true });
     throw error;
   }
+}
+
+/** A pass-through that also writes what flows through it to `path` (owner-only), waiting for the file as it waits for the pipeline. */
+function copyTo(path: string): Transform {
+  const file = createWriteStream(path, { mode: fileModes().file });
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (file.write(chunk)) callback(null, chunk);
+      else file.once('drain', () => callback(null, chunk));
+    },
+    flush(callback) {
+      file.end(() => callback());
+    },
+    destroy(error, callback) {
+      file.destroy();
+      callback(error);
+    },
+  });
 }
 
 /**

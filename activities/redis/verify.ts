@@ -9,6 +9,7 @@ import { runForOutput } from '../child-process';
 import { identityFor } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
 import { keyCountsPerDatabase } from './local-server';
+import type { RdbFacts } from './rdb';
 import { expandRdb, loadRdb } from './rdb-files';
 import { withScratch } from './scratch';
 import { rdbFileOf } from './set-files';
@@ -29,28 +30,39 @@ export async function verify(config: Config, input: StoreVerifyInput, progress: 
     const facts = await expandRdb(source, rdbPath, config).catch((error: Error) => {
       throw new VerificationFailed(`${file.name}: ${error.message}`);
     });
-    progress.phase('redis-check-rdb');
-    await runForOutput('redis-check-rdb', [rdbPath]).catch((error: Error) => {
-      throw new VerificationFailed(`${file.name}: redis-check-rdb rejects it (${error.message})`);
-    });
-    progress.phase('loading RDB');
-    const loaded = await loadRdb(rdbPath).catch((error: Error) => {
-      throw new VerificationFailed(`${file.name}: redis-server cannot load it (${error.message})`);
-    });
-    let counts: Record<string, number>;
-    try {
-      counts = await keyCountsPerDatabase(loaded.client);
-    } finally {
-      await loaded.close();
-    }
-    const keys = totalOf(counts);
-    return {
-      checks: [
-        ...(isEncryptedFile(file.name) ? [`${file.name}: decrypted with BACKUP_ENCRYPTION_IDENTITY_FILE, every age chunk authenticated`] : []),
-        `${file.name}: RDB version ${facts.rdbVersion}, CRC64 ${facts.checksum}, redis-check-rdb passed`,
-        `${file.name}: loaded by redis-server: ${keys} keys in ${Object.keys(counts).length} databases`,
-      ],
-      summary: { unit: 'keys', counts },
-    };
+    return deepCheckRdb(file.name, rdbPath, facts, progress, isEncryptedFile(file.name) ? [`${file.name}: decrypted with BACKUP_ENCRYPTION_IDENTITY_FILE, every age chunk authenticated`] : []);
   });
+}
+
+/** `redis-check-rdb` and a private `redis-server` on a plaintext RDB of `fileName`: the checks and the key counts. */
+export async function deepCheckRdb(
+  fileName: string,
+  rdbPath: string,
+  facts: RdbFacts,
+  progress: ProgressReporter,
+  earlierChecks: string[],
+): Promise<StoreVerifyResult> {
+  progress.phase('redis-check-rdb');
+  await runForOutput('redis-check-rdb', [rdbPath]).catch((error: Error) => {
+    throw new VerificationFailed(`${fileName}: redis-check-rdb rejects it (${error.message})`);
+  });
+  progress.phase('loading RDB');
+  const loaded = await loadRdb(rdbPath).catch((error: Error) => {
+    throw new VerificationFailed(`${fileName}: redis-server cannot load it (${error.message})`);
+  });
+  let counts: Record<string, number>;
+  try {
+    counts = await keyCountsPerDatabase(loaded.client);
+  } finally {
+    await loaded.close();
+  }
+  const keys = totalOf(counts);
+  return {
+    checks: [
+      ...earlierChecks,
+      `${fileName}: RDB version ${facts.rdbVersion}, CRC64 ${facts.checksum}, redis-check-rdb passed`,
+      `${fileName}: loaded by redis-server: ${keys} keys in ${Object.keys(counts).length} databases`,
+    ],
+    summary: { unit: 'keys', counts },
+  };
 }
