@@ -28,7 +28,7 @@ import { exposureWarnings, modesUnderBackupDir } from '../activities/file-modes'
 import { readManifest, sealSet, stageSet, verifySetChecksums } from '../activities/repository/sets';
 import { freePort } from '../devstack/ports';
 import { redisDifferences, redisFingerprint } from './support/fingerprints';
-import { scratchDir } from './support/stack';
+import { runCli, scratchDir, startWorker, temporalAddress } from './support/stack';
 
 const quiet: Logger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const TOOL = { name: 'scholaria-backup', version: 'test' };
@@ -265,6 +265,67 @@ describe('an encrypted Redis set', () => {
       assert.ok(error.message.startsWith(`${file.name}: `));
       return true;
     });
+  });
+});
+
+describe('a restore through the CLI and the restore workflow (real Temporal dev server and worker)', () => {
+  let backupDir: string;
+  let set: Awaited<ReturnType<typeof backUp>>;
+
+  before(async () => {
+    backupDir = join(dir, 'backup-workflow');
+    set = await backUp(configFor(backupDir, { BACKUP_ENCRYPTION_RECIPIENTS: keys.age.recipient }));
+  });
+
+  /** Restores the set into the target with a worker whose identity is `identityFile` (none when undefined). */
+  async function restoreWith(identityFile: string | undefined, queue: string): Promise<{ code: number; output: string }> {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH!,
+      HOME: process.env.HOME!,
+      BACKUP_DIR: backupDir,
+      LOG_DIR: join(dir, 'logs'),
+      LOG_LEVEL: 'warn',
+      REDIS_URL: target.url,
+      BACKUP_COMPONENTS: 'redis',
+      BACKUP_APPLY_SCHEDULES: 'false',
+      TEMPORAL_ADDRESS: temporalAddress(),
+      TEMPORAL_TASK_QUEUE: `encryption-${queue}-${process.pid}`,
+      ...(process.env.BACKUP_WORKFLOW_BUNDLE ? { BACKUP_WORKFLOW_BUNDLE: process.env.BACKUP_WORKFLOW_BUNDLE } : {}),
+      ...(identityFile ? { BACKUP_ENCRYPTION_IDENTITY_FILE: identityFile } : {}),
+    };
+    const worker = await startWorker(env);
+    try {
+      const result = await runCli(['restore', set.name, '--component', 'redis', '--yes'], env);
+      return { code: result.code, output: result.stdout + result.stderr };
+    } finally {
+      await worker.stop();
+    }
+  }
+
+  test('without the identity: refused naming BACKUP_ENCRYPTION_IDENTITY_FILE, target untouched, no safety snapshot taken', async () => {
+    await setTarget({ 'kept:key': 'untouched' });
+    const before = await redisFingerprint(target.url);
+    const result = await restoreWith(undefined, 'no-identity');
+    assert.notEqual(result.code, 0, result.output);
+    assert.match(result.output, /is encrypted with age; set BACKUP_ENCRYPTION_IDENTITY_FILE on the worker/);
+    assert.deepEqual(await redisFingerprint(target.url), before);
+    assert.equal(spawnSync('find', [backupDir, '-path', '*/.safety/*', '-type', 'f']).stdout.toString(), '');
+  });
+
+  test('with a wrong identity: refused naming the file and age\'s reason, target untouched', async () => {
+    await setTarget({ 'kept:key': 'untouched' });
+    const before = await redisFingerprint(target.url);
+    const result = await restoreWith(keys.other.identityFile, 'wrong-identity');
+    assert.notEqual(result.code, 0, result.output);
+    assert.match(result.output, new RegExp(`${set.record.files[0]!.name.replace(/\./g, '\\.')}: age exited with code 1: age: error: no identity matched any of the recipients`));
+    assert.deepEqual(await redisFingerprint(target.url), before);
+  });
+
+  test('with the identity: the target holds the source\'s keys, values and TTLs', async () => {
+    await setTarget({ 'old:key': 'replaced' });
+    const result = await restoreWith(keys.age.identityFile, 'identity');
+    assert.equal(result.code, 0, result.output);
+    assert.deepEqual(redisDifferences(await redisFingerprint(source.url), await redisFingerprint(target.url), 30), []);
   });
 });
 
