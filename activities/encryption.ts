@@ -7,13 +7,15 @@
  * this process never reads the private key, so it cannot end up in a workflow input, result or log.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import { isEncryptedFile } from '../core/compression';
 import { ConfigError, parseRecipients, type Config } from '../core/config';
-import type { SetEncryption } from '../core/manifest';
+import { filesOf, type SetEncryption } from '../core/manifest';
 import { childFilter, spawnChecked } from './child-process';
 import { VerificationFailed } from './repository/errors';
+import { readManifest, setDirectory } from './repository/sets';
 
 export const IDENTITY_VARIABLE = 'BACKUP_ENCRYPTION_IDENTITY_FILE';
 
@@ -98,11 +100,23 @@ export async function checkEncryptedFilesOpen(
   const checks: string[] = [];
   for (const name of fileNames.filter(isEncryptedFile)) {
     const identity = identityFor(config, name);
-    const child = spawnChecked('age', ['--decrypt', '--identity', identity, '--output', '/dev/null', `${setPath}/${name}`], { signal, stdout: 'ignore' });
+    const child = spawnChecked('age', ['--decrypt', '--identity', identity, '--output', '/dev/null', join(setPath, name)], { signal, stdout: 'ignore' });
     await child.done.catch((error: Error) => {
       throw new VerificationFailed(`${name} cannot be decrypted with ${IDENTITY_VARIABLE}: ${error.message}`);
     });
     checks.push(`${name}: decrypted to its end with ${IDENTITY_VARIABLE}, every chunk authenticated`);
   }
   return checks;
+}
+
+/**
+ * For a restore's verification step, before anything is touched: every encrypted data file of the
+ * sealed set `setName` decrypts to its end with the worker's identity. Refuses at once with
+ * EncryptionIdentityMissing when the set is encrypted and the worker has no identity.
+ */
+export async function checkSetDecrypts(config: Pick<Config, 'encryption' | 'backupDir'>, setName: string, signal?: AbortSignal): Promise<string[]> {
+  const path = setDirectory(config.backupDir, setName, 'sealed');
+  const names = filesOf(await readManifest(path)).map((file) => file.name);
+  requireIdentityForFiles(config, names);
+  return checkEncryptedFilesOpen(config, path, names, signal);
 }

@@ -1,30 +1,22 @@
 /**
  * Who may read what the tool writes. Sets hold every user's data (and the globals file the roles'
- * password hashes), so sets, staging, safety snapshots and logs are owner-only (folders 0700, files
- * 0600), or readable by the owner's group with BACKUP_FILE_GROUP_READ=true (0750/0640, as pgBackRest
- * allows), whatever umask the process inherited.
+ * password hashes), so what the worker creates gets the modes of `fileModesOf` (core/config.ts),
+ * whatever umask the process inherited.
  */
 import type { Stats } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileModesOf, type Config, type FileModes } from '../core/config';
 import { isSetName } from '../core/set-names';
 
-export interface FileModes {
-  directory: number;
-  file: number;
-  umask: number;
-}
-
-const OWNER_ONLY: FileModes = { directory: 0o700, file: 0o600, umask: 0o077 };
-const GROUP_READ: FileModes = { directory: 0o750, file: 0o640, umask: 0o027 };
-let current: FileModes = OWNER_ONLY;
+let current: FileModes = fileModesOf({ groupRead: false });
 
 /**
- * Call once when a process that writes files starts (the worker, the CLI): every file and folder it
- * creates afterwards, by this code, its libraries or its child processes, gets at most these modes.
+ * Call once when the worker starts: every file and folder it creates afterwards, by this code, its
+ * libraries or its child processes, gets at most these modes, and the repository passes them explicitly.
  */
-export function applyFileModes(config: { groupRead: boolean }): FileModes {
-  current = config.groupRead ? GROUP_READ : OWNER_ONLY;
+export function applyFileModes(config: Pick<Config, 'groupRead'>): FileModes {
+  current = fileModesOf(config);
   process.umask(current.umask);
   return current;
 }

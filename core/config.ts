@@ -318,6 +318,21 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   };
 }
 
+export interface FileModes {
+  directory: number;
+  file: number;
+  /** The process umask that gives at most these modes to whatever else the process and its children create. */
+  umask: number;
+}
+
+/**
+ * Sets, staging, safety snapshots and logs: owner-only (0700/0600), or readable by the owner's group
+ * with BACKUP_FILE_GROUP_READ=true (0750/0640, as pgBackRest allows). Never readable by others.
+ */
+export function fileModesOf(config: Pick<Config, 'groupRead'>): FileModes {
+  return config.groupRead ? { directory: 0o750, file: 0o640, umask: 0o027 } : { directory: 0o700, file: 0o600, umask: 0o077 };
+}
+
 /** The URL of a store the caller is about to use; a missing one is a configuration error naming the variable. */
 export function storeUrl(config: Config, store: StoreName): string {
   const url = config.storeUrls[store];

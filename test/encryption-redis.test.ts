@@ -23,7 +23,7 @@ import { preflight } from '../activities/redis/preflight';
 import { safetySnapshot } from '../activities/redis/safety';
 import { restore } from '../activities/redis/restore';
 import { withProgress } from '../activities/heartbeat';
-import { checkEncryptedFilesOpen, requireIdentityForFiles, setEncryptionOf } from '../activities/encryption';
+import { checkEncryptedFilesOpen, checkSetDecrypts, requireIdentityForFiles, setEncryptionOf } from '../activities/encryption';
 import { exposureWarnings, modesUnderBackupDir } from '../activities/file-modes';
 import { readManifest, sealSet, stageSet, verifySetChecksums } from '../activities/repository/sets';
 import { freePort } from '../devstack/ports';
@@ -173,7 +173,7 @@ describe('an encrypted Redis set', () => {
     const verified = await activity((progress) => verify(restorer, input, progress));
     assert.deepEqual(verified.summary, set.record.summary);
     assert.match(verified.checks.join('\n'), /decrypted with BACKUP_ENCRYPTION_IDENTITY_FILE, every age chunk authenticated/);
-    assert.deepEqual(await checkEncryptedFilesOpen(restorer, set.path, [set.record.files[0]!.name]), [
+    assert.deepEqual(await checkSetDecrypts(restorer, set.name), [
       `${set.record.files[0]!.name}: decrypted to its end with BACKUP_ENCRYPTION_IDENTITY_FILE, every chunk authenticated`,
     ]);
     const report = await activity((progress) => preflight(restorer, { restoreId: 'pre1', setName: set.name, files: set.record.files, summary: set.record.summary, serverVersion: set.record.serverVersion }, progress));
@@ -217,6 +217,7 @@ describe('an encrypted Redis set', () => {
     };
     await assert.rejects(activity((progress) => verify(keyless, { setName: set.name, location: 'sealed', files: set.record.files, tier: 'daily' }, progress)), refusal);
     assert.throws(() => requireIdentityForFiles(keyless, [name]), refusal);
+    await assert.rejects(checkSetDecrypts(keyless, set.name), refusal);
     await setTarget({ 'kept:key': 'untouched' });
     const before = await redisFingerprint(target.url);
     const targetConfig = loadConfig({ BACKUP_DIR: backupDir, LOG_DIR: join(dir, 'logs'), REDIS_URL: target.url });
@@ -255,7 +256,7 @@ describe('an encrypted Redis set', () => {
     for (const listing of [CHECKSUMS_FILE, MANIFEST_FILE]) writeFileSync(join(copy, listing), readFileSync(join(copy, listing), 'utf8').replaceAll(file.sha256, sha256));
     const config = configFor(tamperedDir, { BACKUP_ENCRYPTION_IDENTITY_FILE: keys.age.identityFile });
     await verifySetChecksums(tamperedDir, set.name);
-    await assert.rejects(checkEncryptedFilesOpen(config, copy, [file.name]), {
+    await assert.rejects(checkSetDecrypts(config, set.name), {
       name: 'VerificationFailed',
       message: `${file.name} cannot be decrypted with BACKUP_ENCRYPTION_IDENTITY_FILE: age exited with code 1: age: error: failed to decrypt and authenticate payload chunk`,
     });

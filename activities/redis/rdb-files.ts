@@ -53,7 +53,6 @@ export async function captureRdb(
   } catch (error) {
     inspector.destroy(error as Error);
     await written.catch(() => undefined);
-    await rm(path, { force: true });
     throw error;
   }
 }

@@ -25,6 +25,7 @@ import type { ChecksumReport, ResolvedSet, SealSetInput, SealedSet, SetLocation,
 import type { Tier } from '../../core/tiers';
 import type { StoreName } from '../../core/stores';
 import { isEncryptedFile } from '../../core/compression';
+import { ConfigError } from '../../core/config';
 import { fileModes } from '../file-modes';
 import { BackupDirUnusable, ChecksumMismatch, SetNotFound } from './errors';
 import { hashFile } from './hashing';
@@ -94,7 +95,7 @@ export async function discardStagedSet(backupDir: string, name: string): Promise
 export async function sealSet(backupDir: string, input: SealSetInput, tool: Manifest['tool'], encryption?: SetEncryption): Promise<SealedSet> {
   const staging = setDirectory(backupDir, input.set.name, 'staging');
   const encrypted = filesOf({ stores: input.stores }).some((file) => isEncryptedFile(file.name));
-  if (encrypted && !encryption) throw new BackupDirUnusable(`${input.set.name} holds age-encrypted files, but the recipients they were encrypted to were not given`);
+  if (encrypted && !encryption) throw new ConfigError(`${input.set.name} holds age-encrypted files, but the recipients they were encrypted to were not given to seal it`);
   const manifest: Manifest = {
     schema: MANIFEST_SCHEMA,
     version: MANIFEST_VERSION,
