@@ -24,7 +24,7 @@ RUN node_modules/.bin/tsc -p tsconfig.build.json && touch dist/.built
 FROM node:24.22.3-bookworm-slim
 
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates curl pigz postgresql-client-15 redis-server tini zstd \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends age ca-certificates curl pigz postgresql-client-15 redis-server tini zstd \
  && rm -rf /var/lib/apt/lists/*
 
 ENV NODE_ENV=production \

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 
 /** A child whose exit code is checked: a dump that ends early must fail, however much it wrote. */
 export interface CheckedChild {
@@ -35,7 +35,13 @@ export function spawnChecked(
     });
     child.once('close', (code, signal) => {
       if (code === 0) return resolve();
-      const lastLines = stderr.trim().split('\n').slice(-3).join('; ');
+      // age ends every error with a line asking to report unhelpful errors: it says nothing about this one.
+      const lastLines = stderr
+        .trim()
+        .split('\n')
+        .filter((line) => !line.includes('report unexpected or unhelpful errors'))
+        .slice(-3)
+        .join('; ');
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       reject(new ChildFailed(`${command} ${how}${lastLines ? `: ${lastLines}` : ''}`));
     });
@@ -68,4 +74,22 @@ export function feedChild(source: Readable, stdin: Writable): Promise<void> {
     source.once('end', resolve);
     source.pipe(stdin);
   });
+}
+
+/**
+ * A child process as a Duplex (zstd, pigz, age): stdin in, stdout out; its output ends only after it
+ * exited with 0, so a truncated or unauthenticated input fails the pipeline instead of ending it early.
+ */
+export function childFilter(command: string, args: readonly string[], signal?: AbortSignal): Duplex {
+  const child = spawnChecked(command, args, { stdin: 'pipe', signal });
+  const output = new PassThrough({ highWaterMark: 1 << 20 });
+  const stdout = child.process.stdout as Readable;
+  stdout.pipe(output, { end: false });
+  stdout.once('end', () => child.done.then(() => output.end(), (error: Error) => output.destroy(error)));
+  const duplex = Duplex.from({ writable: child.process.stdin as Writable, readable: output });
+  child.done.catch((error: Error) => duplex.destroy(error));
+  duplex.once('close', () => {
+    if (child.process.exitCode === null) child.process.kill('SIGKILL');
+  });
+  return duplex;
 }

@@ -5,10 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import { algorithmOfFile, type Compression, type CompressionAlgorithm } from '../core/compression';
-import { spawnChecked } from './child-process';
+import { algorithmOfFile, isEncryptedFile, type Compression, type CompressionAlgorithm } from '../core/compression';
+import { childFilter } from './child-process';
 
 const threads = String(Math.max(1, availableParallelism()));
 let pigzInstalled: boolean | undefined;
@@ -20,18 +20,19 @@ function hasPigz(): boolean {
 
 /** A compressing stream for `compression`. */
 export function compressor(compression: Compression, signal?: AbortSignal): Duplex {
-  if (compression.algorithm === 'zstd') return filter('zstd', ['-q', `-${compression.level}`, `-T${threads}`, '-c'], signal);
-  if (hasPigz()) return filter('pigz', [`-${compression.level}`, '-p', threads, '-c'], signal);
+  if (compression.algorithm === 'zstd') return childFilter('zstd', ['-q', `-${compression.level}`, `-T${threads}`, '-c'], signal);
+  if (hasPigz()) return childFilter('pigz', [`-${compression.level}`, '-p', threads, '-c'], signal);
   return createGzip({ level: compression.level });
 }
 
 /** A decompressing stream for a file written with `algorithm`. */
 export function decompressor(algorithm: CompressionAlgorithm, signal?: AbortSignal): Duplex {
-  return algorithm === 'zstd' ? filter('zstd', ['-q', '-d', '-c'], signal) : createGunzip();
+  return algorithm === 'zstd' ? childFilter('zstd', ['-q', '-d', '-c'], signal) : createGunzip();
 }
 
 /** A decompressing stream for a stored file, chosen by its name (`.gz`, `.zst`). */
 export function decompressorFor(fileName: string, signal?: AbortSignal): Duplex {
+  if (isEncryptedFile(fileName)) throw new Error(`${fileName} is encrypted: read it through readDataFile or decodingStages (activities/data-file-streams.ts)`);
   const algorithm = algorithmOfFile(fileName);
   if (!algorithm) throw new Error(`${fileName}: no known compression suffix (.gz, .zst)`);
   return decompressor(algorithm, signal);
@@ -43,19 +44,4 @@ export function decompressedFile(path: string, signal?: AbortSignal): Readable {
   const decompressed = decompressorFor(path, signal);
   file.once('error', (error) => decompressed.destroy(error));
   return file.pipe(decompressed);
-}
-
-/** A child process as a Duplex: stdin in, stdout out; its output ends only after it exited with 0. */
-function filter(command: string, args: string[], signal?: AbortSignal): Duplex {
-  const child = spawnChecked(command, args, { stdin: 'pipe', signal });
-  const output = new PassThrough({ highWaterMark: 1 << 20 });
-  const stdout = child.process.stdout as Readable;
-  stdout.pipe(output, { end: false });
-  stdout.once('end', () => child.done.then(() => output.end(), (error: Error) => output.destroy(error)));
-  const duplex = Duplex.from({ writable: child.process.stdin as Writable, readable: output });
-  child.done.catch((error: Error) => duplex.destroy(error));
-  duplex.once('close', () => {
-    if (child.process.exitCode === null) child.process.kill('SIGKILL');
-  });
-  return duplex;
 }

@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { connectOnce } from '../activities/redis/client';
+import { connectOnce } from '../activities/redis/connection';
 import { keyCountsPerDatabase, startLocalRedis, type LocalRedis } from '../activities/redis/local-server';
 import { startLocalPostgres, type LocalPostgres } from '../devstack/postgres';
 import { freePort } from '../devstack/ports';

@@ -19,7 +19,7 @@ import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client as PgClient } from 'pg';
-import { connectOnce } from '../activities/redis/client';
+import { connectOnce } from '../activities/redis/connection';
 import { startLocalRedis } from '../activities/redis/local-server';
 import { isAlive } from '../devstack/local-stack';
 import { freePort } from '../devstack/ports';

@@ -41,6 +41,26 @@ const urlWithScheme = (schemes: readonly string[]) =>
     })
     .refine((value) => value === undefined || URL.canParse(value), { message: 'is not a valid URL' });
 
+/** An age X25519 recipient: `age1` and 58 bech32 characters. */
+const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+/** An OpenSSH public key line as age accepts it: type, base64 key, optional comment. */
+const SSH_RECIPIENT = /^(ssh-ed25519|ssh-rsa) [A-Za-z0-9+/]{40,}={0,3}( [^\n]*)?$/;
+
+/** One age recipient, trimmed, or why it is not one (the key is shortened: it is public, but long). */
+export function parseRecipient(text: string): string {
+  const recipient = text.trim().replace(/\s+/g, ' ');
+  if (AGE_RECIPIENT.test(recipient) || SSH_RECIPIENT.test(recipient)) return recipient;
+  const shown = recipient.length > 24 ? `${recipient.slice(0, 20)}...` : recipient;
+  if (recipient.startsWith('AGE-SECRET-KEY-')) throw new ConfigError('holds an age identity (AGE-SECRET-KEY-...), a private key: give its public key (age-keygen -y) instead');
+  throw new ConfigError(`has "${shown}", which is not an age recipient (age1..., ssh-ed25519 ... or ssh-rsa ...)`);
+}
+
+/** Recipients separated by commas (the variable) or by lines with `#` comments (a recipients file, as `age -R` reads it). */
+export function parseRecipients(text: string, separator: 'comma' | 'line'): string[] {
+  const parts = separator === 'comma' ? text.split(',') : text.split('\n').filter((line) => !line.trim().startsWith('#'));
+  return parts.filter((part) => part.trim() !== '').map(parseRecipient);
+}
+
 const environmentSchema = z.object({
   BACKUP_DIR: absolutePath('/backup'),
   LOG_DIR: absolutePath('/var/log/scholaria'),
@@ -125,6 +145,20 @@ const environmentSchema = z.object({
     .string()
     .optional()
     .transform((text) => text?.split(',').map((name) => name.trim()).filter(Boolean)),
+  BACKUP_ENCRYPTION_RECIPIENTS: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      try {
+        return text === undefined ? [] : parseRecipients(text, 'comma');
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  BACKUP_ENCRYPTION_RECIPIENTS_FILE: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
+  BACKUP_ENCRYPTION_IDENTITY_FILE: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
+  BACKUP_FILE_GROUP_READ: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).default('false'),
 });
 
 export interface Config {
@@ -163,6 +197,14 @@ export interface Config {
    */
   redisRestoreMethod: 'auto' | 'replication' | 'copy';
   qdrant: { apiKey?: string; collections?: string[] };
+  /**
+   * age encryption of the set's data files. On when recipients are given (in the variable or the
+   * file, read by the worker when it writes a set). The identity is a path only: its content is read
+   * by `age` itself, never by this process, and is never copied anywhere.
+   */
+  encryption: { recipients: string[]; recipientsFile?: string; identityFile?: string };
+  /** Sets, staging, safety snapshots and logs: owner-only (0700/0600), or readable by the group too (0750/0640). */
+  groupRead: boolean;
   notify: {
     email?: {
       to: string[];
@@ -247,6 +289,12 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     storeUrls: { postgres: e.POSTGRES_URL, redis: e.REDIS_URL, qdrant: e.QDRANT_URL },
     redisRestoreMethod: e.REDIS_RESTORE_METHOD,
     qdrant: { apiKey: e.QDRANT_API_KEY, collections: e.QDRANT_COLLECTIONS },
+    encryption: {
+      recipients: e.BACKUP_ENCRYPTION_RECIPIENTS,
+      recipientsFile: e.BACKUP_ENCRYPTION_RECIPIENTS_FILE,
+      identityFile: e.BACKUP_ENCRYPTION_IDENTITY_FILE,
+    },
+    groupRead: yes(e.BACKUP_FILE_GROUP_READ),
     notify: {
       email:
         e.BACKUP_NOTIFY_EMAIL?.length && e.SMTP_HOST
@@ -268,6 +316,21 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       onSuccess: yes(e.BACKUP_NOTIFY_ON_SUCCESS),
     },
   };
+}
+
+export interface FileModes {
+  directory: number;
+  file: number;
+  /** The process umask that gives at most these modes to whatever else the process and its children create. */
+  umask: number;
+}
+
+/**
+ * Sets, staging, safety snapshots and logs: owner-only (0700/0600), or readable by the owner's group
+ * with BACKUP_FILE_GROUP_READ=true (0750/0640, as pgBackRest allows). Never readable by others.
+ */
+export function fileModesOf(config: Pick<Config, 'groupRead'>): FileModes {
+  return config.groupRead ? { directory: 0o750, file: 0o640, umask: 0o027 } : { directory: 0o700, file: 0o600, umask: 0o077 };
 }
 
 /** The URL of a store the caller is about to use; a missing one is a configuration error naming the variable. */

@@ -57,6 +57,13 @@ export type StoreSucceeded = z.infer<typeof storeSucceededSchema>;
 export const SET_STATUSES = ['complete', 'partial'] as const;
 export type SetStatus = (typeof SET_STATUSES)[number];
 
+/** Present when the set's data files are age-encrypted: the recipients (public keys only) whose identities open them. */
+export const setEncryptionSchema = z.object({
+  format: z.literal('age'),
+  recipients: z.array(z.string().min(1)).min(1),
+});
+export type SetEncryption = z.infer<typeof setEncryptionSchema>;
+
 export const manifestSchema = z.object({
   schema: z.literal(MANIFEST_SCHEMA),
   version: z.literal(MANIFEST_VERSION),
@@ -68,6 +75,7 @@ export const manifestSchema = z.object({
   tool: z.object({ name: z.string(), version: z.string() }),
   workflow: z.object({ id: z.string(), runId: z.string() }),
   stores: z.partialRecord(z.enum(STORE_NAMES), storeRecordSchema),
+  encryption: setEncryptionSchema.optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 

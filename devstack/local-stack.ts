@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectOnce } from '../activities/redis/client';
+import { connectOnce } from '../activities/redis/connection';
 import { Client } from 'pg';
 import { clusterDirectoryFor, startLocalPostgres, stopLocalPostgres } from './postgres';
 import { freePort, isPortOpen, portOrFree, waitFor } from './ports';

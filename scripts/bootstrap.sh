@@ -36,13 +36,14 @@ missing=()
 for tool in pg_dump pg_restore pg_dumpall psql; do command -v "$tool" >/dev/null || missing+=(postgresql-client); done
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 for tool in redis-server redis-check-rdb redis-cli; do command -v "$tool" >/dev/null || missing+=(redis-server); done
-# zstd (the zstd profile) and pigz (parallel gzip) are used when present; install them when we can.
+# zstd (the zstd profile), pigz (parallel gzip) and age (encryption at rest) are used when present;
+# install them when we can.
 optional=()
-for tool in zstd pigz; do command -v "$tool" >/dev/null || optional+=("$tool"); done
+for tool in zstd pigz age; do command -v "$tool" >/dev/null || optional+=("$tool"); done
 if [ ${#optional[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing+=("${optional[@]}")
 elif [ ${#optional[@]} -gt 0 ]; then
-  say "optional: ${optional[*]} not installed (zstd is needed for BACKUP_COMPRESSION=zstd; pigz speeds up gzip)"
+  say "optional: ${optional[*]} not installed (zstd is needed for BACKUP_COMPRESSION=zstd; pigz speeds up gzip; age is needed for BACKUP_ENCRYPTION_RECIPIENTS)"
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

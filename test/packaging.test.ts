@@ -430,6 +430,7 @@ describe('Dockerfile', () => {
       'redis-cli': 'redis-server',
       zstd: 'zstd',
       pigz: 'pigz',
+      age: 'age',
       bash: null, // in the base image
       sh: null,
     };
@@ -441,7 +442,7 @@ describe('Dockerfile', () => {
         entry.isDirectory() ? sources(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
       );
     for (const file of ['activities', 'worker'].flatMap(sources)) {
-      for (const match of read(file).matchAll(/\b(?:spawnChecked|runForOutput|filter|spawnSync|spawn|execFile|execFileSync)\(\s*'([A-Za-z0-9_.-]+)'/g)) programs.add(match[1]!);
+      for (const match of read(file).matchAll(/\b(?:spawnChecked|runForOutput|childFilter|spawnSync|spawn|execFile|execFileSync)\(\s*'([A-Za-z0-9_.-]+)'/g)) programs.add(match[1]!);
     }
     for (const program of ['pg_dump', 'pg_restore', 'redis-check-rdb', 'zstd']) assert.ok(programs.has(program), `found ${program} in the sources`);
     for (const program of programs) {

@@ -1,16 +1,17 @@
-/** RDB files as the adapter moves them: captured from a server into gzip, expanded, and loaded into a private server. */
+/** RDB files as the adapter moves them: captured from a server into a set's data file, expanded, and loaded into a private server. */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
-import type { Compression } from '../../core/compression';
-import { HashingTap } from '../repository/hashing';
-import { compressor, decompressorFor } from '../compression-streams';
+import type { Config } from '../../core/config';
+import { decodingStages, readDataFile, writeDataFile, type DataFileEncoding } from '../data-file-streams';
+import { fileModes } from '../file-modes';
 import { fsyncPath } from '../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
-import { connectOnce } from './client';
+import { connectOnce } from './connection';
 import { startLocalRedis, type LocalRedis } from './local-server';
 import { RdbError, RdbInspector, type RdbFacts } from './rdb';
 import { streamRdbFromServer } from './replication';
@@ -23,14 +24,20 @@ export interface CapturedRdb {
 }
 
 /**
- * Takes the server's RDB over the replication protocol into `path` (compressed), checking its header and
- * CRC64 on the way. A failure leaves no file behind.
+ * Takes the server's RDB over the replication protocol into `path` (compressed, then encrypted when
+ * `encoding` has recipients), checking its header and CRC64 on the plaintext. A failure leaves no file behind.
  */
-export async function captureRdb(url: string, path: string, compression: Compression, progress: ProgressReporter): Promise<CapturedRdb> {
+export async function captureRdb(
+  url: string,
+  path: string,
+  encoding: DataFileEncoding,
+  progress: ProgressReporter,
+  options: { plaintextCopy?: string } = {},
+): Promise<CapturedRdb> {
   await rm(path, { force: true });
   const inspector = new RdbInspector();
-  const tap = new HashingTap();
-  const written = pipeline(inspector, compressor(compression, progress.signal), tap, createWriteStream(path));
+  const taps = options.plaintextCopy ? [copyTo(options.plaintextCopy)] : [];
+  const written = writeDataFile([inspector, ...taps], path, encoding, progress.signal);
   try {
     const { transfer } = await streamRdbFromServer({
       url,
@@ -39,33 +46,56 @@ export async function captureRdb(url: string, path: string, compression: Compres
       onProgress: (bytes) => progress.bytes(bytes),
     });
     inspector.end();
-    await written;
+    const stored = await written;
     const facts = inspector.result();
     await fsyncPath(path);
-    return { bytes: tap.bytes, sha256: tap.digest(), facts, transfer };
+    return { ...stored, facts, transfer };
   } catch (error) {
     inspector.destroy(error as Error);
     await written.catch(() => undefined);
-    await rm(path, { force: true });
     throw error;
   }
 }
 
-/** Decompresses a stored `.rdb.gz`/`.rdb.zst` to `rdbPath`, checking header and CRC64; throws RdbError on a bad file. */
-export async function expandRdb(storedPath: string, rdbPath: string): Promise<RdbFacts> {
+/** A pass-through that also writes what flows through it to `path` (owner-only), waiting for the file as it waits for the pipeline. */
+function copyTo(path: string): Transform {
+  const file = createWriteStream(path, { mode: fileModes().file });
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (file.write(chunk)) callback(null, chunk);
+      else file.once('drain', () => callback(null, chunk));
+    },
+    flush(callback) {
+      file.end(() => callback());
+    },
+    destroy(error, callback) {
+      file.destroy();
+      callback(error);
+    },
+  });
+}
+
+/**
+ * Decrypts and decompresses a stored `.rdb.gz`/`.rdb.zst` (`.age`) to `rdbPath`, checking header and
+ * CRC64; throws RdbError on a bad RDB, age's reason on a file that does not decrypt.
+ */
+export async function expandRdb(storedPath: string, rdbPath: string, config: Pick<Config, 'encryption'>): Promise<RdbFacts> {
   const inspector = new RdbInspector();
-  await pipeline(createReadStream(storedPath, { highWaterMark: 1 << 20 }), decompressorFor(storedPath), inspector, createWriteStream(rdbPath));
+  await pipeline([
+    createReadStream(storedPath, { highWaterMark: 1 << 20 }),
+    ...decodingStages(basename(storedPath), config),
+    inspector,
+    createWriteStream(rdbPath, { mode: fileModes().file }),
+  ]);
   return inspector.result();
 }
 
-/** The RDB version of a stored file, from its first bytes (`REDIS0010`): no need to decompress it all. */
-export async function rdbVersionOf(storedPath: string): Promise<number> {
-  const file = createReadStream(storedPath, { highWaterMark: 64 * 1024 });
-  const decompressed = decompressorFor(storedPath);
-  file.once('error', (error) => decompressed.destroy(error));
+/** The RDB version of a stored file, from its first bytes (`REDIS0010`): no need to decode it all. */
+export async function rdbVersionOf(storedPath: string, config: Pick<Config, 'encryption'>): Promise<number> {
+  const decoded = readDataFile(storedPath, config);
   try {
     let head = Buffer.alloc(0);
-    for await (const chunk of file.pipe(decompressed)) {
+    for await (const chunk of decoded) {
       head = Buffer.concat([head, chunk as Buffer]);
       if (head.length >= 9) break;
     }
@@ -73,8 +103,7 @@ export async function rdbVersionOf(storedPath: string): Promise<number> {
     if (!match) throw new RdbError(`${storedPath}: not an RDB file (no REDIS header)`);
     return Number(match[1]);
   } finally {
-    file.destroy();
-    decompressed.destroy();
+    decoded.destroy();
   }
 }
 

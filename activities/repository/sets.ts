@@ -13,6 +13,7 @@ import {
   MANIFEST_VERSION,
   type FileEntry,
   type Manifest,
+  type SetEncryption,
   filesOf,
   formatChecksums,
   manifestSchema,
@@ -23,6 +24,9 @@ import { isSetName, parseSetReference, setNameOf, stampOfSetName } from '../../c
 import type { ChecksumReport, ResolvedSet, SealSetInput, SealedSet, SetLocation, StagedSet } from '../../core/contract';
 import type { Tier } from '../../core/tiers';
 import type { StoreName } from '../../core/stores';
+import { isEncryptedFile } from '../../core/compression';
+import { ConfigError } from '../../core/config';
+import { fileModes } from '../file-modes';
 import { BackupDirUnusable, ChecksumMismatch, SetNotFound } from './errors';
 import { hashFile } from './hashing';
 
@@ -49,8 +53,8 @@ export function safetyDirectory(backupDir: string, restoreId: string, store: str
 export async function ensureWritableBackupDir(backupDir: string): Promise<void> {
   const probe = join(backupDir, STAGING_FOLDER, `.write-probe-${process.pid}`);
   try {
-    await mkdir(join(backupDir, STAGING_FOLDER), { recursive: true });
-    await writeFile(probe, 'probe');
+    await mkdir(join(backupDir, STAGING_FOLDER), { recursive: true, mode: fileModes().directory });
+    await writeFile(probe, 'probe', { mode: fileModes().file });
     await rm(probe, { force: true });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
@@ -74,7 +78,7 @@ export async function stageSet(backupDir: string, tier: Tier, startedAt: Date): 
   }
   const dir = setDirectory(backupDir, name, 'staging');
   await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: fileModes().directory });
   return { name, stamp: stampOfSetName(name), tier };
 }
 
@@ -85,9 +89,13 @@ export async function discardStagedSet(backupDir: string, name: string): Promise
 /**
  * Seals a staged set: re-reads every file against the checksum taken while it was written, writes
  * SHA256SUMS and the manifest, fsyncs them, and renames the folder into BACKUP_DIR in one step.
+ * `encryption` (from `setEncryptionOf(config)`) is recorded when the set holds encrypted files, which
+ * it must then be given for: a manifest never hides which public keys open its set.
  */
-export async function sealSet(backupDir: string, input: SealSetInput, tool: Manifest['tool']): Promise<SealedSet> {
+export async function sealSet(backupDir: string, input: SealSetInput, tool: Manifest['tool'], encryption?: SetEncryption): Promise<SealedSet> {
   const staging = setDirectory(backupDir, input.set.name, 'staging');
+  const encrypted = filesOf({ stores: input.stores }).some((file) => isEncryptedFile(file.name));
+  if (encrypted && !encryption) throw new ConfigError(`${input.set.name} holds age-encrypted files, but the recipients they were encrypted to were not given to seal it`);
   const manifest: Manifest = {
     schema: MANIFEST_SCHEMA,
     version: MANIFEST_VERSION,
@@ -99,6 +107,7 @@ export async function sealSet(backupDir: string, input: SealSetInput, tool: Mani
     tool,
     workflow: input.workflow,
     stores: input.stores,
+    ...(encrypted && encryption ? { encryption } : {}),
   };
   const files = filesOf(manifest);
   await removeUnlisted(staging, files);
@@ -246,7 +255,7 @@ async function checkFile(dir: string, file: FileEntry, onBytes?: (bytes: number)
 /** Writes a file so that it is either absent or complete and on disk: temporary name, fsync, rename. */
 export async function writeDurably(path: string, content: string): Promise<void> {
   const temporary = `${path}.writing`;
-  const handle = await open(temporary, 'w');
+  const handle = await open(temporary, 'w', fileModes().file);
   try {
     await handle.writeFile(content);
     await handle.sync();

@@ -1,0 +1,92 @@
+/**
+ * The one way a store writes and reads a set's data file, so every store compresses and encrypts the
+ * same way. Writing: plaintext (through the store's deep-check taps) -> compress -> encrypt (when
+ * recipients are configured) -> sha256 tap -> file, so SHA256SUMS covers the bytes on disk. Reading:
+ * file -> decrypt (needs the identity) -> decompress -> plaintext, chosen by the file's name.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Duplex, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { algorithmOfFile, isEncryptedFile, storedFileName, type Compression } from '../core/compression';
+import type { Config } from '../core/config';
+import { compressor, decompressor } from './compression-streams';
+import { decryptor, encryptor, identityFor } from './encryption';
+import { fileModes } from './file-modes';
+import { HashingTap } from './repository/hashing';
+
+/** How a data file is stored. */
+export interface DataFileEncoding {
+  /** Absent: stored as it comes (a PostgreSQL custom archive with gzip compresses itself). */
+  compression?: Compression;
+  /** Empty: not encrypted. */
+  recipients: readonly string[];
+}
+
+export interface WrittenDataFile {
+  /** Bytes on disk (after compression and encryption) and their sha256, for SHA256SUMS. */
+  bytes: number;
+  sha256: string;
+}
+
+/** `redis_<stamp>.rdb` -> `redis_<stamp>.rdb.gz.age` etc., as `encoding` stores it. */
+export function dataFileName(name: string, encoding: DataFileEncoding): string {
+  return storedFileName(name, encoding.compression, encoding.recipients.length > 0);
+}
+
+/** The stages between the plaintext and the file: compress, then encrypt. */
+export function encodingStages(encoding: DataFileEncoding, signal?: AbortSignal): Duplex[] {
+  return [
+    ...(encoding.compression ? [compressor(encoding.compression, signal)] : []),
+    ...(encoding.recipients.length > 0 ? [encryptor(encoding.recipients, signal)] : []),
+  ];
+}
+
+/**
+ * The stages from a stored file's bytes to its plaintext, by its name: decrypt (`.age`), then
+ * decompress (`.gz`, `.zst`). An encrypted file on a worker without an identity is refused at once
+ * with EncryptionIdentityMissing.
+ */
+export function decodingStages(fileName: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): Duplex[] {
+  const algorithm = algorithmOfFile(fileName);
+  return [
+    ...(isEncryptedFile(fileName) ? [decryptor(identityFor(config, fileName), signal)] : []),
+    ...(algorithm ? [decompressor(algorithm, signal)] : []),
+  ];
+}
+
+/**
+ * Writes `plaintext` (a source and the store's checking taps, which see plaintext) to `path` as
+ * `encoding` says, hashing the stored bytes. The file is created with the repository's file mode; a
+ * failure leaves no file behind.
+ */
+export async function writeDataFile(
+  plaintext: readonly [Readable, ...Duplex[]],
+  path: string,
+  encoding: DataFileEncoding,
+  signal?: AbortSignal,
+): Promise<WrittenDataFile> {
+  const tap = new HashingTap();
+  try {
+    await pipeline([...plaintext, ...encodingStages(encoding, signal), tap, createWriteStream(path, { mode: fileModes().file })]);
+  } catch (error) {
+    await rm(path, { force: true });
+    throw error;
+  }
+  return { bytes: tap.bytes, sha256: tap.digest() };
+}
+
+/** A stored data file's plaintext, decrypted and decompressed as it is read; destroying it stops every stage. */
+export function readDataFile(path: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): Readable {
+  const stages = decodingStages(basename(path), config, signal);
+  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+  let output: Readable = file;
+  for (const stage of stages) {
+    const upstream = output;
+    upstream.once('error', (error) => stage.destroy(error));
+    stage.once('close', () => upstream.destroy());
+    output = upstream.pipe(stage);
+  }
+  return output;
+}
