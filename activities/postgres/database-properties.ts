@@ -6,7 +6,8 @@
  * for the database's own name. Here they are read from the archive and applied to a database of any
  * name: the one a restore swaps in, a side-by-side restore, a drill's scratch database.
  */
-import { writeFile, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Client } from 'pg';
 import { VerificationFailed } from '../repository/errors';
 import { runForOutput } from '../child-process';
@@ -46,6 +47,7 @@ export async function readDatabaseProperties(archive: string, scratchList: strin
   const dumpedAs = /^;\s+dbname: (.*)$/m.exec(list)?.[1];
   const entries = list.split('\n').filter((line) => DATABASE_ENTRY.test(line));
   if (dumpedAs === undefined || !entries.some((line) => / DATABASE - /.test(line))) return undefined;
+  await mkdir(dirname(scratchList), { recursive: true });
   await writeFile(scratchList, `${entries.join('\n')}\n`);
   let sql: string;
   try {
