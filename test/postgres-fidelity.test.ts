@@ -56,7 +56,7 @@ async function ownRowCounts(url: string): Promise<Record<string, number>> {
 async function databaseProperties(database: string): Promise<unknown> {
   const [row] = await query(
     stores.postgres.url(),
-    `SELECT pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding, d.datcollate, d.datctype, d.datlocprovider,
+    `SELECT pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding, d.datcollate, d.datctype, d.datlocprovider, d.datconnlimit,
             shobj_description(d.oid, 'pg_database') AS comment,
             (SELECT array_agg(a ORDER BY a) FROM unnest(d.datacl::text[]) a) AS acl,
             (SELECT array_agg(coalesce(pg_get_userbyid(NULLIF(s.setrole, 0)), '(all)') || ': ' || array_to_string(s.setconfig, '; ') ORDER BY 1)
@@ -180,7 +180,7 @@ test('fidelity: damaged, then restore latest --yes --force: equal to a plain pg_
   await execute(
     stores.postgres.url(),
     `ALTER DATABASE scholaria RESET ALL; ALTER ROLE corpus_app IN DATABASE scholaria RESET ALL;
-     COMMENT ON DATABASE scholaria IS NULL; REVOKE ALL ON DATABASE scholaria FROM corpus_app, corpus_writer; GRANT TEMPORARY ON DATABASE scholaria TO PUBLIC;
+     COMMENT ON DATABASE scholaria IS NULL; REVOKE ALL ON DATABASE scholaria FROM corpus_app, corpus_writer CASCADE; ALTER DATABASE scholaria CONNECTION LIMIT -1; GRANT TEMPORARY ON DATABASE scholaria TO PUBLIC;
      ALTER DATABASE scholaria OWNER TO postgres; REVOKE corpus_reader FROM corpus_app; REVOKE ADMIN OPTION FOR corpus_writer FROM corpus_app;`,
   );
   assert.notDeepEqual(await databaseProperties('scholaria'), original, 'the damage reached the database level');

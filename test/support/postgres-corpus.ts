@@ -32,6 +32,10 @@ COMMENT ON DATABASE ${db} IS 'the fidelity corpus; it''s "quoted"';
 REVOKE TEMPORARY ON DATABASE ${db} FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE ${db} TO corpus_app;
 GRANT CREATE ON DATABASE ${db} TO corpus_writer WITH GRANT OPTION;
+SET ROLE corpus_writer;
+GRANT CREATE ON DATABASE ${db} TO corpus_reader;
+RESET ROLE;
+ALTER DATABASE ${db} CONNECTION LIMIT 40;
 `;
 }
 
