@@ -68,6 +68,9 @@ export async function endSessions(client: Client, database: string): Promise<voi
   await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
 }
 
+/** Drops `database` if it exists, even when the dumped database's properties made it a template. */
 export async function dropDatabase(client: Client, database: string): Promise<void> {
+  const { rows } = await client.query<{ template: boolean }>('SELECT datistemplate AS template FROM pg_database WHERE datname = $1', [database]);
+  if (rows[0]?.template) await client.query(`ALTER DATABASE ${quoteIdent(database)} IS_TEMPLATE false`);
   await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`);
 }
