@@ -19,8 +19,14 @@ export interface DatabaseProperties {
   dumpedAs: string;
   /** What follows `CREATE DATABASE <name>`, e.g. `WITH TEMPLATE = template0 ENCODING = 'UTF8' LOCALE = 'C.UTF-8'`. */
   creation: string;
-  /** The statements that give a database these properties, the database's name as `{database}`. */
-  statements: string[];
+  /** The statements that give a database these properties. */
+  statements: PropertyStatement[];
+}
+
+/** A statement split where the database's name goes; without `after`, a session setting run as it is. */
+export interface PropertyStatement {
+  before: string;
+  after?: string;
 }
 
 const IDENTIFIER = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
@@ -56,10 +62,10 @@ export async function readDatabaseProperties(archive: string, scratchList: strin
     await rm(scratchList, { force: true });
   }
   let creation: string | undefined;
-  const statements: string[] = [];
+  const statements: PropertyStatement[] = [];
   for (const statement of sqlStatements(sql)) {
     if (SESSION_STATEMENT.test(statement)) {
-      statements.push(statement);
+      statements.push({ before: statement });
       continue;
     }
     const shape = STATEMENT_SHAPES.map((pattern) => pattern.exec(statement)).find((match) => match !== null);
@@ -67,7 +73,7 @@ export async function readDatabaseProperties(archive: string, scratchList: strin
       throw new VerificationFailed(`the archive's database properties hold a statement this tool cannot apply to another database name: ${statement.slice(0, 120)}`);
     }
     if (statement.startsWith('CREATE DATABASE ')) creation = shape[3]!.trim();
-    else statements.push(`${shape[1]}{database}${shape[3]}`);
+    else statements.push({ before: shape[1]!, after: shape[3]! });
   }
   if (creation === undefined) throw new VerificationFailed('the archive records no CREATE DATABASE for its database');
   return { dumpedAs, creation, statements };
@@ -80,9 +86,10 @@ export function createDatabaseStatement(properties: DatabaseProperties, database
 
 /** Gives `database` the dumped database's properties; `client` is connected to any database of the server. */
 export async function applyDatabaseProperties(client: Client, properties: DatabaseProperties, database: string): Promise<void> {
-  for (const statement of properties.statements) {
+  for (const { before, after } of properties.statements) {
+    const statement = after === undefined ? before : `${before}${quoteIdent(database)}${after}`;
     try {
-      await client.query(statement.replace('{database}', () => quoteIdent(database)));
+      await client.query(statement);
     } catch (error) {
       throw new Error(`cannot give ${database} the properties of the dumped database: ${(error as Error).message} (in: ${statement.slice(0, 120)})`);
     }

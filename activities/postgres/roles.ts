@@ -10,7 +10,8 @@ import { decompressorFor } from '../compression-streams';
 
 const IDENTIFIER = String.raw`"(?:[^"]|"")+"|[^ ;"]+`;
 const ROLE_STATEMENT = new RegExp(String.raw`^(?:CREATE|ALTER) ROLE (${IDENTIFIER})[ ;]`);
-const MEMBERSHIP = new RegExp(String.raw`^GRANT (${IDENTIFIER}) TO (${IDENTIFIER})( WITH ADMIN OPTION)?(?: GRANTED BY (${IDENTIFIER}))?;$`);
+/** `GRANT r TO m [WITH ADMIN OPTION | WITH ADMIN TRUE, INHERIT ...] [GRANTED BY g];`, as pg_dumpall 15 and later write it. */
+const MEMBERSHIP = new RegExp(String.raw`^GRANT (${IDENTIFIER}) TO (${IDENTIFIER})( WITH [A-Z ,]+)?(?: GRANTED BY (${IDENTIFIER}))?;$`);
 
 interface Membership {
   role: string;
@@ -38,7 +39,7 @@ export async function applyGlobals(client: Client, globalsPath: string): Promise
     }
     const grant = MEMBERSHIP.exec(line);
     if (grant) {
-      memberships.push({ role: unquote(grant[1]!), member: unquote(grant[2]!), admin: grant[3] !== undefined, grantor: grant[4] && unquote(grant[4]), statement: line });
+      memberships.push({ role: unquote(grant[1]!), member: unquote(grant[2]!), admin: /ADMIN (?:OPTION|TRUE)/.test(grant[3] ?? ''), grantor: grant[4] && unquote(grant[4]), statement: line });
     }
   }
   const created: string[] = [];
