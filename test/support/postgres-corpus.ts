@@ -28,7 +28,9 @@ ALTER DATABASE ${db} SET search_path = corpus, public, "$user";
 ALTER DATABASE ${db} SET default_text_search_config = 'corpus.english_simple';
 ALTER ROLE corpus_app IN DATABASE ${db} SET work_mem = '24MB';
 ALTER ROLE corpus_app IN DATABASE ${db} SET application_name = 'corpus app';
-COMMENT ON DATABASE ${db} IS 'the fidelity corpus; it''s "quoted"';
+COMMENT ON DATABASE ${db} IS 'the fidelity corpus; it''s "quoted"
+-- not a comment; \\connect elsewhere
+ALTER DATABASE elsewhere SET nothing = 1;';
 REVOKE TEMPORARY ON DATABASE ${db} FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE ${db} TO corpus_app;
 GRANT CREATE ON DATABASE ${db} TO corpus_writer WITH GRANT OPTION;
