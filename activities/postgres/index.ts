@@ -2,22 +2,25 @@ import type { Config } from '../../core/config';
 import type { StoreAdapter } from '../../core/contract';
 import { setDirectory } from '../repository/sets';
 import { withProgress } from '../heartbeat';
-import { backup, probe, verify } from './backup';
-import { postgresRestorer } from './restore';
+import { backup } from './backup';
+import { preflight } from './preflight';
+import { probe } from './probe';
+import { restore } from './restore';
+import { release, rollback, safetySnapshot } from './safety';
+import { summarize } from './summarize';
+import { verify } from './verify';
 
 /** PostgreSQL adapter: every verb of the store contract. */
 export function createPostgresAdapter(config: Config): StoreAdapter {
-  const restorer = postgresRestorer(config);
   return {
     probe: () => probe(config),
-    backup: ({ set }) =>
-      withProgress((progress) => backup(config, setDirectory(config.backupDir, set.name, 'staging'), set.stamp, progress)),
+    backup: ({ set }) => withProgress((progress) => backup(config, setDirectory(config.backupDir, set.name, 'staging'), set.stamp, progress)),
     verify: (input) => withProgress((progress) => verify(config, input, progress)),
-    preflight: (input) => withProgress((progress) => restorer.preflight(input, progress)),
-    safetySnapshot: (input) => restorer.safetySnapshot(input),
-    restore: (input) => withProgress((progress) => restorer.restore(input, progress)),
-    summarize: () => restorer.summarize(),
-    rollback: ({ safety }) => withProgress(() => restorer.rollback(safety)),
-    release: ({ safety, keep }) => restorer.release(safety, keep),
+    preflight: (input) => withProgress((progress) => preflight(config, input, progress)),
+    safetySnapshot: (input) => withProgress((progress) => safetySnapshot(config, input, progress)),
+    restore: (input) => withProgress((progress) => restore(config, input, progress)),
+    summarize: () => withProgress((progress) => summarize(config, progress)),
+    rollback: ({ safety }) => withProgress((progress) => rollback(config, safety, progress)),
+    release: ({ safety, keep }) => withProgress((progress) => release(config, safety, keep, progress)),
   };
 }
