@@ -12,6 +12,11 @@ export class OffsiteUnreachable extends Error {
   override name = 'OffsiteUnreachable';
 }
 
+/** An object that is not in the bucket; callers that expect absence (a copy not finished) test for it with `isMissing`. */
+export class ObjectMissing extends Error {
+  override name = 'SetNotFound';
+}
+
 export interface OffsiteBucket {
   s3: S3Client;
   bucket: string;
@@ -63,6 +68,7 @@ export function offsiteError(bucket: OffsiteBucket, what: string, error: unknown
   if (AUTH_ERRORS.has(name)) {
     return new ConfigError(`${what}: ${bucket.where} refused the credentials (${name}); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the AWS profile`);
   }
+  if (isMissing(error)) return new ObjectMissing(`${what}: no such object`);
   if (name === 'NoSuchBucket') return new ConfigError(`${what}: bucket ${bucket.bucket} does not exist at ${bucket.where}`);
   if (isNetworkError(error) || name === 'TimeoutError') {
     return new OffsiteUnreachable(`${what}: offsite storage ${bucket.where} is unreachable (${networkCode(error) ?? name})`);
@@ -94,5 +100,6 @@ export async function call<T>(bucket: OffsiteBucket, what: string, request: () =
 
 /** An object that is not there: HeadObject says NotFound, GetObject NoSuchKey. */
 export function isMissing(error: unknown): boolean {
-  return error instanceof S3ServiceException && (error.name === 'NotFound' || error.name === 'NoSuchKey' || error.$metadata.httpStatusCode === 404);
+  if (error instanceof ObjectMissing) return true;
+  return error instanceof S3ServiceException && error.name !== 'NoSuchBucket' && (error.name === 'NotFound' || error.name === 'NoSuchKey' || error.$metadata.httpStatusCode === 404);
 }
