@@ -83,9 +83,9 @@ test('settings: BACKUP_OFFSITE_URL, BWLIMIT and per-tier retention defaulting to
   assert.equal(loadConfig({}).offsite, undefined);
   assert.equal(loadConfig({ BACKUP_OFFSITE_URL: 's3://bucket' }).offsite?.forcePathStyle, false);
   assert.throws(() => loadConfig({ BACKUP_OFFSITE_URL: 'https://bucket/x' }), /BACKUP_OFFSITE_URL must be s3:\/\/bucket/);
-  assert.throws(() => loadConfig({ BACKUP_OFFSITE_URL: 's3://b/x', BACKUP_OFFSITE_BWLIMIT: 'fast' }), /BACKUP_OFFSITE_BWLIMIT must be bytes per second/);
+  assert.throws(() => loadConfig({ BACKUP_OFFSITE_URL: 's3://bkt/x', BACKUP_OFFSITE_BWLIMIT: 'fast' }), /BACKUP_OFFSITE_BWLIMIT must be bytes per second/);
   assert.throws(() => loadConfig({ BACKUP_OFFSITE_BWLIMIT: '1M' }), /BACKUP_OFFSITE_BWLIMIT is set but BACKUP_OFFSITE_URL is not/);
-  assert.throws(() => loadConfig({ BACKUP_OFFSITE_URL: 's3://b/x', BACKUP_OFFSITE_DAILY_RETENTION: '0' }), /BACKUP_OFFSITE_DAILY_RETENTION must be at least 1 day/);
+  assert.throws(() => loadConfig({ BACKUP_OFFSITE_URL: 's3://bkt/x', BACKUP_OFFSITE_DAILY_RETENTION: '0' }), /BACKUP_OFFSITE_DAILY_RETENTION must be at least 1 day/);
   assert.equal(parseBandwidth('512K'), 512 * 1024);
   assert.equal(parseBandwidth('1.5M'), 1.5 * MiB);
   assert.deepEqual(parseOffsiteUrl('s3://bucket-1/a/b/'), { bucket: 'bucket-1', prefix: 'a/b' });

@@ -101,5 +101,5 @@ export async function call<T>(bucket: OffsiteBucket, what: string, request: () =
 /** An object that is not there: HeadObject says NotFound, GetObject NoSuchKey. */
 export function isMissing(error: unknown): boolean {
   if (error instanceof ObjectMissing) return true;
-  return error instanceof S3ServiceException && error.name !== 'NoSuchBucket' && (error.name === 'NotFound' || error.name === 'NoSuchKey' || error.$metadata.httpStatusCode === 404);
+  return error instanceof S3ServiceException && error.name !== 'NoSuchBucket' && (error.name === 'NotFound' || error.name === 'NoSuchKey' || error.name === 'NoSuchUpload' || error.$metadata.httpStatusCode === 404);
 }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ChecksumMismatch } from '../repository/errors';
-import { call, type OffsiteBucket } from './client';
+import { call, isMissing, type OffsiteBucket } from './client';
 
 export interface ObjectListing {
   key: string;
@@ -72,9 +72,16 @@ export async function listUploads(bucket: OffsiteBucket, keyPrefix: string): Pro
   let keyMarker: string | undefined;
   let uploadIdMarker: string | undefined;
   for (;;) {
-    const page = await call(bucket, `listing the uploads in progress under ${bucket.url}`, () =>
-      bucket.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket.bucket, Prefix: keyPrefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
-    );
+    let page;
+    try {
+      page = await call(bucket, `listing the uploads in progress under ${bucket.url}`, () =>
+        bucket.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket.bucket, Prefix: keyPrefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
+      );
+    } catch (error) {
+      // rclone answers NoSuchUpload (404) when there is none.
+      if (isMissing(error)) return uploads;
+      throw error;
+    }
     for (const upload of page.Uploads ?? []) if (upload.Key && upload.UploadId) uploads.push({ key: upload.Key, uploadId: upload.UploadId });
     if (!page.IsTruncated) return uploads;
     keyMarker = page.NextKeyMarker;
