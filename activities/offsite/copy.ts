@@ -99,6 +99,7 @@ export async function copyInto(
   const checkpoint: CopyCheckpoint = resumed ?? { set: setName, done: [] };
   const copy = new SetCopy(bucket, folder, local, progress, limit, checkpoint);
   progress.phase(`copying ${setName} offsite`);
+  const objects: FileEntry[] = [];
 
   try {
     if (!resumed) {
@@ -111,12 +112,15 @@ export async function copyInto(
         ),
       );
     }
-    for (const file of files) await copy.file(file);
-    // The two files that make the set complete, last and in this order.
-    for (const name of [CHECKSUMS_FILE, MANIFEST_FILE]) {
-      const content = await readFile(join(local, name));
-      await copy.file({ name, bytes: content.length, sha256: createHash('sha256').update(content).digest('hex'), role: 'set-index' });
-    }
+    // The two files that make the set complete go last, in this order.
+    const index = await Promise.all(
+      [CHECKSUMS_FILE, MANIFEST_FILE].map(async (name): Promise<FileEntry> => {
+        const content = await readFile(join(local, name));
+        return { name, bytes: content.length, sha256: createHash('sha256').update(content).digest('hex'), role: 'set-index' };
+      }),
+    );
+    objects.push(...files, ...index);
+    for (const file of objects) await copy.file(file);
   } catch (error) {
     if (isGivenUp(error, progress.signal)) await abandon(bucket, folder);
     throw error;
@@ -126,8 +130,8 @@ export async function copyInto(
   return {
     set: setName,
     url: setUrl(bucket, setName),
-    objects: files.length + 2,
-    bytes: totalBytes(files),
+    objects: objects.length,
+    bytes: totalBytes(objects),
     bytesSent: copy.bytesSent,
     resumed: { files: resumed?.done.length ?? 0, parts: copy.partsKept },
     checkedBy,

@@ -11,7 +11,7 @@ import { ChecksumMismatch, SetNotFound } from '../repository/errors';
 import { isVerified } from '../repository/prune';
 import { parseManifest } from '../repository/sets';
 import { call, isMissing, openBucket, setUrl, type OffsiteBucket } from './client';
-import { listObjects, objectText } from './objects';
+import { listObjects, listUploads, objectText } from './objects';
 import { readRecord } from './record';
 
 export interface OffsiteSetListing extends OffsiteSet {
@@ -55,11 +55,16 @@ async function manifestOf(bucket: OffsiteBucket, name: string): Promise<{ manife
 }
 
 export async function listOffsiteSetsIn(bucket: OffsiteBucket): Promise<OffsiteSetListing[]> {
-  const names = await setNames(bucket);
+  const base = bucket.prefix ? `${bucket.prefix}/` : '';
+  // A set whose first file is still going up in parts has no object yet, only an upload.
+  const uploading = new Set((await listUploads(bucket, base)).map((upload) => upload.key.slice(base.length).split('/')[0]!).filter(isSetName));
+  const names = [...new Set([...(await setNames(bucket)), ...uploading])];
   const listings = await Promise.all(
-    names.map(async (name): Promise<OffsiteSetListing> => {
+    names.map(async (name): Promise<OffsiteSetListing | undefined> => {
       const folder = setKeyPrefix(bucket.prefix, name);
       const objects = await listObjects(bucket, folder);
+      // A folder without objects or uploads is what a deleted set can leave on file-backed servers: no set.
+      if (objects.length === 0 && !uploading.has(name)) return undefined;
       const sizes = new Map(objects.map((object) => [object.key.slice(folder.length), object.bytes]));
       const { manifest, problem } = await manifestOf(bucket, name);
       const record = await call(bucket, `reading the offsite record of ${name}`, () => readRecord(bucket, name));
@@ -77,7 +82,7 @@ export async function listOffsiteSetsIn(bucket: OffsiteBucket): Promise<OffsiteS
       };
     }),
   );
-  return listings.sort((a, b) => b.name.localeCompare(a.name));
+  return listings.filter((listing) => listing !== undefined).sort((a, b) => b.name.localeCompare(a.name));
 }
 
 /** Every set in the bucket, newest first, complete or not, with sizes and the record's dates. */
