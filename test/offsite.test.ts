@@ -145,7 +145,7 @@ test('copy: every file byte-equal in the bucket, SHA256SUMS checks out after dow
 test('a worker killed mid multipart upload: the retry resumes from the heartbeated upload id and parts; one set, no orphaned upload', async () => {
   const backupDir = freshDir('resume');
   const set = await writeSealedSet(backupDir, nextTime(), [48 * MiB, 1000]);
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'support', 'offsite-copy-child.ts'), set.name], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'devstack', 'offsite-copy-process.ts'), set.name], {
     env: { ...process.env, ...target.env, BACKUP_DIR: backupDir, BACKUP_OFFSITE_BWLIMIT: '8M' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -159,7 +159,9 @@ test('a worker killed mid multipart upload: the retry resumes from the heartbeat
       const lines = buffered.split('\n');
       buffered = lines.pop()!;
       for (const line of lines) {
-        last = JSON.parse(line) as typeof last;
+        const printed = JSON.parse(line) as { heartbeat?: typeof last };
+        if (!printed.heartbeat) continue;
+        last = printed.heartbeat;
         if ((last?.checkpoint?.upload?.parts.length ?? 0) >= 2) {
           child.kill('SIGKILL');
           resolve(true);

@@ -3,17 +3,14 @@
  * devstack/s3-server.ts), or, when OFFSITE_TEST_URL is set, that bucket and prefix with the AWS
  * credentials of the environment (OFFSITE_TEST_ENDPOINT, OFFSITE_TEST_REGION and
  * OFFSITE_TEST_FORCE_PATH_STYLE for MinIO and friends). Each run works under a prefix of its own.
- * Also: sealed sets with correct SHA256SUMS and manifest, made by the repository's own code.
+ * Sealed sets to copy come from devstack/synthetic-set.ts.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { loadConfig, type Config } from '../../core/config';
-import type { FileEntry } from '../../core/manifest';
-import { sealSet, setDirectory, stageSet } from '../../activities/repository/sets';
 import { startS3Server, type S3Server } from '../../devstack/s3-server';
-import type { Tier } from '../../core/tiers';
+
+export { writeSealedSet } from '../../devstack/synthetic-set';
 
 export interface OffsiteTarget {
   /** `s3://bucket/prefix` of this run. */
@@ -102,41 +99,4 @@ export async function startOffsiteTarget(): Promise<OffsiteTarget> {
 
 export function offsiteConfig(target: OffsiteTarget, backupDir: string, extra: Record<string, string> = {}): Config {
   return loadConfig({ BACKUP_DIR: backupDir, ...target.env, ...extra });
-}
-
-/**
- * A sealed set in `backupDir` as a backup leaves it: random (incompressible) data files of the given
- * sizes, one of them one folder down like Qdrant's, sealed by the repository's `sealSet`.
- */
-export async function writeSealedSet(backupDir: string, takenAt: Date, sizes: number[], tier: Tier = 'daily'): Promise<{ name: string; path: string; files: FileEntry[] }> {
-  const staged = await stageSet(backupDir, tier, takenAt);
-  const dir = setDirectory(backupDir, staged.name, 'staging');
-  const files: FileEntry[] = sizes.map((bytes, index) => {
-    const name = index === sizes.length - 1 && sizes.length > 1 ? `qdrant_${staged.stamp}/qdrant_snapshot.tar.gz` : `postgres_${staged.stamp}.part${index}.sql.custom`;
-    const content = randomBytes(bytes);
-    mkdirSync(dirname(join(dir, name)), { recursive: true });
-    writeFileSync(join(dir, name), content);
-    return { name, bytes, sha256: createHash('sha256').update(content).digest('hex'), role: 'test-data' };
-  });
-  const sealed = await sealSet(
-    backupDir,
-    {
-      set: staged,
-      stores: {
-        postgres: {
-          status: 'ok',
-          serverVersion: '16.0',
-          files,
-          summary: { unit: 'rows', counts: { 'public.users': sizes.length } },
-          checks: ['read back before sealing'],
-          notes: [],
-          phases: [],
-        },
-      },
-      startedAt: takenAt.toISOString(),
-      workflow: { id: 'offsite-test', runId: 'run' },
-    },
-    { name: 'scholaria-backup', version: 'test' },
-  );
-  return { name: sealed.name, path: sealed.path, files };
 }
