@@ -238,19 +238,23 @@ class SetCopy {
     const whole = createHash('sha256');
     const handle = await open(join(this.local, file.name));
     const inFlight = new Set<Promise<void>>();
+    // One buffer per part in flight, plus the one being read, reused: memory stays at about five parts.
+    const buffers: Buffer[] = [];
     let failure: unknown;
     const partCount = Math.ceil(file.bytes / partSize);
     try {
       for (let number = 1; number <= partCount && failure === undefined; number++) {
-        const content = await readPart(handle, (number - 1) * partSize, Math.min(partSize, file.bytes - (number - 1) * partSize));
+        while (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
+        const buffer = buffers.pop() ?? Buffer.allocUnsafe(partSize);
+        const content = await readPart(handle, buffer, (number - 1) * partSize, Math.min(partSize, file.bytes - (number - 1) * partSize));
         whole.update(content);
         const sha256 = createHash('sha256').update(content).digest('hex');
         if (parts.get(number)?.sha256 === sha256) {
+          buffers.push(buffer);
           this.partsKept++;
           this.advance(content.length);
           continue;
         }
-        while (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
         const sending: Promise<void> = this.sendPart(key, uploadId, number, content, sha256)
           .then((etag) => {
             parts.set(number, { number, etag, sha256 });
@@ -260,7 +264,10 @@ class SetCopy {
           .catch((error: unknown) => {
             failure ??= error;
           })
-          .finally(() => inFlight.delete(sending));
+          .finally(() => {
+            inFlight.delete(sending);
+            buffers.push(buffer);
+          });
         inFlight.add(sending);
       }
       await Promise.all(inFlight);
@@ -350,13 +357,13 @@ class SetCopy {
   }
 }
 
-async function readPart(handle: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length);
+/** Reads `length` bytes at `position` into the start of `buffer`; returns that slice. */
+async function readPart(handle: FileHandle, buffer: Buffer, position: number, length: number): Promise<Buffer> {
   let filled = 0;
   while (filled < length) {
     const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
     if (bytesRead === 0) throw new ChecksumMismatch(`the local file is shorter than recorded (at byte ${position + filled})`);
     filled += bytesRead;
   }
-  return buffer;
+  return buffer.subarray(0, length);
 }
