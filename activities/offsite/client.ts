@@ -46,8 +46,25 @@ export function openBucket(config: Config): OffsiteBucket {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+  s3.middlewareStack.add(
+    (next) => async (args) => {
+      // An upload that carries the SHA-256 of its body (PutObject, UploadPart) gives it to the signer
+      // too, so the SDK does not hash every byte a second time to sign the request over plain HTTP.
+      const input: object = args.input;
+      const request: unknown = args.request;
+      if ('Body' in input && 'ChecksumSHA256' in input && typeof input.ChecksumSHA256 === 'string' && hasHeaders(request)) {
+        request.headers['x-amz-content-sha256'] = Buffer.from(input.ChecksumSHA256, 'base64').toString('hex');
+      }
+      return next(args);
+    },
+    { step: 'build', name: 'payloadHashFromChecksum' },
+  );
   const url = `s3://${offsite.bucket}${offsite.prefix ? `/${offsite.prefix}` : ''}`;
   return { s3, bucket: offsite.bucket, prefix: offsite.prefix, url, where: offsite.endpoint ?? 'AWS S3', config: offsite };
+}
+
+function hasHeaders(request: unknown): request is { headers: Record<string, string> } {
+  return typeof request === 'object' && request !== null && 'headers' in request && typeof request.headers === 'object' && request.headers !== null;
 }
 
 export function setUrl(bucket: OffsiteBucket, setName: string): string {
