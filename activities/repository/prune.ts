@@ -2,6 +2,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { planRetention, type RetentionCandidate, type RetentionDecision, type RetentionRules } from '../../core/retention';
+import type { Manifest } from '../../core/manifest';
 import { isSetName } from '../../core/set-names';
 import type { Tier } from '../../core/tiers';
 import { listSets, type SetListing } from './sets';
@@ -14,9 +15,12 @@ export interface PruneReport {
 function candidateOf(set: SetListing): RetentionCandidate {
   const manifest = set.manifest;
   if (!manifest) return { name: set.name, status: 'unreadable', verified: false };
-  const verified =
-    manifest.status === 'complete' && Object.values(manifest.stores).every((record) => record?.status === 'ok' && record.checks.length > 0);
-  return { name: set.name, tier: manifest.tier, status: manifest.status, verified };
+  return { name: set.name, tier: manifest.tier, status: manifest.status, verified: isVerified(manifest) };
+}
+
+/** Whether the backup read every file of the set back before sealing it: what makes a set evidence for retention. */
+export function isVerified(manifest: Manifest): boolean {
+  return manifest.status === 'complete' && Object.values(manifest.stores).every((record) => record?.status === 'ok' && record.checks.length > 0);
 }
 
 /** Decides every set in BACKUP_DIR and, with `apply`, deletes those the policy gives up. */

@@ -163,6 +163,11 @@ export async function readManifest(setPath: string): Promise<Manifest> {
   } catch {
     throw new SetNotFound(`${MANIFEST_FILE} is missing in ${setPath}`);
   }
+  return parseManifest(text, setPath);
+}
+
+/** A manifest's text, read from `setPath` (a set folder or an offsite set's URL): parsed, of a version this tool reads, and well-formed. */
+export function parseManifest(text: string, setPath: string): Manifest {
   let json: unknown;
   try {
     json = JSON.parse(text);
