@@ -18,9 +18,8 @@ import type { Logger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createQdrantAdapter } from '../activities/qdrant';
 import { writeArchive } from '../activities/qdrant/archive';
-import { QdrantClient } from '../activities/qdrant/client';
-import { QdrantHttp } from '../activities/qdrant/http';
-import { INDEX_FORMAT } from '../activities/qdrant/model';
+import { INDEX_FORMAT } from '../activities/qdrant/collections-index';
+import { downloadSnapshot, qdrantConnection, uploadSnapshot } from '../activities/qdrant/connection';
 import { loadConfig, type Config } from '../core/config';
 import type { RestoreSource, SafetySnapshot, StoreBackupResult } from '../core/contract';
 import { sealSet, setDirectory, stageSet } from '../activities/repository/sets';
@@ -241,7 +240,7 @@ test('Qdrant (stand-in): verify reads the archive and every inner snapshot to th
     tier: 'manual' as const,
   });
   assert.deepEqual(result.summary, backupResult.summary);
-  assert.match(result.checks.join('\n'), /chunks: snapshot of \d+ bytes matches its sha256, a complete tar of \d+ entries, version\.info 1\.15\.5/);
+  assert.match(result.checks.join('\n'), /chunks: snapshot of \d+ bytes matches its sha256, a complete tar of \d+ entries \(\d+ sparse\), collection format 0\.4\.2/);
   await seal(set, backupResult, result.checks);
   source = {
     restoreId: 'r1',
@@ -312,9 +311,9 @@ test('Qdrant (stand-in): rollback brings back exactly the pre-restore state, twi
   assert.deepEqual(await stateOf(standIn), damaged);
   await noSnapshots(standIn);
 
-  await createQdrantAdapter(config).release({ restoreId: 'r1', safety, keep: true });
+  await activity(createQdrantAdapter(config).release, { restoreId: 'r1', safety, keep: true });
   assert.ok(existsSync(safety.references.dir!));
-  await createQdrantAdapter(config).release({ restoreId: 'r1', safety, keep: false });
+  await activity(createQdrantAdapter(config).release, { restoreId: 'r1', safety, keep: false });
   assert.ok(!existsSync(safety.references.dir!));
   assert.ok(!existsSync(join(backupDir, '.safety', 'r1')));
 });
@@ -329,7 +328,7 @@ test('Qdrant (stand-in): rollback works when the restore failed half way', async
   await call(standIn, 'PUT', '/collections/halfmade', { vectors: { size: 2, distance: 'Cosine' } });
   await activity(createQdrantAdapter(config).rollback, { restoreId: 'r2', safety: safety2 });
   assert.deepEqual(await stateOf(standIn), before);
-  await createQdrantAdapter(config).release({ restoreId: 'r2', safety: safety2, keep: false });
+  await activity(createQdrantAdapter(config).release, { restoreId: 'r2', safety: safety2, keep: false });
 });
 
 test('Qdrant (stand-in): restore replaces a collection whose vectors config changed', async () => {
@@ -337,12 +336,12 @@ test('Qdrant (stand-in): restore replaces a collection whose vectors config chan
   await call(standIn, 'PUT', '/collections/chunks', { vectors: { size: 5, distance: 'Cosine' } });
   const source3 = { ...source, restoreId: 'r3' };
   const report = await activity(createQdrantAdapter(config).preflight, source3);
-  assert.ok(report.plan.some((line) => /^replace collection chunks .*vectors config differs/.test(line)), report.plan.join('\n'));
+  assert.ok(report.plan.some((line) => /^replace collection chunks .*config now differs: params\.vectors/.test(line)), report.plan.join('\n'));
   const safety3 = await activity(createQdrantAdapter(config).safetySnapshot, source3);
   const result = await activity(createQdrantAdapter(config).restore, { ...source3, safety: safety3, force: false });
   assert.match(result.details.join('\n'), /chunks: deleted and recreated/);
   assert.deepEqual(await stateOf(standIn), original);
-  await createQdrantAdapter(config).release({ restoreId: 'r3', safety: safety3, keep: false });
+  await activity(createQdrantAdapter(config).release, { restoreId: 'r3', safety: safety3, keep: false });
 });
 
 test('Qdrant (stand-in): QDRANT_COLLECTIONS limits backup, restore and summarize, and nothing else is deleted', async () => {
@@ -363,7 +362,7 @@ test('Qdrant (stand-in): QDRANT_COLLECTIONS limits backup, restore and summarize
   assert.deepEqual(Object.keys(state.collections).sort(), ['articles', 'chunks', 'empty', 'other']);
   assert.deepEqual(state.collections.articles, original.collections.articles);
   assert.deepEqual(await activity(createQdrantAdapter(limited).summarize, { restoreId: 'r4' }), { unit: 'points', counts: { articles: 60 } });
-  await createQdrantAdapter(limited).release({ restoreId: 'r4', safety: safety4, keep: false });
+  await activity(createQdrantAdapter(limited).release, { restoreId: 'r4', safety: safety4, keep: false });
   await call(standIn, 'DELETE', '/collections/other');
 });
 
@@ -659,12 +658,14 @@ test('Qdrant (stand-in): snapshot download and upload stream, without holding a 
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const client = new QdrantClient(new QdrantHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, API_KEY));
+  const q = qdrantConnection(
+    loadConfig({ BACKUP_DIR: backupDir, LOG_DIR: join(scratch, 'logs'), QDRANT_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, QDRANT_API_KEY: API_KEY }),
+  );
   let peak = 0;
   const baseline = process.memoryUsage().rss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss - baseline)), 20);
   try {
-    const response = await client.downloadSnapshot('big', 'big.snapshot');
+    const response = await downloadSnapshot(q, 'big', 'big.snapshot');
     const hash = createHash('sha256');
     let bytes = 0;
     await pipeline(response, async (source: AsyncIterable<Buffer>) => {
@@ -681,7 +682,7 @@ test('Qdrant (stand-in): snapshot download and upload stream, without holding a 
     const fileHash = createHash('sha256');
     await pipeline(createReadStream(file), fileHash);
     const sha256 = fileHash.digest('hex');
-    await client.uploadSnapshot('big', { path: file, size: SIZE, sha256, uploadName: 'big.snapshot' });
+    await uploadSnapshot(q, 'big', { path: file, size: SIZE, sha256, uploadName: 'big.snapshot' });
     assert.ok(uploaded.bytes > SIZE && uploaded.bytes < SIZE + 1024, `${uploaded.bytes} bytes uploaded`);
     rmSync(file);
   } finally {
