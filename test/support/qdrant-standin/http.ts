@@ -94,7 +94,15 @@ export function queryBool(query: URLSearchParams, name: string): boolean | undef
   throw new ApiError(400, `Deserialize error in query parameters: ${name}: provided string was not \`true\` or \`false\``);
 }
 
-export function createServer(routes: Route[], apiKey: string | undefined): { server: http.Server; drain(): Promise<void> } {
+/** Reads a read-only key may make (Qdrant's `read_only_api_key`): every GET, and the POSTs that only read points. */
+const isRead = (method: string | undefined, p: string): boolean =>
+  method === 'GET' || (method === 'POST' && /^\/collections\/[^/]+\/points(\/count|\/scroll)?$/.test(p));
+
+export function createServer(
+  routes: Route[],
+  keys: { apiKey?: string | undefined; readOnlyApiKey?: string | undefined },
+): { server: http.Server; drain(): Promise<void> } {
+  const { apiKey, readOnlyApiKey } = keys;
   const pending = new Set<Promise<unknown>>();
 
   const server = http.createServer((req, res) => {
@@ -119,7 +127,10 @@ export function createServer(routes: Route[], apiKey: string | undefined): { ser
       const key = req.headers['api-key'] ?? bearer;
       // Qdrant answers auth failures with a plain-text 401, not the JSON envelope (src/actix/auth.rs).
       if (key === undefined) return sendText(res, 401, 'Must provide an API key or an Authorization bearer token');
-      if (key !== apiKey) return sendText(res, 401, 'Invalid API key or JWT');
+      if (key !== apiKey && (readOnlyApiKey === undefined || key !== readOnlyApiKey)) return sendText(res, 401, 'Invalid API key or JWT');
+      if (key !== apiKey && !isRead(req.method, pathname)) {
+        return sendError(ctx, new ApiError(403, 'Forbidden: Global access is required (the key is read-only)'));
+      }
     }
 
     for (const r of routes) {

@@ -14,6 +14,7 @@ import { queryBool, readJsonBody, route, sendAccepted, sendJson, sendResult, sen
 import {
   isObject,
   parseCreateCollection,
+  parseCreateIndex,
   parseIdList,
   parsePointId,
   parseUpsert,
@@ -22,8 +23,8 @@ import {
   comparePointIds,
   pointKey,
   toRecord,
-} from './model';
-import { MultipartError, receiveMultipartFile } from './multipart';
+} from './requests';
+import { receiveUpload } from './upload';
 import type { Storage } from './storage';
 
 const PRIORITIES = ['no_sync', 'snapshot', 'replica'];
@@ -142,6 +143,13 @@ export function routes(storage: Storage, version: string): Route[] {
       sendResult(ctx, { exists: storage.hasCollection(name(ctx)) }),
     ),
 
+    route('PUT', '/collections/{name}/index', async (ctx) => {
+      const wait = queryBool(ctx.query, 'wait') ?? false;
+      const { field, schema } = parseCreateIndex(await body(ctx));
+      const operation_id = storage.createIndex(name(ctx), field, schema);
+      sendResult(ctx, { operation_id, status: wait ? 'completed' : 'acknowledged' });
+    }),
+
     // ---- points ----
     route('PUT', '/collections/{name}/points', async (ctx) => {
       const wait = queryBool(ctx.query, 'wait') ?? false;
@@ -228,23 +236,19 @@ export function routes(storage: Storage, version: string): Route[] {
       const checksum = parseChecksum(ctx.query.get('checksum') ?? undefined, 'query parameters');
       checkNewCollectionName(name(ctx));
       const tmp = storage.tmpFile('.upload');
-      const upload = await receiveMultipartFile(ctx.req, ctx.req.headers['content-type'], 'snapshot', tmp).catch(
-        (err: unknown) => {
-          throw err instanceof MultipartError ? new ApiError(400, `Multipart error: ${err.message}`) : err;
-        },
-      );
+      const upload = await receiveUpload(ctx.req, 'snapshot', tmp);
       // Checked before the file is kept or the collection touched (src/actix/api/snapshot_api.rs).
       if (checksum && !hashesEqual(upload.sha256, checksum)) {
         fs.rmSync(tmp, { force: true });
         throw new ApiError(400, `Checksum mismatch: expected ${upload.sha256}, actual ${checksum}`);
       }
-      if (storage.takeUploadFailure()) {
+      if (storage.takeUploadFailure('received')) {
         fs.rmSync(tmp, { force: true });
         throw new ApiError(500, 'Service internal error: stand-in: upload refused by a test (failNextUploads)');
       }
       await timeOrAccept(ctx, wait, async () => {
         const file = storage.keepUploadedSnapshot(name(ctx), tmp, upload.filename);
-        await storage.recoverFromSnapshot(name(ctx), file);
+        await storage.recoverFromSnapshot(name(ctx), file, storage.takeUploadFailure('created'));
         return true;
       });
     }),
