@@ -240,7 +240,7 @@ test('Qdrant (stand-in): verify reads the archive and every inner snapshot to th
     tier: 'manual' as const,
   });
   assert.deepEqual(result.summary, backupResult.summary);
-  assert.match(result.checks.join('\n'), /chunks: snapshot of \d+ bytes matches its sha256, a complete tar of \d+ entries \(\d+ sparse\), collection format 0\.4\.2/);
+  assert.match(result.checks.join('\n'), /chunks: snapshot of \d+ bytes matches its sha256, a complete tar of \d+ entries \([1-9]\d* sparse\), collection format 0\.4\.2/);
   await seal(set, backupResult, result.checks);
   source = {
     restoreId: 'r1',
@@ -271,8 +271,8 @@ test('Qdrant (stand-in): preflight shows what a restore would change, read-only,
   const report = await activity(createQdrantAdapter(config).preflight, source);
   assert.deepEqual(report.problems, []);
   assert.deepEqual(report.current, { unit: 'points', counts: { articles: 55, chunks: 40, extra: 1 } });
-  assert.ok(report.plan.includes('replace collection articles (55 points now, 60 in the set)'), report.plan.join('\n'));
-  assert.ok(report.plan.includes('replace collection chunks (40 points now, 40 in the set)'), report.plan.join('\n'));
+  assert.ok(report.plan.includes("replace collection articles (55 points now, 60 in the set): deleted, then recreated from its snapshot with the set's config"), report.plan.join('\n'));
+  assert.ok(report.plan.includes("replace collection chunks (40 points now, 40 in the set): deleted, then recreated from its snapshot with the set's config"), report.plan.join('\n'));
   assert.ok(report.plan.includes('create collection empty (0 points in the set)'), report.plan.join('\n'));
   assert.ok(report.plan.includes('delete collection extra (not in the set; 1 points now)'), report.plan.join('\n'));
   assert.ok(report.plan.includes('recreate aliases articles_live → articles, search → chunks'), report.plan.join('\n'));
@@ -623,6 +623,159 @@ test('Qdrant (stand-in): a zero-collection server is a valid, empty backup', asy
     assert.deepEqual(verified.summary, { unit: 'points', counts: {} });
   } finally {
     await empty.stop();
+  }
+});
+
+// ---- fidelity to a real Qdrant (issue 14) ------------------------------------------------------
+
+/** Backs up `s` into a new sealed set; returns what a restore of it needs. */
+async function sealedBackup(s: QdrantStandIn, restoreId: string, extra: Record<string, string> = {}): Promise<RestoreSource> {
+  const staged = await newSet();
+  const result = await activity(createQdrantAdapter(configFor(s, extra)).backup, { set: staged });
+  const checks = (
+    await activity(createQdrantAdapter(configFor(s, extra)).verify, { setName: staged.name, location: 'staging' as const, files: result.files, tier: 'manual' as const })
+  ).checks;
+  await seal(staged, result, checks);
+  return { restoreId, setName: staged.name, files: result.files, summary: result.summary!, serverVersion: result.serverVersion };
+}
+
+/** Collection info as a user compares it: the full config and the payload indexes (without their point counts). */
+async function configOf(s: QdrantStandIn, name: string): Promise<Json> {
+  const info = await call(s, 'GET', `/collections/${name}`);
+  const indexes = Object.fromEntries(Object.entries(info.payload_schema).map(([field, { points: _points, ...schema }]: [string, Json]) => [field, schema]));
+  return { config: info.config, indexes };
+}
+
+test('Qdrant (stand-in): a set whose snapshots carry version.info 0.4.2 restores onto a 1.16 server; the recorded server version is what is judged', async () => {
+  const source15 = await startQdrantStandIn({ dataDir: freshDir('v115'), version: '1.15.5' });
+  const target16 = await startQdrantStandIn({ dataDir: freshDir('v116'), version: '1.16.3' });
+  try {
+    await call(source15, 'PUT', '/collections/docs', { vectors: { size: 2, distance: 'Dot' } });
+    await call(source15, 'PUT', '/collections/docs/points?wait=true', { points: [{ id: 1, vector: [1, 2], payload: { a: 1 } }, { id: 2, vector: [3, 4] }] });
+    const made = await sealedBackup(source15, 'v1');
+    assert.equal(made.serverVersion, '1.15.5');
+    const unpacked = freshDir('v-unpacked');
+    mkdirSync(unpacked);
+    execFileSync('tar', ['-xzf', join(setDirectory(backupDir, made.setName, 'sealed'), made.files[0]!.name), '-C', unpacked]);
+    assert.equal(execFileSync('tar', ['-xOf', join(unpacked, 'docs.snapshot'), 'version.info'], { encoding: 'utf8' }), '0.4.2');
+
+    const target = configFor(target16);
+    const report = await activity(createQdrantAdapter(target).preflight, made);
+    assert.deepEqual(report.problems, []);
+    const safetyV = await activity(createQdrantAdapter(target).safetySnapshot, made);
+    await activity(createQdrantAdapter(target).restore, { ...made, safety: safetyV, force: false });
+    assert.deepEqual((await stateOf(target16)).collections, (await stateOf(source15)).collections);
+    await activity(createQdrantAdapter(target).release, { restoreId: 'v1', safety: safetyV, keep: false });
+
+    // The same set, its manifest saying a newer minor made it than the 1.15 target runs: refused before anything changes.
+    const older = configFor(source15);
+    const newer = { ...made, serverVersion: '1.16.0' };
+    const refused = await activity(createQdrantAdapter(older).preflight, newer);
+    assert.ok(refused.problems.some((p) => /1\.16\.0/.test(p)), refused.problems.join('\n'));
+  } finally {
+    await source15.stop();
+    await target16.stop();
+  }
+});
+
+test('Qdrant (stand-in): restore into an existing collection with another HNSW config and payload index brings back the backed-up config and indexes', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir('config') });
+  try {
+    await call(s, 'PUT', '/collections/papers', { vectors: { size: 2, distance: 'Cosine' }, shard_number: 2, sparse_vectors: { words: {} } });
+    await call(s, 'PUT', '/collections/papers/index?wait=true', { field_name: 'year', field_schema: 'integer' });
+    await call(s, 'PUT', '/collections/papers/points?wait=true', {
+      points: Array.from({ length: 12 }, (_, i) => ({ id: i + 1, vector: { '': [1, i], words: { indices: [i], values: [1] } }, payload: { year: 2000 + i } })),
+    });
+    const backedUp = await configOf(s, 'papers');
+    const state = await stateOf(s);
+    const made = await sealedBackup(s, 'c1');
+    await call(s, 'DELETE', '/collections/papers');
+    await call(s, 'PUT', '/collections/papers', { vectors: { size: 2, distance: 'Cosine' }, shard_number: 2, sparse_vectors: { words: {} }, hnsw_config: { m: 48, ef_construct: 300 } });
+    await call(s, 'PUT', '/collections/papers/index?wait=true', { field_name: 'title', field_schema: 'keyword' });
+    assert.notDeepEqual(await configOf(s, 'papers'), backedUp);
+
+    const safetyC = await activity(createQdrantAdapter(configFor(s)).safetySnapshot, made);
+    const result = await activity(createQdrantAdapter(configFor(s)).restore, { ...made, safety: safetyC, force: false });
+    assert.match(result.details.join('\n'), /papers: deleted and recreated from its snapshot, with the snapshot's config/);
+    assert.deepEqual(await configOf(s, 'papers'), backedUp);
+    assert.deepEqual(await stateOf(s), state);
+    await activity(createQdrantAdapter(configFor(s)).release, { restoreId: 'c1', safety: safetyC, keep: false });
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant (stand-in): an alias action failing midway through a restore is rolled back to the state before the restore', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir('aliases') });
+  try {
+    for (const name of ['a', 'b']) {
+      await call(s, 'PUT', `/collections/${name}`, { vectors: { size: 2, distance: 'Dot' } });
+      await call(s, 'PUT', `/collections/${name}/points?wait=true`, { points: [{ id: 1, vector: [1, 1] }] });
+    }
+    await call(s, 'POST', '/collections/aliases', {
+      actions: [
+        { create_alias: { alias_name: 'live', collection_name: 'a' } },
+        { create_alias: { alias_name: 'old', collection_name: 'b' } },
+      ],
+    });
+    const made = await sealedBackup(s, 'al1');
+    // Before the restore: the aliases moved, one more added.
+    await call(s, 'POST', '/collections/aliases', {
+      actions: [
+        { create_alias: { alias_name: 'live', collection_name: 'b' } },
+        { delete_alias: { alias_name: 'old' } },
+        { create_alias: { alias_name: 'next', collection_name: 'a' } },
+      ],
+    });
+    const before = await stateOf(s);
+    const safetyA = await activity(createQdrantAdapter(configFor(s)).safetySnapshot, made);
+    s.failAliasActionAfter(1); // the restore's first alias change is saved, the second fails
+    await assert.rejects(activity(createQdrantAdapter(configFor(s)).restore, { ...made, safety: safetyA, force: false }), (error: Error) => {
+      assert.match(error.message, /alias change .* failed; done before it: /);
+      return true;
+    });
+    assert.notDeepEqual((await stateOf(s)).aliases, before.aliases, 'the failure left the aliases half changed');
+    await activity(createQdrantAdapter(configFor(s)).rollback, { restoreId: 'al1', safety: safetyA });
+    assert.deepEqual(await stateOf(s), before);
+    await activity(createQdrantAdapter(configFor(s)).release, { restoreId: 'al1', safety: safetyA, keep: false });
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant (stand-in): an upload that fails after Qdrant created the collection leaves no empty collection; the retry restores it', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir('halfmade') });
+  try {
+    await call(s, 'PUT', '/collections/docs', { vectors: { size: 2, distance: 'Dot' } });
+    await call(s, 'PUT', '/collections/docs/points?wait=true', { points: [{ id: 1, vector: [1, 1] }, { id: 2, vector: [2, 1] }] });
+    const original2 = await stateOf(s);
+    const made = await sealedBackup(s, 'h1');
+    const safetyH = await activity(createQdrantAdapter(configFor(s)).safetySnapshot, made);
+    s.failNextUploads(1, true);
+    await assert.rejects(activity(createQdrantAdapter(configFor(s)).restore, { ...made, safety: safetyH, force: false }), /HTTP 500/);
+    assert.deepEqual((await call(s, 'GET', '/collections')).collections, [], 'the empty collection the failed recovery made is gone');
+    await activity(createQdrantAdapter(configFor(s)).restore, { ...made, safety: safetyH, force: false });
+    assert.deepEqual(await stateOf(s), original2);
+    await activity(createQdrantAdapter(configFor(s)).release, { restoreId: 'h1', safety: safetyH, keep: false });
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant (stand-in): a read-only key fails the restore with one line asking for a full-access key, not retried', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir('readonly'), apiKey: API_KEY, readOnlyApiKey: 'read-only-key-1' });
+  try {
+    await call(s, 'PUT', '/collections/docs', { vectors: { size: 2, distance: 'Dot' } });
+    const made = await sealedBackup(s, 'ro1');
+    const readOnly = configFor(s, { QDRANT_API_KEY: 'read-only-key-1' });
+    const safetyR = await activity(createQdrantAdapter(readOnly).safetySnapshot, made).catch((error: Error) => error);
+    // Taking a snapshot is a write too: a read-only key stops at the safety snapshot already.
+    assert.ok(safetyR instanceof Error);
+    assert.equal(safetyR.name, 'ConfigError');
+    assert.match(safetyR.message, /HTTP 403 .*full-access key/);
+    assert.doesNotMatch(safetyR.message, /read-only-key-1/);
+  } finally {
+    await s.stop();
   }
 });
 

@@ -196,11 +196,21 @@ function parseDense(value: unknown, params: VectorParams, name: string, normaliz
 /** Validates a point's vector against the collection config. `normalize` is off when reloading stored data. */
 export function parseVector(value: unknown, config: CollectionConfig, normalize = true): Vector {
   const vectors = config.params.vectors;
+  const sparse = config.params.sparse_vectors ?? {};
   if (isSingleVector(vectors)) {
     if (isObject(value)) {
-      const other = Object.keys(value).find((k) => k !== '');
+      const other = Object.keys(value).find((k) => k !== '' && !sparse[k]);
       if (other !== undefined) throw wrongInput(`Not existing vector name error: ${other}`);
-      return parseDense(value[''], vectors, '', normalize);
+      const sparseNames = Object.keys(value).filter((k) => k !== '');
+      if (sparseNames.length === 0) return parseDense(value[''], vectors, '', normalize);
+      const out: { [name: string]: number[] | SparseVector } = {};
+      if (value[''] !== undefined) out[''] = parseDense(value[''], vectors, '', normalize);
+      for (const name of sparseNames) {
+        const v = value[name];
+        if (!isObject(v)) throw formatError(`vector \`${name}\`: expected a SparseVector {indices, values}`);
+        out[name] = parseSparse(v, name);
+      }
+      return out;
     }
     return parseDense(value, vectors, '', normalize);
   }
