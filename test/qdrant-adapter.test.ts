@@ -23,7 +23,15 @@ import { downloadSnapshot, qdrantConnection, uploadSnapshot } from '../activitie
 import { loadConfig, type Config } from '../core/config';
 import type { RestoreSource, SafetySnapshot, StoreBackupResult } from '../core/contract';
 import { sealSet, setDirectory, stageSet } from '../activities/repository/sets';
-import { startQdrantStandIn, type QdrantStandIn } from './support/qdrant-standin';
+import { startQdrantStandIn as startStandIn, type QdrantStandIn, type QdrantStandInOptions } from './support/qdrant-standin';
+
+/** Every stand-in of this file, so the last test can hold all their traffic against Qdrant's OpenAPI schema. */
+const standIns: QdrantStandIn[] = [];
+async function startQdrantStandIn(options: QdrantStandInOptions): Promise<QdrantStandIn> {
+  const s = await startStandIn(options);
+  standIns.push(s);
+  return s;
+}
 
 type Json = any;
 
@@ -777,6 +785,12 @@ test('Qdrant (stand-in): a read-only key fails the restore with one line asking 
   } finally {
     await s.stop();
   }
+});
+
+test('Qdrant (stand-in): every request sent and every answer given above holds against Qdrant\'s OpenAPI schema', () => {
+  assert.ok(standIns.length >= 5);
+  assert.equal(standIns[0]!.openApiVersion, 'v1.16.x');
+  assert.deepEqual(standIns.flatMap((s) => s.contractViolations()), []);
 });
 
 // ---- streaming ----------------------------------------------------------------------------

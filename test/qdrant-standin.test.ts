@@ -12,7 +12,15 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, test } from 'node:test';
-import { startQdrantStandIn, type QdrantStandIn } from './support/qdrant-standin';
+import { startQdrantStandIn as startStandIn, type QdrantStandIn, type QdrantStandInOptions } from './support/qdrant-standin';
+
+/** Every stand-in of this file, so the last test can hold their answers against Qdrant's OpenAPI schema. */
+const standIns: QdrantStandIn[] = [];
+async function startQdrantStandIn(options: QdrantStandInOptions): Promise<QdrantStandIn> {
+  const s = await startStandIn(options);
+  standIns.push(s);
+  return s;
+}
 
 /** Response bodies are checked field by field. */
 type Json = any;
@@ -606,4 +614,9 @@ test('Qdrant stand-in: an upload can fail after the recovery created the collect
   } finally {
     await s.stop();
   }
+});
+
+test('Qdrant stand-in: every answer above holds against Qdrant\'s OpenAPI schema (requests here are wrong on purpose at times)', () => {
+  assert.ok(standIns.length >= 10);
+  assert.deepEqual(standIns.flatMap((s) => s.contractViolations()).filter((v) => v.problem.startsWith('answer')), []);
 });

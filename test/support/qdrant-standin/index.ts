@@ -18,6 +18,7 @@
  * state), snapshot-files.ts (snapshot archives), requests.ts (request validation), upload.ts, errors.ts.
  */
 import type { AddressInfo } from 'node:net';
+import { QdrantContract, type Violation } from '../qdrant-openapi/contract';
 import { createServer } from './http';
 import { routes } from './routes';
 import { Storage } from './storage';
@@ -28,6 +29,9 @@ export interface QdrantStandIn {
   dataDir: string;
   apiKey?: string;
   version: string;
+  /** Requests and answers so far that do not hold against Qdrant's OpenAPI schema (of `openApiVersion`). */
+  contractViolations(): Violation[];
+  openApiVersion: string;
   /** Closes the listener and open connections and waits for background (`wait=false`) work. */
   stop(): Promise<void>;
   /**
@@ -62,7 +66,8 @@ export interface QdrantStandInOptions {
 export async function startQdrantStandIn(options: QdrantStandInOptions): Promise<QdrantStandIn> {
   const version = options.version ?? '1.15.5';
   const storage = new Storage(options.dataDir, version);
-  const { server, drain } = createServer(routes(storage, version), { apiKey: options.apiKey, readOnlyApiKey: options.readOnlyApiKey });
+  const contract = new QdrantContract();
+  const { server, drain } = createServer(routes(storage, version), { apiKey: options.apiKey, readOnlyApiKey: options.readOnlyApiKey }, contract);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -79,6 +84,8 @@ export async function startQdrantStandIn(options: QdrantStandInOptions): Promise
     dataDir: options.dataDir,
     ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
     version,
+    openApiVersion: contract.version,
+    contractViolations: () => [...contract.violations],
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { ApiError, badRequest, forbidden, formatError, notFound, notImplemented, validationError, wrongInput } from './errors';
-import { queryBool, readJsonBody, route, sendAccepted, sendJson, sendResult, sendText, type RequestContext, type Route } from './http';
+import { answer, queryBool, readJsonBody, route, sendAccepted, sendResult, sendText, type RequestContext, type Route } from './http';
 import {
   isObject,
   parseCreateCollection,
@@ -114,6 +114,7 @@ async function sendSnapshotFile(ctx: RequestContext, file: string): Promise<void
 export function routes(storage: Storage, version: string): Route[] {
   const body = async (ctx: RequestContext): Promise<Record<string, unknown>> => {
     const value = await readJsonBody(ctx.req);
+    ctx.checkBody(value);
     if (!isObject(value)) throw formatError('invalid type: expected a JSON object');
     return value;
   };
@@ -121,9 +122,7 @@ export function routes(storage: Storage, version: string): Route[] {
 
   return [
     // The extra `standin` field is not in Qdrant's VersionInfo: it keeps anyone from mistaking this for a server.
-    route('GET', '/', async ({ res }) =>
-      sendJson(res, 200, { title: 'qdrant - vector search engine', version, standin: true }),
-    ),
+    route('GET', '/', async (ctx) => answer(ctx, 200, { title: 'qdrant - vector search engine', version, standin: true })),
     route('GET', '/healthz', async ({ res }) => sendText(res, 200, 'healthz check passed')),
     route('GET', '/livez', async ({ res }) => sendText(res, 200, 'healthz check passed')),
     route('GET', '/readyz', async ({ res }) => sendText(res, 200, 'all shards are ready')),
