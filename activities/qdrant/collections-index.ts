@@ -36,7 +36,7 @@ const recordedCollectionSchema = z.object({
 });
 export type RecordedCollection = z.infer<typeof recordedCollectionSchema>;
 
-export const collectionsIndexSchema = z.object({
+const collectionsIndexSchema = z.object({
   format: z.literal(INDEX_FORMAT),
   version: z.literal(1),
   /**

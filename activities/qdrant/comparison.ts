@@ -32,7 +32,7 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Key-order-insensitive JSON, for comparing configs. */
-export function canonicalJson(value: unknown): string {
+function canonicalJson(value: unknown): string {
   const canon = (v: unknown): unknown =>
     Array.isArray(v) ? v.map(canon) : isObject(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v;
   return JSON.stringify(canon(value) ?? null);
@@ -42,7 +42,7 @@ export function canonicalJson(value: unknown): string {
  * Differences where `live` does not hold what `recorded` holds; fields only `live` has are ignored
  * (a newer server reports more). Paths are dotted, e.g. `vectors.text.size`.
  */
-export function recordedDifferences(recorded: unknown, live: unknown, path = ''): string[] {
+function recordedDifferences(recorded: unknown, live: unknown, path = ''): string[] {
   if (isObject(recorded)) {
     if (!isObject(live)) return [`${path || 'config'}: ${JSON.stringify(recorded)} recorded, ${JSON.stringify(live ?? null)} now`];
     return Object.keys(recorded)

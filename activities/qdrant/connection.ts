@@ -20,7 +20,7 @@ const QUICK_CALL_MS = 120_000;
 type OpenApi = ReturnType<QdrantClient['api']>;
 type Schemas = import('@qdrant/js-client-rest').Schemas;
 export type SnapshotDescription = Schemas['SnapshotDescription'];
-export type CollectionInfo = Schemas['CollectionInfo'];
+type CollectionInfo = Schemas['CollectionInfo'];
 export type AliasAction = Schemas['AliasOperations'];
 
 export interface QdrantConnection {

@@ -26,7 +26,7 @@ class IncompatibleVersion extends Error {
   override name = 'IncompatibleVersion';
 }
 
-export const RESTORE_UPLOAD_PREFIX = 'scholaria-restore';
+const RESTORE_UPLOAD_PREFIX = 'scholaria-restore';
 
 export async function restore(config: Config, input: StoreRestoreInput, progress: ProgressReporter): Promise<StoreRestoreResult> {
   const q = qdrantConnection(config);

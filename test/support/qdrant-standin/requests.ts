@@ -144,12 +144,26 @@ function parseSparse(value: Record<string, unknown>, name: string): SparseVector
   return { indices: order.map((e) => e.index), values: order.map((e) => e.value) };
 }
 
-/** Validates a config read back from a snapshot's config.json. */
+/** Validates a config read back from a snapshot's (or the stand-in's own) config.json. */
 export function parseStoredConfig(value: unknown): CollectionConfig {
   if (!isObject(value) || !isObject(value.params)) throw new Error('config.json has no params');
-  const config = value as unknown as CollectionConfig;
-  config.params.vectors = parseVectorsConfig(config.params.vectors);
-  return config;
+  const params = value.params;
+  const count = (v: unknown): number => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : 1);
+  const section = (v: unknown): Record<string, unknown> => (isObject(v) ? v : {});
+  return {
+    params: {
+      vectors: parseVectorsConfig(params.vectors),
+      ...(params.sparse_vectors !== undefined && params.sparse_vectors !== null ? { sparse_vectors: parseSparseVectorsConfig(params.sparse_vectors) } : {}),
+      shard_number: count(params.shard_number),
+      replication_factor: count(params.replication_factor),
+      write_consistency_factor: count(params.write_consistency_factor),
+      on_disk_payload: typeof params.on_disk_payload === 'boolean' ? params.on_disk_payload : true,
+    },
+    hnsw_config: section(value.hnsw_config),
+    optimizer_config: section(value.optimizer_config),
+    wal_config: section(value.wal_config),
+    quantization_config: value.quantization_config ?? null,
+  };
 }
 
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
