@@ -770,7 +770,7 @@ test('Qdrant (stand-in): an upload that fails after Qdrant created the collectio
   }
 });
 
-test('Qdrant (stand-in): a read-only key fails the restore with one line asking for a full-access key, not retried', async () => {
+test('Qdrant (stand-in): a read-only key stops a restore at its first write (the safety snapshot) with one line asking for a full-access key', async () => {
   const s = await startQdrantStandIn({ dataDir: freshDir('readonly'), apiKey: API_KEY, readOnlyApiKey: 'read-only-key-1' });
   try {
     await call(s, 'PUT', '/collections/docs', { vectors: { size: 2, distance: 'Dot' } });
@@ -782,6 +782,30 @@ test('Qdrant (stand-in): a read-only key fails the restore with one line asking 
     assert.equal(safetyR.name, 'ConfigError');
     assert.match(safetyR.message, /HTTP 403 .*full-access key/);
     assert.doesNotMatch(safetyR.message, /read-only-key-1/);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant (stand-in): points written while a snapshot is taken are recorded as a range; the restore accepts what the snapshot holds', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir('live-writes') });
+  try {
+    await call(s, 'PUT', '/collections/docs', { vectors: { size: 2, distance: 'Dot' } });
+    await call(s, 'PUT', '/collections/docs/points?wait=true', { points: [1, 2, 3].map((id) => ({ id, vector: [id, 1] })) });
+    const snapshotted = await stateOf(s);
+    s.writeAfterNextSnapshot('docs', [{ id: 4, vector: [4, 1] }]);
+    const made = await sealedBackup(s, 'w1');
+    const unpacked = freshDir('w-unpacked');
+    mkdirSync(unpacked);
+    execFileSync('tar', ['-xzf', join(setDirectory(backupDir, made.setName, 'sealed'), made.files[0]!.name), '-C', unpacked]);
+    const recorded = JSON.parse(readFileSync(join(unpacked, 'collections.json'), 'utf8')).collections[0];
+    assert.equal(recorded.points, 4);
+    assert.deepEqual(recorded.pointsRange, [3, 4]);
+    const safetyW = await activity(createQdrantAdapter(configFor(s)).safetySnapshot, made);
+    const result = await activity(createQdrantAdapter(configFor(s)).restore, { ...made, safety: safetyW, force: false });
+    assert.deepEqual(result.expected, { unit: 'points', counts: { docs: 3 } }, 'what the target must hold: what the snapshot held');
+    assert.deepEqual(await stateOf(s), snapshotted);
+    await activity(createQdrantAdapter(configFor(s)).release, { restoreId: 'w1', safety: safetyW, keep: false });
   } finally {
     await s.stop();
   }

@@ -46,6 +46,8 @@ export interface QdrantStandIn {
    * collection untouched; with `afterCreate`, after the recovery created a missing collection (left empty).
    */
   failNextUploads(count: number, afterCreate?: boolean): void;
+  /** Test hook: right after the next snapshot of `collection` is taken, `points` are upserted, as a live writer would. */
+  writeAfterNextSnapshot(collection: string, points: unknown[]): void;
   /** Test hook: after `count` more alias actions succeed, the next one fails (HTTP 500), keeping those before it. */
   failAliasActionAfter(count: number): void;
 }
@@ -97,6 +99,9 @@ export async function startQdrantStandIn(options: QdrantStandInOptions): Promise
     },
     failNextUploads(count: number, afterCreate = false) {
       storage.failNextUploads(count, afterCreate);
+    },
+    writeAfterNextSnapshot(collection: string, points: unknown[]) {
+      storage.writeAfterNextSnapshot(collection, points);
     },
     failAliasActionAfter(count: number) {
       storage.failAliasActionAfter(count);

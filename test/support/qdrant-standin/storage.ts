@@ -26,6 +26,7 @@ import {
   isObject,
   parsePointId,
   parseStoredConfig,
+  parseUpsert,
   parseVector,
   pointKey,
   sameJson,
@@ -313,6 +314,13 @@ export class Storage {
     return true;
   }
 
+  private readonly writesAfterSnapshot = new Map<string, unknown[]>();
+
+  /** Test hook: right after the next snapshot of `collection` is taken, `points` are upserted (a live writer). */
+  writeAfterNextSnapshot(collection: string, points: unknown[]): void {
+    this.writesAfterSnapshot.set(collection, points);
+  }
+
   private takeCorruptFlag(collection: string): boolean {
     return this.corruptNext.delete(collection);
   }
@@ -357,6 +365,11 @@ export class Storage {
     fs.writeFileSync(`${tmp}.checksum`, checksum);
     fs.renameSync(tmp, target);
     fs.renameSync(`${tmp}.checksum`, `${target}.checksum`);
+    const writes = this.writesAfterSnapshot.get(c.name);
+    if (writes) {
+      this.writesAfterSnapshot.delete(c.name);
+      this.upsert(c.name, parseUpsert({ points: writes }, c.config));
+    }
     return this.describe(target);
   }
 
