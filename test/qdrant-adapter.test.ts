@@ -18,13 +18,20 @@ import type { Logger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createQdrantAdapter } from '../activities/qdrant';
 import { writeArchive } from '../activities/qdrant/archive';
-import { QdrantClient } from '../activities/qdrant/client';
-import { QdrantHttp } from '../activities/qdrant/http';
-import { INDEX_FORMAT } from '../activities/qdrant/model';
+import { INDEX_FORMAT } from '../activities/qdrant/collections-index';
+import { downloadSnapshot, qdrantConnection, uploadSnapshot } from '../activities/qdrant/connection';
 import { loadConfig, type Config } from '../core/config';
 import type { RestoreSource, SafetySnapshot, StoreBackupResult } from '../core/contract';
 import { sealSet, setDirectory, stageSet } from '../activities/repository/sets';
-import { startQdrantStandIn, type QdrantStandIn } from './support/qdrant-standin';
+import { startQdrantStandIn as startStandIn, type QdrantStandIn, type QdrantStandInOptions } from './support/qdrant-standin';
+
+/** Every stand-in of this file, so the last test can hold all their traffic against Qdrant's OpenAPI schema. */
+const standIns: QdrantStandIn[] = [];
+async function startQdrantStandIn(options: QdrantStandInOptions): Promise<QdrantStandIn> {
+  const s = await startStandIn(options);
+  standIns.push(s);
+  return s;
+}
 
 type Json = any;
 
@@ -241,7 +248,7 @@ test('Qdrant (stand-in): verify reads the archive and every inner snapshot to th
     tier: 'manual' as const,
   });
   assert.deepEqual(result.summary, backupResult.summary);
-  assert.match(result.checks.join('\n'), /chunks: snapshot of \d+ bytes matches its sha256, a complete tar of \d+ entries, version\.info 1\.15\.5/);
+  assert.match(result.checks.join('\n'), /chunks: snapshot of \d+ bytes matches its sha256, a complete tar of \d+ entries \([1-9]\d* sparse\), collection format 0\.4\.2/);
   await seal(set, backupResult, result.checks);
   source = {
     restoreId: 'r1',
@@ -272,8 +279,8 @@ test('Qdrant (stand-in): preflight shows what a restore would change, read-only,
   const report = await activity(createQdrantAdapter(config).preflight, source);
   assert.deepEqual(report.problems, []);
   assert.deepEqual(report.current, { unit: 'points', counts: { articles: 55, chunks: 40, extra: 1 } });
-  assert.ok(report.plan.includes('replace collection articles (55 points now, 60 in the set)'), report.plan.join('\n'));
-  assert.ok(report.plan.includes('replace collection chunks (40 points now, 40 in the set)'), report.plan.join('\n'));
+  assert.ok(report.plan.includes("replace collection articles (55 points now, 60 in the set): deleted, then recreated from its snapshot with the set's config"), report.plan.join('\n'));
+  assert.ok(report.plan.includes("replace collection chunks (40 points now, 40 in the set): deleted, then recreated from its snapshot with the set's config"), report.plan.join('\n'));
   assert.ok(report.plan.includes('create collection empty (0 points in the set)'), report.plan.join('\n'));
   assert.ok(report.plan.includes('delete collection extra (not in the set; 1 points now)'), report.plan.join('\n'));
   assert.ok(report.plan.includes('recreate aliases articles_live → articles, search → chunks'), report.plan.join('\n'));
@@ -312,9 +319,9 @@ test('Qdrant (stand-in): rollback brings back exactly the pre-restore state, twi
   assert.deepEqual(await stateOf(standIn), damaged);
   await noSnapshots(standIn);
 
-  await createQdrantAdapter(config).release({ restoreId: 'r1', safety, keep: true });
+  await activity(createQdrantAdapter(config).release, { restoreId: 'r1', safety, keep: true });
   assert.ok(existsSync(safety.references.dir!));
-  await createQdrantAdapter(config).release({ restoreId: 'r1', safety, keep: false });
+  await activity(createQdrantAdapter(config).release, { restoreId: 'r1', safety, keep: false });
   assert.ok(!existsSync(safety.references.dir!));
   assert.ok(!existsSync(join(backupDir, '.safety', 'r1')));
 });
@@ -329,7 +336,7 @@ test('Qdrant (stand-in): rollback works when the restore failed half way', async
   await call(standIn, 'PUT', '/collections/halfmade', { vectors: { size: 2, distance: 'Cosine' } });
   await activity(createQdrantAdapter(config).rollback, { restoreId: 'r2', safety: safety2 });
   assert.deepEqual(await stateOf(standIn), before);
-  await createQdrantAdapter(config).release({ restoreId: 'r2', safety: safety2, keep: false });
+  await activity(createQdrantAdapter(config).release, { restoreId: 'r2', safety: safety2, keep: false });
 });
 
 test('Qdrant (stand-in): restore replaces a collection whose vectors config changed', async () => {
@@ -337,12 +344,12 @@ test('Qdrant (stand-in): restore replaces a collection whose vectors config chan
   await call(standIn, 'PUT', '/collections/chunks', { vectors: { size: 5, distance: 'Cosine' } });
   const source3 = { ...source, restoreId: 'r3' };
   const report = await activity(createQdrantAdapter(config).preflight, source3);
-  assert.ok(report.plan.some((line) => /^replace collection chunks .*vectors config differs/.test(line)), report.plan.join('\n'));
+  assert.ok(report.plan.some((line) => /^replace collection chunks .*config now differs: params\.vectors/.test(line)), report.plan.join('\n'));
   const safety3 = await activity(createQdrantAdapter(config).safetySnapshot, source3);
   const result = await activity(createQdrantAdapter(config).restore, { ...source3, safety: safety3, force: false });
   assert.match(result.details.join('\n'), /chunks: deleted and recreated/);
   assert.deepEqual(await stateOf(standIn), original);
-  await createQdrantAdapter(config).release({ restoreId: 'r3', safety: safety3, keep: false });
+  await activity(createQdrantAdapter(config).release, { restoreId: 'r3', safety: safety3, keep: false });
 });
 
 test('Qdrant (stand-in): QDRANT_COLLECTIONS limits backup, restore and summarize, and nothing else is deleted', async () => {
@@ -363,7 +370,7 @@ test('Qdrant (stand-in): QDRANT_COLLECTIONS limits backup, restore and summarize
   assert.deepEqual(Object.keys(state.collections).sort(), ['articles', 'chunks', 'empty', 'other']);
   assert.deepEqual(state.collections.articles, original.collections.articles);
   assert.deepEqual(await activity(createQdrantAdapter(limited).summarize, { restoreId: 'r4' }), { unit: 'points', counts: { articles: 60 } });
-  await createQdrantAdapter(limited).release({ restoreId: 'r4', safety: safety4, keep: false });
+  await activity(createQdrantAdapter(limited).release, { restoreId: 'r4', safety: safety4, keep: false });
   await call(standIn, 'DELETE', '/collections/other');
 });
 
@@ -627,6 +634,189 @@ test('Qdrant (stand-in): a zero-collection server is a valid, empty backup', asy
   }
 });
 
+// ---- fidelity to a real Qdrant (issue 14) ------------------------------------------------------
+
+/** Backs up `s` into a new sealed set; returns what a restore of it needs. */
+async function sealedBackup(s: QdrantStandIn, restoreId: string, extra: Record<string, string> = {}): Promise<RestoreSource> {
+  const staged = await newSet();
+  const result = await activity(createQdrantAdapter(configFor(s, extra)).backup, { set: staged });
+  const checks = (
+    await activity(createQdrantAdapter(configFor(s, extra)).verify, { setName: staged.name, location: 'staging' as const, files: result.files, tier: 'manual' as const })
+  ).checks;
+  await seal(staged, result, checks);
+  return { restoreId, setName: staged.name, files: result.files, summary: result.summary!, serverVersion: result.serverVersion };
+}
+
+/** Collection info as a user compares it: the full config and the payload indexes (without their point counts). */
+async function configOf(s: QdrantStandIn, name: string): Promise<Json> {
+  const info = await call(s, 'GET', `/collections/${name}`);
+  const indexes = Object.fromEntries(Object.entries(info.payload_schema).map(([field, { points: _points, ...schema }]: [string, Json]) => [field, schema]));
+  return { config: info.config, indexes };
+}
+
+test('Qdrant (stand-in): a set whose snapshots carry version.info 0.4.2 restores onto a 1.16 server; the recorded server version is what is judged', async () => {
+  const source15 = await startQdrantStandIn({ dataDir: freshDir('v115'), version: '1.15.5' });
+  const target16 = await startQdrantStandIn({ dataDir: freshDir('v116'), version: '1.16.3' });
+  try {
+    await call(source15, 'PUT', '/collections/docs', { vectors: { size: 2, distance: 'Dot' } });
+    await call(source15, 'PUT', '/collections/docs/points?wait=true', { points: [{ id: 1, vector: [1, 2], payload: { a: 1 } }, { id: 2, vector: [3, 4] }] });
+    const made = await sealedBackup(source15, 'v1');
+    assert.equal(made.serverVersion, '1.15.5');
+    const unpacked = freshDir('v-unpacked');
+    mkdirSync(unpacked);
+    execFileSync('tar', ['-xzf', join(setDirectory(backupDir, made.setName, 'sealed'), made.files[0]!.name), '-C', unpacked]);
+    assert.equal(execFileSync('tar', ['-xOf', join(unpacked, 'docs.snapshot'), 'version.info'], { encoding: 'utf8' }), '0.4.2');
+
+    const target = configFor(target16);
+    const report = await activity(createQdrantAdapter(target).preflight, made);
+    assert.deepEqual(report.problems, []);
+    const safetyV = await activity(createQdrantAdapter(target).safetySnapshot, made);
+    await activity(createQdrantAdapter(target).restore, { ...made, safety: safetyV, force: false });
+    assert.deepEqual((await stateOf(target16)).collections, (await stateOf(source15)).collections);
+    await activity(createQdrantAdapter(target).release, { restoreId: 'v1', safety: safetyV, keep: false });
+
+    // The same set, its manifest saying a newer minor made it than the 1.15 target runs: refused before anything changes.
+    const older = configFor(source15);
+    const newer = { ...made, serverVersion: '1.16.0' };
+    const refused = await activity(createQdrantAdapter(older).preflight, newer);
+    assert.ok(refused.problems.some((p) => /1\.16\.0/.test(p)), refused.problems.join('\n'));
+  } finally {
+    await source15.stop();
+    await target16.stop();
+  }
+});
+
+test('Qdrant (stand-in): restore into an existing collection with another HNSW config and payload index brings back the backed-up config and indexes', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir('config') });
+  try {
+    await call(s, 'PUT', '/collections/papers', { vectors: { size: 2, distance: 'Cosine' }, shard_number: 2, sparse_vectors: { words: {} } });
+    await call(s, 'PUT', '/collections/papers/index?wait=true', { field_name: 'year', field_schema: 'integer' });
+    await call(s, 'PUT', '/collections/papers/points?wait=true', {
+      points: Array.from({ length: 12 }, (_, i) => ({ id: i + 1, vector: { '': [1, i], words: { indices: [i], values: [1] } }, payload: { year: 2000 + i } })),
+    });
+    const backedUp = await configOf(s, 'papers');
+    const state = await stateOf(s);
+    const made = await sealedBackup(s, 'c1');
+    await call(s, 'DELETE', '/collections/papers');
+    await call(s, 'PUT', '/collections/papers', { vectors: { size: 2, distance: 'Cosine' }, shard_number: 2, sparse_vectors: { words: {} }, hnsw_config: { m: 48, ef_construct: 300 } });
+    await call(s, 'PUT', '/collections/papers/index?wait=true', { field_name: 'title', field_schema: 'keyword' });
+    assert.notDeepEqual(await configOf(s, 'papers'), backedUp);
+
+    const safetyC = await activity(createQdrantAdapter(configFor(s)).safetySnapshot, made);
+    const result = await activity(createQdrantAdapter(configFor(s)).restore, { ...made, safety: safetyC, force: false });
+    assert.match(result.details.join('\n'), /papers: deleted and recreated from its snapshot, with the snapshot's config/);
+    assert.deepEqual(await configOf(s, 'papers'), backedUp);
+    assert.deepEqual(await stateOf(s), state);
+    await activity(createQdrantAdapter(configFor(s)).release, { restoreId: 'c1', safety: safetyC, keep: false });
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant (stand-in): an alias action failing midway through a restore is rolled back to the state before the restore', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir('aliases') });
+  try {
+    for (const name of ['a', 'b']) {
+      await call(s, 'PUT', `/collections/${name}`, { vectors: { size: 2, distance: 'Dot' } });
+      await call(s, 'PUT', `/collections/${name}/points?wait=true`, { points: [{ id: 1, vector: [1, 1] }] });
+    }
+    await call(s, 'POST', '/collections/aliases', {
+      actions: [
+        { create_alias: { alias_name: 'live', collection_name: 'a' } },
+        { create_alias: { alias_name: 'old', collection_name: 'b' } },
+      ],
+    });
+    const made = await sealedBackup(s, 'al1');
+    // Before the restore: the aliases moved, one more added.
+    await call(s, 'POST', '/collections/aliases', {
+      actions: [
+        { create_alias: { alias_name: 'live', collection_name: 'b' } },
+        { delete_alias: { alias_name: 'old' } },
+        { create_alias: { alias_name: 'next', collection_name: 'a' } },
+      ],
+    });
+    const before = await stateOf(s);
+    const safetyA = await activity(createQdrantAdapter(configFor(s)).safetySnapshot, made);
+    s.failAliasActionAfter(1); // the restore's first alias change is saved, the second fails
+    await assert.rejects(activity(createQdrantAdapter(configFor(s)).restore, { ...made, safety: safetyA, force: false }), (error: Error) => {
+      assert.match(error.message, /alias change .* failed; done before it: /);
+      return true;
+    });
+    assert.notDeepEqual((await stateOf(s)).aliases, before.aliases, 'the failure left the aliases half changed');
+    await activity(createQdrantAdapter(configFor(s)).rollback, { restoreId: 'al1', safety: safetyA });
+    assert.deepEqual(await stateOf(s), before);
+    await activity(createQdrantAdapter(configFor(s)).release, { restoreId: 'al1', safety: safetyA, keep: false });
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant (stand-in): an upload that fails after Qdrant created the collection leaves no empty collection; the retry restores it', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir('halfmade') });
+  try {
+    await call(s, 'PUT', '/collections/docs', { vectors: { size: 2, distance: 'Dot' } });
+    await call(s, 'PUT', '/collections/docs/points?wait=true', { points: [{ id: 1, vector: [1, 1] }, { id: 2, vector: [2, 1] }] });
+    const original2 = await stateOf(s);
+    const made = await sealedBackup(s, 'h1');
+    const safetyH = await activity(createQdrantAdapter(configFor(s)).safetySnapshot, made);
+    s.failNextUploads(1, true);
+    await assert.rejects(activity(createQdrantAdapter(configFor(s)).restore, { ...made, safety: safetyH, force: false }), /HTTP 500/);
+    assert.deepEqual((await call(s, 'GET', '/collections')).collections, [], 'the empty collection the failed recovery made is gone');
+    await activity(createQdrantAdapter(configFor(s)).restore, { ...made, safety: safetyH, force: false });
+    assert.deepEqual(await stateOf(s), original2);
+    await activity(createQdrantAdapter(configFor(s)).release, { restoreId: 'h1', safety: safetyH, keep: false });
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant (stand-in): a read-only key stops a restore at its first write (the safety snapshot) with one line asking for a full-access key', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir('readonly'), apiKey: API_KEY, readOnlyApiKey: 'read-only-key-1' });
+  try {
+    await call(s, 'PUT', '/collections/docs', { vectors: { size: 2, distance: 'Dot' } });
+    const made = await sealedBackup(s, 'ro1');
+    const readOnly = configFor(s, { QDRANT_API_KEY: 'read-only-key-1' });
+    const safetyR = await activity(createQdrantAdapter(readOnly).safetySnapshot, made).catch((error: Error) => error);
+    // Taking a snapshot is a write too: a read-only key stops at the safety snapshot already.
+    assert.ok(safetyR instanceof Error);
+    assert.equal(safetyR.name, 'ConfigError');
+    assert.match(safetyR.message, /HTTP 403 .*full-access key/);
+    assert.doesNotMatch(safetyR.message, /read-only-key-1/);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant (stand-in): points written while a snapshot is taken are recorded as a range; the restore accepts what the snapshot holds', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir('live-writes') });
+  try {
+    await call(s, 'PUT', '/collections/docs', { vectors: { size: 2, distance: 'Dot' } });
+    await call(s, 'PUT', '/collections/docs/points?wait=true', { points: [1, 2, 3].map((id) => ({ id, vector: [id, 1] })) });
+    const snapshotted = await stateOf(s);
+    s.writeAfterNextSnapshot('docs', [{ id: 4, vector: [4, 1] }]);
+    const made = await sealedBackup(s, 'w1');
+    const unpacked = freshDir('w-unpacked');
+    mkdirSync(unpacked);
+    execFileSync('tar', ['-xzf', join(setDirectory(backupDir, made.setName, 'sealed'), made.files[0]!.name), '-C', unpacked]);
+    const recorded = JSON.parse(readFileSync(join(unpacked, 'collections.json'), 'utf8')).collections[0];
+    assert.equal(recorded.points, 4);
+    assert.deepEqual(recorded.pointsRange, [3, 4]);
+    const safetyW = await activity(createQdrantAdapter(configFor(s)).safetySnapshot, made);
+    const result = await activity(createQdrantAdapter(configFor(s)).restore, { ...made, safety: safetyW, force: false });
+    assert.deepEqual(result.expected, { unit: 'points', counts: { docs: 3 } }, 'what the target must hold: what the snapshot held');
+    assert.deepEqual(await stateOf(s), snapshotted);
+    await activity(createQdrantAdapter(configFor(s)).release, { restoreId: 'w1', safety: safetyW, keep: false });
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant (stand-in): every request sent and every answer given above holds against Qdrant\'s OpenAPI schema', () => {
+  assert.ok(standIns.length >= 5);
+  assert.equal(standIns[0]!.openApiVersion, 'v1.16.x');
+  assert.deepEqual(standIns.flatMap((s) => s.contractViolations()), []);
+});
+
 // ---- streaming ----------------------------------------------------------------------------
 
 test('Qdrant (stand-in): snapshot download and upload stream, without holding a file in memory', async (t) => {
@@ -659,12 +849,14 @@ test('Qdrant (stand-in): snapshot download and upload stream, without holding a 
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const client = new QdrantClient(new QdrantHttp(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, API_KEY));
+  const q = qdrantConnection(
+    loadConfig({ BACKUP_DIR: backupDir, LOG_DIR: join(scratch, 'logs'), QDRANT_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, QDRANT_API_KEY: API_KEY }),
+  );
   let peak = 0;
   const baseline = process.memoryUsage().rss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss - baseline)), 20);
   try {
-    const response = await client.downloadSnapshot('big', 'big.snapshot');
+    const response = await downloadSnapshot(q, 'big', 'big.snapshot');
     const hash = createHash('sha256');
     let bytes = 0;
     await pipeline(response, async (source: AsyncIterable<Buffer>) => {
@@ -681,7 +873,7 @@ test('Qdrant (stand-in): snapshot download and upload stream, without holding a 
     const fileHash = createHash('sha256');
     await pipeline(createReadStream(file), fileHash);
     const sha256 = fileHash.digest('hex');
-    await client.uploadSnapshot('big', { path: file, size: SIZE, sha256, uploadName: 'big.snapshot' });
+    await uploadSnapshot(q, 'big', { path: file, size: SIZE, sha256, uploadName: 'big.snapshot' });
     assert.ok(uploaded.bytes > SIZE && uploaded.bytes < SIZE + 1024, `${uploaded.bytes} bytes uploaded`);
     rmSync(file);
   } finally {

@@ -12,7 +12,15 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, test } from 'node:test';
-import { startQdrantStandIn, type QdrantStandIn } from './support/qdrant-standin';
+import { startQdrantStandIn as startStandIn, type QdrantStandIn, type QdrantStandInOptions } from './support/qdrant-standin';
+
+/** Every stand-in of this file, so the last test can hold their answers against Qdrant's OpenAPI schema. */
+const standIns: QdrantStandIn[] = [];
+async function startQdrantStandIn(options: QdrantStandInOptions): Promise<QdrantStandIn> {
+  const s = await startStandIn(options);
+  standIns.push(s);
+  return s;
+}
 
 /** Response bodies are checked field by field. */
 type Json = any;
@@ -256,7 +264,7 @@ test('Qdrant stand-in: collections with different vector configs, upsert, count,
   }
 });
 
-test('Qdrant stand-in: aliases are created, listed, renamed and deleted atomically', async () => {
+test('Qdrant stand-in: aliases are created, listed, renamed and deleted, one action at a time as Qdrant applies them', async () => {
   const s = await startQdrantStandIn({ dataDir: freshDir() });
   try {
     await seed(s);
@@ -277,15 +285,17 @@ test('Qdrant stand-in: aliases are created, listed, renamed and deleted atomical
     });
     assert.equal((await ok(s, 'GET', '/collections/docs-live')).points_count, 5); // aliases resolve like in Qdrant
 
-    // A failing action anywhere in the list leaves every alias as it was.
+    // Qdrant applies and saves the actions one by one: a failing action keeps those before it.
     const failed = await api(s, 'POST', '/collections/aliases', {
       actions: [
-        { delete_alias: { alias_name: 'docs-live' } },
+        { delete_alias: { alias_name: 'img' } },
         { create_alias: { collection_name: 'missing', alias_name: 'x' } },
+        { delete_alias: { alias_name: 'docs-live' } },
       ],
     });
     assert.equal(failed.status, 404);
-    assert.equal((await ok(s, 'GET', '/aliases')).aliases.length, 2);
+    assert.deepEqual((await ok(s, 'GET', '/aliases')).aliases, [{ alias_name: 'docs-live', collection_name: 'docs' }]);
+    await ok(s, 'POST', '/collections/aliases', { actions: [{ create_alias: { collection_name: 'images', alias_name: 'img' } }] });
 
     await ok(s, 'POST', '/collections/aliases', {
       actions: [{ rename_alias: { old_alias_name: 'img', new_alias_name: 'pictures' } }],
@@ -316,11 +326,21 @@ test('Qdrant stand-in: snapshot is listed with checksum and size of the download
     assert.equal(statSync(file).size, created.size);
     assert.equal(dl.sha256, created.checksum);
 
-    const entries = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
-    for (const expected of ['version.info', 'config.json', '0/', '0/shard_config.json', '0/segments/points.jsonl']) {
+    // Shaped like Qdrant's: GNU headers, version.info of the collection crate, shard folders like its
+    // test-shard.snapshot fixture, the WAL segment a sparse member (type S).
+    const listing = execFileSync('tar', ['-tvf', file], { encoding: 'utf8' }).trim().split('\n');
+    const entries = listing.map((line) => line.split(/\s+/).slice(5).join(' '));
+    for (const expected of ['version.info', 'config.json', 'payload_index.json', '0/', '0/shard_config.json', '0/replica_state.json', '0/newest_clocks.json']) {
       assert.ok(entries.includes(expected), `${expected} in ${entries.join(', ')}`);
     }
-    assert.equal(execFileSync('tar', ['-xOf', file, 'version.info'], { encoding: 'utf8' }), '1.15.5');
+    assert.ok(entries.some((e) => /^0\/wal\/closed-\d+$/.test(e)), entries.join(', '));
+    assert.equal(execFileSync('tar', ['-xOf', file, 'version.info'], { encoding: 'utf8' }), '0.4.2');
+    const raw = readFileSync(file);
+    const types = new Set<string>();
+    for (let at = 0; at + 512 <= raw.length; at += 512) {
+      if (raw.toString('latin1', at + 257, at + 263) === 'ustar ') types.add(raw.toString('latin1', at + 156, at + 157));
+    }
+    assert.ok(types.has('S'), `GNU sparse member among header types ${[...types].join(',')}`);
 
     const missing = await api(s, 'GET', '/collections/docs/snapshots/nope.snapshot');
     assert.equal(missing.status, 404);
@@ -392,7 +412,7 @@ test('Qdrant stand-in: rejected uploads (wrong checksum, not a tar, truncated, i
     writeFileSync(truncated, readFileSync(file).subarray(0, 2048));
     const cut = await uploadSnapshot(s, 'docs', truncated, { priority: 'snapshot' });
     assert.equal(cut.status, 400);
-    assert.match(cut.json.status.error, /truncated|past the end/);
+    assert.match(cut.json.status.error, /not a valid tar archive/);
     assert.deepEqual(await allPoints(s, 'docs'), before);
 
     const incompatible = await uploadSnapshot(s, 'images', file, { priority: 'snapshot' });
@@ -498,4 +518,105 @@ test('Qdrant stand-in: wait=false answers 202 and finishes the work in the backg
   } finally {
     await s.stop();
   }
+});
+
+test('Qdrant stand-in: several shards and sparse vectors survive a snapshot and its recovery; each shard has its own sparse WAL', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir() });
+  try {
+    await ok(s, 'PUT', '/collections/hybrid', {
+      vectors: { dense: { size: 2, distance: 'Dot' } },
+      sparse_vectors: { keywords: {} },
+      shard_number: 3,
+    });
+    await ok(s, 'PUT', '/collections/hybrid/points?wait=true', {
+      points: Array.from({ length: 30 }, (_, i) => ({
+        id: i + 1,
+        vector: { dense: [i, 1], keywords: { indices: [i + 5, i], values: [0.5, 0.25] } },
+        payload: { n: i },
+      })),
+    });
+    const before = await allPoints(s, 'hybrid');
+    assert.deepEqual(before[0].vector.keywords, { indices: [0, 5], values: [0.25, 0.5] }, 'sparse vectors come back sorted by index');
+    const snap = await ok(s, 'POST', '/collections/hybrid/snapshots');
+    const file = path.join(scratch, 'hybrid.snapshot');
+    await downloadSnapshot(s, 'hybrid', snap.name, file);
+    const names = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
+    for (const shard of ['0', '1', '2']) assert.ok(names.some((n) => new RegExp(`^${shard}/wal/closed-\\d+$`).test(n)), names.join(', '));
+    assert.ok(!names.includes('3/'), 'three shards, no more');
+    await ok(s, 'DELETE', '/collections/hybrid');
+    assert.equal((await uploadSnapshot(s, 'hybrid', file, { priority: 'snapshot', checksum: sha256Of(file) })).status, 200);
+    assert.deepEqual(await allPoints(s, 'hybrid'), before);
+    assert.equal((await ok(s, 'GET', '/collections/hybrid')).config.params.shard_number, 3);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant stand-in: recovery into an existing collection replaces its points only, keeping its config and payload indexes (as Qdrant does)', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir() });
+  try {
+    await seed(s);
+    await ok(s, 'PUT', '/collections/docs/index?wait=true', { field_name: 'title', field_schema: 'keyword' });
+    const snap = await ok(s, 'POST', '/collections/docs/snapshots');
+    const file = path.join(scratch, 'keep-config.snapshot');
+    await downloadSnapshot(s, 'docs', snap.name, file);
+    const backedUp = await allPoints(s, 'docs');
+    await ok(s, 'DELETE', '/collections/docs');
+    await ok(s, 'PUT', '/collections/docs', { vectors: { size: 4, distance: 'Dot' }, hnsw_config: { m: 48 } });
+    await ok(s, 'PUT', '/collections/docs/index?wait=true', { field_name: 'year', field_schema: 'integer' });
+    assert.equal((await uploadSnapshot(s, 'docs', file, { priority: 'snapshot' })).status, 200);
+    const info = await ok(s, 'GET', '/collections/docs');
+    assert.deepEqual(await allPoints(s, 'docs'), backedUp);
+    assert.equal(info.config.hnsw_config.m, 48, 'the live HNSW config stays');
+    assert.deepEqual(Object.keys(info.payload_schema), ['year'], 'the live payload indexes stay');
+    // Into a missing collection, the snapshot's own config and indexes come back.
+    await ok(s, 'DELETE', '/collections/docs');
+    assert.equal((await uploadSnapshot(s, 'docs', file, { priority: 'snapshot' })).status, 200);
+    const recreated = await ok(s, 'GET', '/collections/docs');
+    assert.equal(recreated.config.hnsw_config.m, 16);
+    assert.deepEqual(recreated.payload_schema, { title: { data_type: 'keyword', points: 4 } });
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant stand-in: a read-only key reads but gets 403 on writes and snapshot uploads', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir(), apiKey: 'full-key', readOnlyApiKey: 'read-key' });
+  try {
+    await seed(s);
+    const snap = await ok(s, 'POST', '/collections/docs/snapshots');
+    const file = path.join(scratch, 'readonly.snapshot');
+    await downloadSnapshot(s, 'docs', snap.name, file);
+    const read = { 'api-key': 'read-key' };
+    assert.equal((await api(s, 'GET', '/collections', undefined, read)).status, 200);
+    assert.equal((await api(s, 'POST', '/collections/docs/points/count', { exact: true }, read)).status, 200);
+    const upload = await uploadSnapshot(s, 'docs', file, { priority: 'snapshot' }, read);
+    assert.equal(upload.status, 403);
+    assert.match(upload.json.status.error, /^Forbidden: /);
+    assert.equal((await api(s, 'DELETE', '/collections/docs', undefined, read)).status, 403);
+    assert.equal((await ok(s, 'POST', '/collections/docs/points/count', { exact: true })).count, 5);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant stand-in: an upload can fail after the recovery created the collection, leaving it empty', async () => {
+  const s = await startQdrantStandIn({ dataDir: freshDir() });
+  try {
+    await seed(s);
+    const snap = await ok(s, 'POST', '/collections/docs/snapshots');
+    const file = path.join(scratch, 'half.snapshot');
+    await downloadSnapshot(s, 'docs', snap.name, file);
+    await ok(s, 'DELETE', '/collections/docs');
+    s.failNextUploads(1, true);
+    assert.equal((await uploadSnapshot(s, 'docs', file, { priority: 'snapshot' })).status, 500);
+    assert.equal((await ok(s, 'POST', '/collections/docs/points/count', { exact: true })).count, 0);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('Qdrant stand-in: every answer above holds against Qdrant\'s OpenAPI schema (requests here are wrong on purpose at times)', () => {
+  assert.ok(standIns.length >= 10);
+  assert.deepEqual(standIns.flatMap((s) => s.contractViolations()).filter((v) => v.problem.startsWith('answer')), []);
 });

@@ -6,11 +6,17 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { compressedName, type Compression } from '../../core/compression';
 import { HashingTap } from '../repository/hashing';
 import { compressor, decompressorFor } from '../compression-streams';
-import { INDEX_FILE, parseIndex, type CollectionsIndex } from './model';
+import { VerificationFailed } from '../repository/errors';
+import { setDirectory } from '../repository/sets';
+import type { Config } from '../../core/config';
+import type { FileEntry } from '../../core/manifest';
+import type { RestoreSource } from '../../core/contract';
+import { INDEX_FILE, parseIndex, type CollectionsIndex, type RecordedCollection } from './collections-index';
 import { TarFormatError, TarParser, endOfArchive, fileHeader, padding } from './tar';
 
 /** `qdrant_snapshot.tar.gz` as the specification names it, or `.tar.zst` with zstd compression. */
@@ -91,9 +97,14 @@ export async function writeArchive(
 export interface SnapshotFacts {
   bytes: number;
   sha256: string;
-  /** The Qdrant version in the snapshot's `version.info`. */
+  /**
+   * The snapshot's `version.info`: the version of Qdrant's `collection` crate that wrote it (0.4.2 from
+   * Qdrant 1.13 to 1.19), a format version, not the server's.
+   */
   versionInfo: string;
   entries: number;
+  /** GNU sparse members (WAL segments, mmap'd storage files), read through their sparse maps. */
+  sparseEntries: number;
 }
 
 /** Hashes a snapshot's bytes and walks its tar headers to the end-of-archive marker, as they stream by. */
@@ -103,12 +114,14 @@ export class SnapshotInspector {
   private bytes = 0;
   private versionChunks: Buffer[] | undefined;
   private versionInfo: string | undefined;
+  private sparseEntries = 0;
 
   push(chunk: Buffer): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     for (const event of this.parser.push(chunk)) {
       if (event.kind === 'entry') {
+        if (event.sparse) this.sparseEntries++;
         const name = event.name.replace(/^(\.\/)+/, '');
         this.versionChunks = name === 'version.info' && event.size <= MAX_VERSION_INFO_BYTES ? [] : undefined;
       } else if (event.kind === 'data') {
@@ -124,7 +137,7 @@ export class SnapshotInspector {
   finish(): SnapshotFacts {
     this.parser.finish();
     if (!this.versionInfo) throw new TarFormatError('it has no version.info');
-    return { bytes: this.bytes, sha256: this.hash.digest('hex'), versionInfo: this.versionInfo, entries: this.parser.entries };
+    return { bytes: this.bytes, sha256: this.hash.digest('hex'), versionInfo: this.versionInfo, entries: this.parser.entries, sparseEntries: this.sparseEntries };
   }
 }
 
@@ -270,4 +283,38 @@ function classify(error: unknown): unknown {
     return new ArchiveFormatError(`cannot be read (${err.code})`);
   }
   return error;
+}
+
+// ---- the set's archive as the verbs find it ---------------------------------------------------
+
+export function archiveFileOf(files: readonly FileEntry[]): FileEntry {
+  const file = files.find((entry) => entry.role === ARCHIVE_ROLE);
+  if (!file) throw new VerificationFailed('the set has no Qdrant archive');
+  return file;
+}
+
+/** Archive problems become VerificationFailed naming the file; other errors pass unchanged. */
+export function asVerificationFailed(fileName: string, error: unknown): unknown {
+  return error instanceof ArchiveFormatError ? new VerificationFailed(`${fileName}: ${error.message}`) : error;
+}
+
+/** The sealed set's archive and its collections.json (read without going past it). */
+export async function readSetIndex(config: Config, input: RestoreSource, signal: AbortSignal): Promise<{ file: FileEntry; path: string; index: CollectionsIndex }> {
+  const file = archiveFileOf(input.files);
+  const path = join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name);
+  try {
+    const { index } = await readArchive(path, { signal, indexOnly: true });
+    return { file, path, index };
+  } catch (error) {
+    throw asVerificationFailed(file.name, error);
+  }
+}
+
+export function checkSnapshotFacts(fileName: string, collection: RecordedCollection, facts: SnapshotFacts): void {
+  if (facts.bytes !== collection.bytes || facts.sha256 !== collection.sha256) {
+    throw new VerificationFailed(
+      `${fileName}: the snapshot of ${collection.name} has ${facts.bytes} bytes with sha256 ${facts.sha256}; ` +
+        `${INDEX_FILE} records ${collection.bytes} bytes with ${collection.sha256}`,
+    );
+  }
 }

@@ -6,9 +6,12 @@
  *
  * Writer: POSIX ustar headers; a name over 100 bytes or a size over 8 GiB gets a pax extended header
  * (`path=`, `size=`), the size field then also carries GNU base-256.
- * Reader: ustar and GNU headers, pax (`x`, `g`) and GNU long names (`L`, `K`), octal and base-256
- * numbers; every header checksum is checked, and the archive must end with two zero blocks followed by
- * nothing but zeros, so a truncated or garbled archive never reads as complete.
+ * Reader: ustar and GNU headers, pax (`x`, `g`) and GNU long names (`L`, `K`), GNU sparse members
+ * (old GNU type `S`, as Qdrant's snapshots hold them: the Rust `tar` crate's `sparse(true)`; 4 regions
+ * in the header, then extension blocks of 21 regions each while `isextended` is set), octal and
+ * base-256 numbers; every header checksum is checked, a sparse map must add up to the stored bytes,
+ * and the archive must end with two zero blocks followed by nothing but zeros, so a truncated or
+ * garbled archive never reads as complete.
  */
 
 export const BLOCK = 512;
@@ -91,7 +94,8 @@ function writeBase256(h: Buffer, offset: number, length: number, value: number):
 // ---- reading --------------------------------------------------------------------------------
 
 export type TarEvent =
-  | { kind: 'entry'; name: string; size: number; type: string }
+  /** `size`: the bytes stored in the archive; for a sparse member also its `realSize` and data `regions`. */
+  | { kind: 'entry'; name: string; size: number; type: string; sparse?: { realSize: number; regions: number } }
   | { kind: 'data'; chunk: Buffer }
   | { kind: 'entryEnd' }
   | { kind: 'end' };
@@ -104,7 +108,9 @@ const META_TYPES = new Set(['x', 'g', 'L', 'K']);
  * pushed chunks, valid until the next push.
  */
 export class TarParser {
-  private state: 'header' | 'data' | 'padding' | 'secondZero' | 'end' = 'header';
+  private state: 'header' | 'sparseExtension' | 'data' | 'padding' | 'secondZero' | 'end' = 'header';
+  /** The sparse member whose extension blocks are being read. */
+  private sparse: { entry: Extract<TarEvent, { kind: 'entry' }>; map: SparseMap; blockOffset: number } | undefined;
   private readonly block = Buffer.alloc(BLOCK);
   private filled = 0;
   private remaining = 0;
@@ -157,6 +163,10 @@ export class TarParser {
       this.filled = 0;
       const blockOffset = this.offset;
       this.offset += BLOCK;
+      if (this.state === 'sparseExtension') {
+        this.sparseExtension(blockOffset, events);
+        continue;
+      }
       if (this.state === 'secondZero') {
         if (!isZero(this.block)) throw new TarFormatError(`a lone zero block at offset ${blockOffset - BLOCK}`);
         this.state = 'end';
@@ -223,13 +233,48 @@ export class TarParser {
     if (this.pending.size !== undefined) size = this.pending.size;
     this.pending = {};
     this.entries++;
+    if (type === 'S') {
+      const map: SparseMap = { realSize: parseNumber(h, 483, 12), stored: 0, regions: 0, end: 0 };
+      addRegions(map, h, 386, 4, blockOffset);
+      const entry: Extract<TarEvent, { kind: 'entry' }> = { kind: 'entry', name, size, type };
+      if (h[482]) {
+        this.sparse = { entry, map, blockOffset };
+        this.state = 'sparseExtension';
+        return;
+      }
+      this.startSparseData(entry, map, blockOffset, events);
+      return;
+    }
     // Links, directories, devices and FIFOs carry no data whatever their size field says.
-    const data = type === '0' || type === '\0' || type === '7' || type === 'S' ? size : 0;
+    const data = type === '0' || type === '\0' || type === '7' ? size : 0;
     events.push({ kind: 'entry', name, size: data, type: type === '\0' ? '0' : type });
     this.dataSize = data;
     this.remaining = data;
     this.state = 'data';
     if (data === 0) this.afterRun(events);
+  }
+
+  /** One extension block of a sparse member's map: 21 regions, then `isextended` at byte 504. */
+  private sparseExtension(blockOffset: number, events: TarEvent[]): void {
+    const sparse = this.sparse!;
+    addRegions(sparse.map, this.block, 0, 21, blockOffset);
+    if (this.block[504]) return;
+    this.sparse = undefined;
+    this.startSparseData(sparse.entry, sparse.map, sparse.blockOffset, events);
+  }
+
+  private startSparseData(entry: Extract<TarEvent, { kind: 'entry' }>, map: SparseMap, blockOffset: number, events: TarEvent[]): void {
+    if (map.realSize === undefined || map.stored !== entry.size || map.end > map.realSize) {
+      throw new TarFormatError(
+        `the sparse map of ${entry.name} (header at offset ${blockOffset}) holds ${map.stored} bytes up to ${map.end}, ` +
+          `its header says ${entry.size} stored of ${map.realSize ?? '?'}`,
+      );
+    }
+    events.push({ ...entry, sparse: { realSize: map.realSize, regions: map.regions } });
+    this.dataSize = entry.size;
+    this.remaining = entry.size;
+    this.state = 'data';
+    if (entry.size === 0) this.afterRun(events);
   }
 
   private applyMeta(): void {
@@ -256,6 +301,31 @@ export class TarParser {
       }
       at += length;
     }
+  }
+}
+
+interface SparseMap {
+  realSize: number | undefined;
+  /** Bytes of data the regions add up to (what the archive stores). */
+  stored: number;
+  regions: number;
+  /** Where the last region ends in the real file. */
+  end: number;
+}
+
+/** Adds up to `count` regions (offset, length: 12 bytes each) from `block` at `at`; an all-zero slot ends the list. */
+function addRegions(map: SparseMap, block: Buffer, at: number, count: number, blockOffset: number): void {
+  for (let i = 0; i < count; i++) {
+    const slot = at + i * 24;
+    if (block[slot] === 0) return;
+    const offset = parseNumber(block, slot, 12);
+    const length = parseNumber(block, slot + 12, 12);
+    if (offset === undefined || length === undefined || offset < map.end) {
+      throw new TarFormatError(`bad sparse map entry in the header block at offset ${blockOffset}`);
+    }
+    map.stored += length;
+    map.end = offset + length;
+    map.regions++;
   }
 }
 

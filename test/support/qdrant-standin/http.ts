@@ -3,6 +3,7 @@
  * Endpoint logic lives in routes.ts.
  */
 import * as http from 'node:http';
+import type { QdrantContract } from '../qdrant-openapi/contract';
 import { ApiError, formatError } from './errors';
 
 export interface RequestContext {
@@ -14,6 +15,10 @@ export interface RequestContext {
   startedAt: number;
   /** Runs work after a `wait=false` request was answered with 202; stop() waits for it. */
   background(task: Promise<unknown>): void;
+  /** Holds a JSON request body against Qdrant's OpenAPI schema. */
+  checkBody(body: unknown): void;
+  /** Holds a JSON answer against Qdrant's OpenAPI schema. */
+  checkAnswer(status: number, body: unknown): void;
 }
 export type Handler = (ctx: RequestContext) => Promise<void>;
 export interface Route {
@@ -47,12 +52,16 @@ export function sendText(res: http.ServerResponse, status: number, text: string)
   res.end(text);
 }
 
-export const sendResult = (ctx: RequestContext, result: unknown): void =>
-  sendJson(ctx.res, 200, { result, status: 'ok', time: elapsed(ctx) });
+/** A JSON answer, held against the schema first. */
+export function answer(ctx: RequestContext, status: number, body: unknown): void {
+  ctx.checkAnswer(status, body);
+  sendJson(ctx.res, status, body);
+}
+
+export const sendResult = (ctx: RequestContext, result: unknown): void => answer(ctx, 200, { result, status: 'ok', time: elapsed(ctx) });
 
 /** What Qdrant answers for `wait=false`: the work continues in the background. */
-export const sendAccepted = (ctx: RequestContext): void =>
-  sendJson(ctx.res, 202, { status: 'accepted', time: elapsed(ctx) });
+export const sendAccepted = (ctx: RequestContext): void => answer(ctx, 202, { status: 'accepted', time: elapsed(ctx) });
 
 function sendError(ctx: RequestContext, err: unknown): void {
   if (ctx.res.headersSent) {
@@ -61,7 +70,7 @@ function sendError(ctx: RequestContext, err: unknown): void {
   }
   const apiError =
     err instanceof ApiError ? err : new ApiError(500, `Service internal error: ${(err as Error)?.message ?? String(err)}`);
-  sendJson(ctx.res, apiError.httpStatus, { status: { error: apiError.message }, time: elapsed(ctx) });
+  answer(ctx, apiError.httpStatus, { status: { error: apiError.message }, time: elapsed(ctx) });
 }
 
 /** Reads a JSON body the way actix's Json extractor does: JSON content type required, size limited. */
@@ -94,7 +103,16 @@ export function queryBool(query: URLSearchParams, name: string): boolean | undef
   throw new ApiError(400, `Deserialize error in query parameters: ${name}: provided string was not \`true\` or \`false\``);
 }
 
-export function createServer(routes: Route[], apiKey: string | undefined): { server: http.Server; drain(): Promise<void> } {
+/** Reads a read-only key may make (Qdrant's `read_only_api_key`): every GET, and the POSTs that only read points. */
+const isRead = (method: string | undefined, p: string): boolean =>
+  method === 'GET' || (method === 'POST' && /^\/collections\/[^/]+\/points(\/count|\/scroll)?$/.test(p));
+
+export function createServer(
+  routes: Route[],
+  keys: { apiKey?: string | undefined; readOnlyApiKey?: string | undefined },
+  contract: QdrantContract,
+): { server: http.Server; drain(): Promise<void> } {
+  const { apiKey, readOnlyApiKey } = keys;
   const pending = new Set<Promise<unknown>>();
 
   const server = http.createServer((req, res) => {
@@ -112,14 +130,23 @@ export function createServer(routes: Route[], apiKey: string | undefined): { ser
         const tracked = task.catch(() => undefined).finally(() => pending.delete(tracked));
         pending.add(tracked);
       },
+      checkBody: (body) => contract.checkRequestBody(req.method ?? '', pathname, body),
+      // The stand-in's own answers (unimplemented endpoints) are not Qdrant's and are not checked.
+      checkAnswer: (status, body) => {
+        if (routed) contract.checkResponse(req.method ?? '', pathname, status, body);
+      },
     };
+    let routed = false;
 
     if (apiKey !== undefined && !isWhitelisted(pathname)) {
       const bearer = /^Bearer (.*)$/.exec(req.headers.authorization ?? '')?.[1];
       const key = req.headers['api-key'] ?? bearer;
       // Qdrant answers auth failures with a plain-text 401, not the JSON envelope (src/actix/auth.rs).
       if (key === undefined) return sendText(res, 401, 'Must provide an API key or an Authorization bearer token');
-      if (key !== apiKey) return sendText(res, 401, 'Invalid API key or JWT');
+      if (key !== apiKey && (readOnlyApiKey === undefined || key !== readOnlyApiKey)) return sendText(res, 401, 'Invalid API key or JWT');
+      if (key !== apiKey && !isRead(req.method, pathname)) {
+        return sendError(ctx, new ApiError(403, 'Forbidden: Global access is required (the key is read-only)'));
+      }
     }
 
     for (const r of routes) {
@@ -130,6 +157,8 @@ export function createServer(routes: Route[], apiKey: string | undefined): { ser
       } catch {
         return sendError(ctx, new ApiError(400, `Invalid percent-encoding in path ${pathname}`));
       }
+      routed = true;
+      contract.checkRequest(req.method ?? '', pathname, url.searchParams);
       r.handler(ctx).catch((err: unknown) => sendError(ctx, err));
       return;
     }

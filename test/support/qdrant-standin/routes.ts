@@ -10,10 +10,11 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { ApiError, badRequest, forbidden, formatError, notFound, notImplemented, validationError, wrongInput } from './errors';
-import { queryBool, readJsonBody, route, sendAccepted, sendJson, sendResult, sendText, type RequestContext, type Route } from './http';
+import { answer, queryBool, readJsonBody, route, sendAccepted, sendResult, sendText, type RequestContext, type Route } from './http';
 import {
   isObject,
   parseCreateCollection,
+  parseCreateIndex,
   parseIdList,
   parsePointId,
   parseUpsert,
@@ -22,8 +23,8 @@ import {
   comparePointIds,
   pointKey,
   toRecord,
-} from './model';
-import { MultipartError, receiveMultipartFile } from './multipart';
+} from './requests';
+import { receiveUpload } from './upload';
 import type { Storage } from './storage';
 
 const PRIORITIES = ['no_sync', 'snapshot', 'replica'];
@@ -113,6 +114,7 @@ async function sendSnapshotFile(ctx: RequestContext, file: string): Promise<void
 export function routes(storage: Storage, version: string): Route[] {
   const body = async (ctx: RequestContext): Promise<Record<string, unknown>> => {
     const value = await readJsonBody(ctx.req);
+    ctx.checkBody(value);
     if (!isObject(value)) throw formatError('invalid type: expected a JSON object');
     return value;
   };
@@ -120,9 +122,7 @@ export function routes(storage: Storage, version: string): Route[] {
 
   return [
     // The extra `standin` field is not in Qdrant's VersionInfo: it keeps anyone from mistaking this for a server.
-    route('GET', '/', async ({ res }) =>
-      sendJson(res, 200, { title: 'qdrant - vector search engine', version, standin: true }),
-    ),
+    route('GET', '/', async (ctx) => answer(ctx, 200, { title: 'qdrant - vector search engine', version, standin: true })),
     route('GET', '/healthz', async ({ res }) => sendText(res, 200, 'healthz check passed')),
     route('GET', '/livez', async ({ res }) => sendText(res, 200, 'healthz check passed')),
     route('GET', '/readyz', async ({ res }) => sendText(res, 200, 'all shards are ready')),
@@ -141,6 +141,13 @@ export function routes(storage: Storage, version: string): Route[] {
     route('GET', '/collections/{name}/exists', async (ctx) =>
       sendResult(ctx, { exists: storage.hasCollection(name(ctx)) }),
     ),
+
+    route('PUT', '/collections/{name}/index', async (ctx) => {
+      const wait = queryBool(ctx.query, 'wait') ?? false;
+      const { field, schema } = parseCreateIndex(await body(ctx));
+      const operation_id = storage.createIndex(name(ctx), field, schema);
+      sendResult(ctx, { operation_id, status: wait ? 'completed' : 'acknowledged' });
+    }),
 
     // ---- points ----
     route('PUT', '/collections/{name}/points', async (ctx) => {
@@ -228,23 +235,19 @@ export function routes(storage: Storage, version: string): Route[] {
       const checksum = parseChecksum(ctx.query.get('checksum') ?? undefined, 'query parameters');
       checkNewCollectionName(name(ctx));
       const tmp = storage.tmpFile('.upload');
-      const upload = await receiveMultipartFile(ctx.req, ctx.req.headers['content-type'], 'snapshot', tmp).catch(
-        (err: unknown) => {
-          throw err instanceof MultipartError ? new ApiError(400, `Multipart error: ${err.message}`) : err;
-        },
-      );
+      const upload = await receiveUpload(ctx.req, 'snapshot', tmp);
       // Checked before the file is kept or the collection touched (src/actix/api/snapshot_api.rs).
       if (checksum && !hashesEqual(upload.sha256, checksum)) {
         fs.rmSync(tmp, { force: true });
         throw new ApiError(400, `Checksum mismatch: expected ${upload.sha256}, actual ${checksum}`);
       }
-      if (storage.takeUploadFailure()) {
+      if (storage.takeUploadFailure('received')) {
         fs.rmSync(tmp, { force: true });
         throw new ApiError(500, 'Service internal error: stand-in: upload refused by a test (failNextUploads)');
       }
       await timeOrAccept(ctx, wait, async () => {
         const file = storage.keepUploadedSnapshot(name(ctx), tmp, upload.filename);
-        await storage.recoverFromSnapshot(name(ctx), file);
+        await storage.recoverFromSnapshot(name(ctx), file, storage.takeUploadFailure('created'));
         return true;
       });
     }),

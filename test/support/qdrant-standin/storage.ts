@@ -5,6 +5,7 @@
  *   peer.json                               { peer_id } — part of snapshot names, like Qdrant's peer id
  *   aliases.json                            { alias: collection }
  *   collections/<name>/config.json          CollectionConfig
+ *   collections/<name>/payload_index.json   { field: PayloadIndexInfo without points }
  *   collections/<name>/state.json           { next_operation_id }
  *   collections/<name>/points.jsonl         one point per line
  *   snapshots/<name>/<file>.snapshot        plus `<file>.snapshot.checksum` (sha256 hex), as Qdrant keeps them
@@ -16,7 +17,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { alreadyExists, badRequest, collectionNotFound, formatError, notFound, wrongInput } from './errors';
+import { alreadyExists, ApiError, badRequest, collectionNotFound, formatError, notFound, wrongInput } from './errors';
 import {
   type CollectionConfig,
   type Point,
@@ -25,15 +26,18 @@ import {
   isObject,
   parsePointId,
   parseStoredConfig,
+  parseUpsert,
   parseVector,
   pointKey,
   sameJson,
-} from './model';
-import { readTar, TarFormatError, writeTar, type TarEntry } from './tar';
+} from './requests';
+import { COLLECTION_FORMAT_VERSION, readSnapshot, SnapshotFormatError, writeSnapshot } from './snapshot-files';
 
 export interface Collection {
   name: string;
   config: CollectionConfig;
+  /** Payload indexes: field → `{data_type, params?}` as GET /collections/{name} reports them (without `points`). */
+  payloadSchema: Record<string, Record<string, unknown>>;
   points: Map<string, Point>;
   nextOperationId: number;
 }
@@ -45,8 +49,11 @@ export interface SnapshotDescription {
   checksum: string | null;
 }
 
-const POINTS_ENTRY = '0/segments/points.jsonl';
-const REQUIRED_ENTRIES = ['version.info', 'config.json', '0/shard_config.json', POINTS_ENTRY];
+/** The shard a point lives in: Qdrant hashes the id; any stable spread will do here. */
+function shardOf(id: PointId, shards: number): number {
+  const digest = createHash('sha256').update(pointKey(id)).digest();
+  return digest.readUInt32BE(0) % shards;
+}
 
 function atomicWrite(file: string, data: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -59,6 +66,12 @@ function readJsonFile<T>(file: string, fallback: T): T {
 }
 
 const sortedPoints = (c: Collection): Point[] => [...c.points.values()].sort((a, b) => comparePointIds(a.id, b.id));
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 const pointsJsonl = (points: Point[]): string => points.map((p) => `${JSON.stringify(p)}\n`).join('');
 
 /** A checksum that is well-formed but certainly not the file's — for the corruption test hook. */
@@ -90,13 +103,14 @@ export class Storage {
       const dir = this.collectionDir(name);
       const config = parseStoredConfig(readJsonFile(path.join(dir, 'config.json'), null));
       const { next_operation_id } = readJsonFile(path.join(dir, 'state.json'), { next_operation_id: 0 });
+      const payloadSchema = readJsonFile<Collection['payloadSchema']>(path.join(dir, 'payload_index.json'), {});
       const points = new Map<string, Point>();
       for (const line of fs.readFileSync(path.join(dir, 'points.jsonl'), 'utf8').split('\n')) {
         if (!line) continue;
         const p = JSON.parse(line) as Point;
         points.set(pointKey(p.id), p);
       }
-      this.collections.set(name, { name, config, points, nextOperationId: next_operation_id });
+      this.collections.set(name, { name, config, payloadSchema, points, nextOperationId: next_operation_id });
     }
   }
 
@@ -119,7 +133,10 @@ export class Storage {
   private persist(c: Collection, withConfig: boolean): void {
     const dir = this.collectionDir(c.name);
     fs.mkdirSync(dir, { recursive: true });
-    if (withConfig) atomicWrite(path.join(dir, 'config.json'), JSON.stringify(c.config, null, 2));
+    if (withConfig) {
+      atomicWrite(path.join(dir, 'config.json'), JSON.stringify(c.config, null, 2));
+      atomicWrite(path.join(dir, 'payload_index.json'), JSON.stringify(c.payloadSchema, null, 2));
+    }
     atomicWrite(path.join(dir, 'points.jsonl'), pointsJsonl(sortedPoints(c)));
     atomicWrite(path.join(dir, 'state.json'), JSON.stringify({ next_operation_id: c.nextOperationId }));
   }
@@ -146,9 +163,17 @@ export class Storage {
     if (name in this.aliases) {
       throw wrongInput(`Can't create collection with name ${name}. Alias with the same name already exists`);
     }
-    const c: Collection = { name, config, points: new Map(), nextOperationId: 0 };
+    const c: Collection = { name, config, payloadSchema: {}, points: new Map(), nextOperationId: 0 };
     this.persist(c, true);
     this.collections.set(name, c);
+  }
+
+  /** PUT /collections/{name}/index: a payload index on `field` (replacing one there). */
+  createIndex(nameOrAlias: string, field: string, schema: Record<string, unknown>): number {
+    const c = this.collection(nameOrAlias);
+    c.payloadSchema[field] = schema;
+    this.persist(c, true);
+    return c.nextOperationId++;
   }
 
   /** Returns false when there was nothing to delete (Qdrant answers `result: false`, not 404). Snapshots stay. */
@@ -168,9 +193,14 @@ export class Storage {
       // Qdrant only builds HNSW above indexing_threshold; small test collections report 0 like a real server.
       indexed_vectors_count: 0,
       points_count: c.points.size,
-      segments_count: 1,
+      segments_count: c.config.params.shard_number,
       config: c.config,
-      payload_schema: {},
+      payload_schema: Object.fromEntries(
+        Object.entries(c.payloadSchema).map(([field, schema]) => [
+          field,
+          { ...schema, points: [...c.points.values()].filter((p) => p.payload[field] !== undefined).length },
+        ]),
+      ),
     };
   }
 
@@ -211,35 +241,53 @@ export class Storage {
     this.aliases = next;
   }
 
-  /** ChangeAliasesOperation. All actions are checked against a copy first, so a failing action changes nothing. */
+  /**
+   * ChangeAliasesOperation, as Qdrant applies it: one action after the other, each saved at once; an
+   * action that fails ends the request with its error and keeps the ones before it (Qdrant's
+   * `TableOfContent::update_aliases` persists the alias mapping per action).
+   */
   updateAliases(actions: unknown): void {
     if (!Array.isArray(actions)) throw formatError('missing field `actions`');
-    const next = { ...this.aliases };
     const str = (v: unknown, field: string): string => {
       if (typeof v !== 'string') throw formatError(`missing field \`${field}\``);
       return v;
     };
     for (const action of actions) {
-      if (isObject(action) && isObject(action.create_alias)) {
+      if (!isObject(action) || !(isObject(action.create_alias) || isObject(action.delete_alias) || isObject(action.rename_alias))) {
+        throw formatError('data did not match any variant of untagged enum AliasOperations');
+      }
+    }
+    for (const action of actions as Record<string, Record<string, unknown>>[]) {
+      if (this.aliasActionsBeforeFailure !== undefined && this.aliasActionsBeforeFailure-- === 0) {
+        this.aliasActionsBeforeFailure = undefined;
+        throw new ApiError(500, 'Service internal error: stand-in: alias action refused by a test (failAliasActionAfter)');
+      }
+      const next = { ...this.aliases };
+      if (action.create_alias) {
         const collection = str(action.create_alias.collection_name, 'collection_name');
         const alias = str(action.create_alias.alias_name, 'alias_name');
         if (!this.collections.has(collection)) throw collectionNotFound(collection);
         if (this.collections.has(alias)) throw alreadyExists(`Collection \`${alias}\` already exists!`);
         next[alias] = collection; // an existing alias is silently re-pointed, as in Qdrant
-      } else if (isObject(action) && isObject(action.delete_alias)) {
+      } else if (action.delete_alias) {
         delete next[str(action.delete_alias.alias_name, 'alias_name')]; // deleting a missing alias is not an error
-      } else if (isObject(action) && isObject(action.rename_alias)) {
+      } else if (action.rename_alias) {
         const from = str(action.rename_alias.old_alias_name, 'old_alias_name');
         const to = str(action.rename_alias.new_alias_name, 'new_alias_name');
         const target = next[from];
         if (target === undefined) throw notFound(`Alias ${from} does not exists!`);
         delete next[from];
         next[to] = target;
-      } else {
-        throw formatError('data did not match any variant of untagged enum AliasOperations');
       }
+      this.saveAliases(next);
     }
-    this.saveAliases(next);
+  }
+
+  private aliasActionsBeforeFailure: number | undefined;
+
+  /** Test hook: after `count` more alias actions succeed, the next one fails with HTTP 500. */
+  failAliasActionAfter(count: number): void {
+    this.aliasActionsBeforeFailure = count;
   }
 
   // ---- snapshots -----------------------------------------------------------------------------
@@ -248,17 +296,29 @@ export class Storage {
     this.corruptNext.add(collection);
   }
 
-  private uploadFailuresLeft = 0;
+  private uploadFailures: { left: number; afterCreate: boolean } = { left: 0, afterCreate: false };
 
-  failNextUploads(count: number): void {
-    this.uploadFailuresLeft = count;
+  /**
+   * Test hook: the next `count` uploads fail with HTTP 500 once the body was received; `afterCreate`:
+   * only after the recovery created the (missing) collection, empty, as a real Qdrant can leave one.
+   */
+  failNextUploads(count: number, afterCreate = false): void {
+    this.uploadFailures = { left: count, afterCreate };
   }
 
-  /** True when this upload is one of those a test asked to fail. */
-  takeUploadFailure(): boolean {
-    if (this.uploadFailuresLeft === 0) return false;
-    this.uploadFailuresLeft -= 1;
+  /** True when this upload is one of those a test asked to fail at this `stage`. */
+  takeUploadFailure(stage: 'received' | 'created'): boolean {
+    const { left, afterCreate } = this.uploadFailures;
+    if (left === 0 || afterCreate !== (stage === 'created')) return false;
+    this.uploadFailures.left -= 1;
     return true;
+  }
+
+  private readonly writesAfterSnapshot = new Map<string, unknown[]>();
+
+  /** Test hook: right after the next snapshot of `collection` is taken, `points` are upserted (a live writer). */
+  writeAfterNextSnapshot(collection: string, points: unknown[]): void {
+    this.writesAfterSnapshot.set(collection, points);
   }
 
   private takeCorruptFlag(collection: string): boolean {
@@ -290,22 +350,13 @@ export class Storage {
   async createSnapshot(nameOrAlias: string): Promise<SnapshotDescription> {
     const c = this.collection(nameOrAlias);
     const now = new Date();
-    const file = (name: string, data: string): TarEntry => ({ name, data: Buffer.from(data), mtime: now });
-    const dir = (name: string): TarEntry => ({ name, mtime: now });
-    // Same top-level layout as a Qdrant collection snapshot; the segment format is the stand-in's own.
-    const entries: TarEntry[] = [
-      file('version.info', this.version),
-      file('config.json', JSON.stringify(c.config)),
-      file('payload_index.json', JSON.stringify({ schema: {} })),
-      dir('0/'),
-      file('0/shard_config.json', JSON.stringify({ type: 'Local' })),
-      file('0/replica_state.json', JSON.stringify({ is_local: true, this_peer_id: Number(this.peerId) })),
-      dir('0/segments/'),
-      file(POINTS_ENTRY, pointsJsonl(sortedPoints(c))),
-    ];
+    const shards = Array.from({ length: c.config.params.shard_number }, () => ({ records: [] as string[], peerId: this.peerId }));
+    for (const point of sortedPoints(c)) shards[shardOf(point.id, shards.length)]!.records.push(JSON.stringify(point));
+    const contents = { versionInfo: COLLECTION_FORMAT_VERSION, config: c.config, payloadSchema: c.payloadSchema, shards };
     const name = `${c.name}-${this.peerId}-${now.toISOString().slice(0, 19).replace(/[T:]/g, '-')}.snapshot`;
     const tmp = this.tmpFile('.snapshot');
-    const { sha256 } = await writeTar(tmp, entries);
+    await writeSnapshot(tmp, `${tmp}.d`, contents);
+    const sha256 = await sha256File(tmp);
     const checksum = this.takeCorruptFlag(c.name) ? corrupted(sha256) : sha256;
 
     const target = path.join(this.snapshotDir(c.name), name);
@@ -314,6 +365,11 @@ export class Storage {
     fs.writeFileSync(`${tmp}.checksum`, checksum);
     fs.renameSync(tmp, target);
     fs.renameSync(`${tmp}.checksum`, `${target}.checksum`);
+    const writes = this.writesAfterSnapshot.get(c.name);
+    if (writes) {
+      this.writesAfterSnapshot.delete(c.name);
+      this.upsert(c.name, parseUpsert({ points: writes }, c.config));
+    }
     return this.describe(target);
   }
 
@@ -361,37 +417,36 @@ export class Storage {
   }
 
   /**
-   * Replaces the collection's config and points with the snapshot's, creating the collection if needed.
-   * The archive is fully read and validated before anything changes, so a bad file leaves the collection untouched.
+   * Recovers `collection` from a snapshot file, as Qdrant's `recover.rs` does. A missing collection is
+   * created from the snapshot's config and payload indexes. An existing one must have the same
+   * vectors, sparse vectors and shard count (else "Snapshot is not compatible"), and then only its
+   * shard data (points) is replaced: its own config and payload indexes stay, as on a real server
+   * (`replica_set/snapshots.rs`). The archive is fully read first: a bad file changes nothing.
    */
-  async recoverFromSnapshot(collection: string, file: string): Promise<void> {
+  async recoverFromSnapshot(collection: string, file: string, failAfterCreate = false): Promise<void> {
     const invalid = (why: string) => badRequest(`Invalid snapshot file: ${why}`);
-    let files: Map<string, Buffer>;
+    let contents;
     try {
-      ({ files } = await readTar(file, (n) => REQUIRED_ENTRIES.includes(n)));
+      contents = await readSnapshot(file, this.tmpFile('.unpacked'));
     } catch (err) {
-      if (err instanceof TarFormatError) throw invalid(`not a valid tar archive: ${err.message}`);
+      if (err instanceof SnapshotFormatError) throw invalid(err.message);
       throw err;
     }
-    const entry = (name: string): string => {
-      const data = files.get(name);
-      if (!data) throw invalid(`archive has no ${name} (only snapshots made by the stand-in can be recovered)`);
-      return data.toString('utf8');
-    };
-    if (!entry('version.info').trim()) throw invalid('version.info is empty');
-    entry('0/shard_config.json');
-
+    if (!/^0\.4\.\d+$/.test(contents.versionInfo)) {
+      throw invalid(`collection format ${JSON.stringify(contents.versionInfo)} is not compatible with ${COLLECTION_FORMAT_VERSION}`);
+    }
     let config: CollectionConfig;
     try {
-      config = parseStoredConfig(JSON.parse(entry('config.json')));
+      config = parseStoredConfig(contents.config);
     } catch (err) {
       throw invalid(`config.json: ${(err as Error).message}`);
     }
+    if (contents.shards.length !== config.params.shard_number) {
+      throw invalid(`${contents.shards.length} shard folders, config.json says ${config.params.shard_number}`);
+    }
     const points = new Map<string, Point>();
-    entry(POINTS_ENTRY)
-      .split('\n')
-      .forEach((line, i) => {
-        if (!line) return;
+    contents.shards.forEach((shard, s) =>
+      shard.records.forEach((line, i) => {
         try {
           const raw: unknown = JSON.parse(line);
           if (!isObject(raw)) throw new Error('not an object');
@@ -399,15 +454,16 @@ export class Storage {
           const payload = isObject(raw.payload) ? raw.payload : {};
           points.set(pointKey(id), { id, vector: parseVector(raw.vector, config, false), payload });
         } catch (err) {
-          throw invalid(`${POINTS_ENTRY} line ${i + 1}: ${(err as Error).message}`);
+          throw invalid(`shard ${s} WAL record ${i + 1}: ${(err as Error).message}`);
         }
-      });
+      }),
+    );
 
     const name = this.aliases[collection] ?? collection;
     const existing = this.collections.get(name);
     if (existing) {
       const [have, got] = [existing.config.params, config.params];
-      if (!sameJson(have.vectors, got.vectors)) {
+      if (!sameJson(have.vectors, got.vectors) || !sameJson(have.sparse_vectors ?? null, got.sparse_vectors ?? null)) {
         throw wrongInput(
           `Snapshot is not compatible with existing collection: Collection vectors: ${JSON.stringify(have.vectors)} Snapshot Vectors: ${JSON.stringify(got.vectors)}`,
         );
@@ -417,9 +473,16 @@ export class Storage {
           `Snapshot is not compatible with existing collection: Collection shard number: ${have.shard_number} Snapshot shard number: ${got.shard_number}`,
         );
       }
+      existing.points = points;
+      this.persist(existing, false);
+      return;
     }
-    const c: Collection = { name, config, points, nextOperationId: existing?.nextOperationId ?? 0 };
-    this.persist(c, true);
-    this.collections.set(name, c);
+    const payloadSchema = isObject(contents.payloadSchema) ? (contents.payloadSchema as Collection['payloadSchema']) : {};
+    const created: Collection = { name, config, payloadSchema, points: new Map(), nextOperationId: 0 };
+    this.persist(created, true);
+    this.collections.set(name, created);
+    if (failAfterCreate) throw new ApiError(500, 'Service internal error: stand-in: recovery failed after the collection was created (failNextUploads)');
+    created.points = points;
+    this.persist(created, false);
   }
 }

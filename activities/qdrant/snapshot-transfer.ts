@@ -1,13 +1,14 @@
 /**
- * Raw HTTP to Qdrant's REST API with `node:http`/`node:https`: small JSON calls, streamed snapshot
- * downloads and a hand-written streaming multipart upload (the JS client corrupts binary downloads and
- * cannot upload; `fetch` with FormData buffers the whole file, and undici's default 300 s
- * headers/body timeouts would cut a long snapshot creation or recovery).
+ * The two Qdrant calls that stay raw HTTP (`node:http`/`node:https`), everything else goes through
+ * `@qdrant/js-client-rest` (connection.ts): the streamed snapshot download and the streaming
+ * multipart upload. The client cannot do either: it reads every answer with `response.text()` (a
+ * binary snapshot is corrupted by UTF-8 decoding and buffered whole in memory) and has no upload
+ * (its low-level API copies the payload with Object.assign, which turns a FormData into `{}`);
+ * `fetch` with FormData would buffer the whole file too.
  *
- * No request has a total timeout: calls that wait on server work (snapshot creation, recovery) may
- * take hours and the activity's heartbeats keep running meanwhile. Other calls have an idle timeout on
- * the socket so a dead connection cannot hang an activity forever. Every request takes the
- * activity's cancellation signal.
+ * Neither request has a total timeout (a recovery with `wait=true` answers when it is done, hours
+ * later for a large collection; the activity heartbeats meanwhile): bytes must keep flowing, and the
+ * activity's cancellation signal aborts them.
  *
  * The API key travels in the `api-key` header only; no message built here contains it, and text from
  * the server passes through `scrub` before it reaches one.
@@ -18,8 +19,6 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { pipeline } from 'node:stream/promises';
 
-/** Idle time allowed on the socket of an ordinary JSON call. */
-const JSON_IDLE_MS = 120_000;
 /** Idle time allowed while a download's or upload's bytes flow. */
 const TRANSFER_IDLE_MS = 300_000;
 const MAX_JSON_RESPONSE = 64 * 1024 * 1024;
@@ -36,12 +35,11 @@ export class QdrantHttpError extends Error {
   }
 }
 
-export interface RequestOptions {
+interface RequestOptions {
   query?: Record<string, string>;
-  body?: unknown;
-  signal?: AbortSignal;
-  /** Socket idle timeout in ms; 0 for none (calls that wait on long server work). */
-  idleMs?: number;
+  signal?: AbortSignal | undefined;
+  /** Socket idle timeout in ms; 0 for none (while the server works on a recovery). */
+  idleMs: number;
 }
 
 export interface UploadOptions {
@@ -54,7 +52,7 @@ export interface UploadOptions {
   onBytes?: (bytes: number) => void;
 }
 
-export class QdrantHttp {
+export class SnapshotTransfer {
   /** host:port of the server: what messages name, never the key or the URL's credentials. */
   readonly where: string;
   private readonly base: URL;
@@ -66,28 +64,6 @@ export class QdrantHttp {
     this.base = new URL(url);
     const port = this.base.port || (this.base.protocol === 'https:' ? '443' : '80');
     this.where = `${this.base.hostname}:${port}`;
-  }
-
-  /** A JSON call; returns Qdrant's `result`, or the whole body when it has no envelope (e.g. `GET /`). */
-  async json<T>(method: string, path: string, what: string, options: RequestOptions = {}): Promise<T> {
-    const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
-    const response = await this.send(method, path, what, {
-      ...options,
-      headers: body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {},
-      write: async (request) => {
-        request.end(body);
-      },
-    });
-    const text = await this.readAnswer(response, what);
-    if (response.statusCode !== 200) throw this.failure(what, response.statusCode, text);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new QdrantHttpError(`Qdrant at ${this.where}: ${what}: the answer is not JSON`);
-    }
-    if (parsed !== null && typeof parsed === 'object' && 'result' in parsed) return (parsed as { result: T }).result;
-    return parsed as T;
   }
 
   /** Starts a download; resolves with the response once its status is 200 (the body is the caller's to consume). */
@@ -174,16 +150,18 @@ export class QdrantHttp {
     return url;
   }
 
-  private failure(what: string, status: number | undefined, body: string): QdrantHttpError {
-    let detail = body.trim();
-    try {
-      const parsed = JSON.parse(body) as { status?: { error?: unknown } | string };
-      if (parsed.status && typeof parsed.status === 'object' && typeof parsed.status.error === 'string') {
-        detail = parsed.status.error;
+  /** The one-line error of an answer that is not 200; `body` is its text or its parsed JSON. */
+  failure(what: string, status: number | undefined, body: unknown): QdrantHttpError {
+    let parsed = body;
+    if (typeof body === 'string') {
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        // a plain-text answer (401, proxies): used as it is
       }
-    } catch {
-      // a plain-text answer (401, proxies): used as it is
     }
+    const error = isObject(parsed) && isObject(parsed.status) ? parsed.status.error : undefined;
+    let detail = typeof error === 'string' ? error : typeof body === 'string' ? body.trim() : JSON.stringify(body ?? '');
     detail = this.scrub(detail.replace(/\s+/g, ' ')).slice(0, 500);
     const hint =
       status === 401
@@ -213,7 +191,7 @@ export class QdrantHttp {
         reject(this.networkFailure(what, error));
       };
       const request = transport.request(url, { method, headers, ...(options.signal ? { signal: options.signal } : {}) });
-      const idleMs = options.idleMs ?? JSON_IDLE_MS;
+      const idleMs = options.idleMs;
       if (idleMs > 0) {
         request.setTimeout(idleMs, () => request.destroy(idleError(idleMs)));
       }
@@ -234,15 +212,21 @@ export class QdrantHttp {
     });
   }
 
-  private networkFailure(what: string, error: unknown): Error {
+  /** The one-line error of a request that got no answer (or was cancelled): names the server, never the key. */
+  networkFailure(what: string, error: unknown): Error {
     const err = error as NodeJS.ErrnoException;
     if (err?.name === 'AbortError') {
       return Object.assign(new Error(`Qdrant at ${this.where}: ${what}: cancelled`), { name: 'AbortError' });
     }
-    const reason = err?.code ?? this.scrub(err?.message ?? String(error));
+    // fetch (the JSON client) reports network errors as `fetch failed` with the socket's error as cause.
+    const cause = err?.cause as NodeJS.ErrnoException | undefined;
+    const reason = err?.code ?? cause?.code ?? this.scrub(err?.message ?? String(error));
     return new QdrantHttpError(`Qdrant at ${this.where} is unreachable or closed the connection (${reason}) during: ${what}`);
   }
 }
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function idleError(ms: number): Error {
   return Object.assign(new Error(`no data for ${ms / 1000} s`), { code: 'ETIMEDOUT' });

@@ -14,9 +14,13 @@ export interface VectorParams {
 }
 export type VectorsConfig = VectorParams | { [name: string]: VectorParams };
 
+/** SparseVectorParams, kept as sent (index, modifier). */
+export type SparseVectorsConfig = { [name: string]: Record<string, unknown> };
+
 export interface CollectionConfig {
   params: {
     vectors: VectorsConfig;
+    sparse_vectors?: SparseVectorsConfig;
     shard_number: number;
     replication_factor: number;
     write_consistency_factor: number;
@@ -29,8 +33,13 @@ export interface CollectionConfig {
 }
 
 export type PointId = number | string;
-/** Unnamed-vector collections store a plain array, named-vector collections a name → array map. */
-export type Vector = number[] | { [name: string]: number[] };
+/** A sparse vector: strictly increasing indices and their values. */
+export interface SparseVector {
+  indices: number[];
+  values: number[];
+}
+/** Unnamed-vector collections store a plain array, named-vector collections a name → dense or sparse vector map. */
+export type Vector = number[] | { [name: string]: number[] | SparseVector };
 export type Payload = Record<string, unknown>;
 export interface Point {
   id: PointId;
@@ -99,13 +108,11 @@ export function parseCreateCollection(body: unknown): CollectionConfig {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw formatError(`${key}: expected a positive integer`);
     return v;
   };
-  // One shard only: the snapshot layout and recovery below model a single local shard `0/`.
-  if (int('shard_number', 1) !== 1) throw notImplemented('shard_number other than 1');
-  if (body.sparse_vectors !== undefined && body.sparse_vectors !== null) throw notImplemented('sparse_vectors');
   return {
     params: {
       vectors: parseVectorsConfig(body.vectors),
-      shard_number: 1,
+      ...(body.sparse_vectors !== undefined && body.sparse_vectors !== null ? { sparse_vectors: parseSparseVectorsConfig(body.sparse_vectors) } : {}),
+      shard_number: int('shard_number', 1),
       replication_factor: int('replication_factor', 1),
       write_consistency_factor: int('write_consistency_factor', 1),
       on_disk_payload: typeof body.on_disk_payload === 'boolean' ? body.on_disk_payload : true,
@@ -117,12 +124,46 @@ export function parseCreateCollection(body: unknown): CollectionConfig {
   };
 }
 
-/** Validates a config read back from a snapshot's config.json. */
+function parseSparseVectorsConfig(value: unknown): SparseVectorsConfig {
+  if (!isObject(value)) throw formatError('sparse_vectors: expected a map of named SparseVectorParams');
+  const out: SparseVectorsConfig = {};
+  for (const [name, params] of Object.entries(value)) {
+    if (params !== null && !isObject(params)) throw formatError(`sparse_vectors.${name}: expected SparseVectorParams`);
+    out[name] = params ?? {};
+  }
+  return out;
+}
+
+function parseSparse(value: Record<string, unknown>, name: string): SparseVector {
+  const { indices, values } = value;
+  const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!numbers(indices) || !numbers(values)) throw formatError(`vector \`${name}\`: expected a SparseVector {indices, values}`);
+  if (indices.length !== values.length) throw validationError('JSON body', `${name}: indices and values must have the same length`);
+  const order = indices.map((index, i) => ({ index, value: Math.fround(values[i]!) })).sort((a, b) => a.index - b.index);
+  // Qdrant stores sparse vectors sorted by index.
+  return { indices: order.map((e) => e.index), values: order.map((e) => e.value) };
+}
+
+/** Validates a config read back from a snapshot's (or the stand-in's own) config.json. */
 export function parseStoredConfig(value: unknown): CollectionConfig {
   if (!isObject(value) || !isObject(value.params)) throw new Error('config.json has no params');
-  const config = value as unknown as CollectionConfig;
-  config.params.vectors = parseVectorsConfig(config.params.vectors);
-  return config;
+  const params = value.params;
+  const count = (v: unknown): number => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : 1);
+  const section = (v: unknown): Record<string, unknown> => (isObject(v) ? v : {});
+  return {
+    params: {
+      vectors: parseVectorsConfig(params.vectors),
+      ...(params.sparse_vectors !== undefined && params.sparse_vectors !== null ? { sparse_vectors: parseSparseVectorsConfig(params.sparse_vectors) } : {}),
+      shard_number: count(params.shard_number),
+      replication_factor: count(params.replication_factor),
+      write_consistency_factor: count(params.write_consistency_factor),
+      on_disk_payload: typeof params.on_disk_payload === 'boolean' ? params.on_disk_payload : true,
+    },
+    hnsw_config: section(value.hnsw_config),
+    optimizer_config: section(value.optimizer_config),
+    wal_config: section(value.wal_config),
+    quantization_config: value.quantization_config ?? null,
+  };
 }
 
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
@@ -169,21 +210,35 @@ function parseDense(value: unknown, params: VectorParams, name: string, normaliz
 /** Validates a point's vector against the collection config. `normalize` is off when reloading stored data. */
 export function parseVector(value: unknown, config: CollectionConfig, normalize = true): Vector {
   const vectors = config.params.vectors;
+  const sparse = config.params.sparse_vectors ?? {};
   if (isSingleVector(vectors)) {
     if (isObject(value)) {
-      const other = Object.keys(value).find((k) => k !== '');
+      const other = Object.keys(value).find((k) => k !== '' && !sparse[k]);
       if (other !== undefined) throw wrongInput(`Not existing vector name error: ${other}`);
-      return parseDense(value[''], vectors, '', normalize);
+      const sparseNames = Object.keys(value).filter((k) => k !== '');
+      if (sparseNames.length === 0) return parseDense(value[''], vectors, '', normalize);
+      const out: { [name: string]: number[] | SparseVector } = {};
+      if (value[''] !== undefined) out[''] = parseDense(value[''], vectors, '', normalize);
+      for (const name of sparseNames) {
+        const v = value[name];
+        if (!isObject(v)) throw formatError(`vector \`${name}\`: expected a SparseVector {indices, values}`);
+        out[name] = parseSparse(v, name);
+      }
+      return out;
     }
     return parseDense(value, vectors, '', normalize);
   }
   // A bare array on a named-vector collection addresses the default vector "" (which does not exist here).
   if (!isObject(value)) throw wrongInput('Not existing vector name error: ');
-  const out: { [name: string]: number[] } = {};
+  const out: { [name: string]: number[] | SparseVector } = {};
   for (const [name, v] of Object.entries(value)) {
     const params = vectors[name];
+    if (isObject(v) && config.params.sparse_vectors?.[name]) {
+      out[name] = parseSparse(v, name);
+      continue;
+    }
     if (!params) throw wrongInput(`Not existing vector name error: ${name}`);
-    if (isObject(v)) throw notImplemented('sparse or multi-dense vectors');
+    if (isObject(v)) throw notImplemented('multi-dense vectors');
     out[name] = parseDense(v, params, name, normalize);
   }
   return out;
@@ -259,6 +314,20 @@ export function toRecord(point: Point, withPayload: PayloadSelector, withVector:
   const payload = withPayload(point.payload);
   const vector = withVector(point.vector);
   return { id: point.id, ...(payload ? { payload } : {}), ...(vector ? { vector } : {}) };
+}
+
+const PAYLOAD_TYPES = ['keyword', 'integer', 'float', 'geo', 'text', 'bool', 'datetime', 'uuid'];
+
+/** PUT /collections/{name}/index body (CreateFieldIndex) → field name and its PayloadFieldSchema. */
+export function parseCreateIndex(body: unknown): { field: string; schema: Record<string, unknown> } {
+  if (!isObject(body) || typeof body.field_name !== 'string') throw formatError('missing field `field_name`');
+  const schema = body.field_schema;
+  if (typeof schema === 'string' && PAYLOAD_TYPES.includes(schema)) return { field: body.field_name, schema: { data_type: schema } };
+  if (isObject(schema) && typeof schema.type === 'string' && PAYLOAD_TYPES.includes(schema.type)) {
+    const { type, ...params } = schema;
+    return { field: body.field_name, schema: { data_type: type, params: { type, ...params } } };
+  }
+  throw formatError('field_schema: data did not match any variant of untagged enum PayloadFieldSchema');
 }
 
 /** Key-order-insensitive equality, for comparing vectors configs. */
