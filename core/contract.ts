@@ -249,6 +249,8 @@ export interface StoreProgress {
 /** Failure types that must not be retried: retrying cannot change the outcome. */
 export const NON_RETRYABLE_FAILURES = [
   'ConfigError',
+  /** A store refused the worker's credentials (wrong password, missing grant or API key). */
+  'AuthenticationFailed',
   'SetNotFound',
   'ChecksumMismatch',
   'VerificationFailed',

@@ -88,8 +88,9 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
   probes.forEach((probe, index) => {
     const store = components[index]!;
     if (probe.status === 'fulfilled') return reachable.push(store);
-    if (failureTypeOf(probe.reason) === 'ConfigError') {
-      throw ApplicationFailure.nonRetryable(reasonOf(probe.reason), 'ConfigError');
+    const type = failureTypeOf(probe.reason);
+    if (type === 'ConfigError' || type === 'AuthenticationFailed') {
+      throw ApplicationFailure.nonRetryable(reasonOf(probe.reason), type);
     }
     records[store] = { status: 'failed', error: `${STORE_LABELS[store]} probe failed: ${reasonOf(probe.reason)}` };
   });
