@@ -7,7 +7,7 @@ import type { Config } from '../core/config';
 import { Context } from '@temporalio/activity';
 import type {
   AuditActivities,
-  CoordinationActivities,
+  BackupLockActivities,
   NotificationActivities,
   RepositoryActivities,
   StoreActivities,
@@ -20,7 +20,7 @@ import { createPostgresAdapter } from './postgres';
 import { createQdrantAdapter } from './qdrant';
 import { createRedisAdapter } from './redis';
 import { createAuditActivities } from './audit';
-import { createCoordinationActivities } from './coordination';
+import { createBackupLockActivities } from './backup-lock';
 import { createNotificationActivities } from './notifications';
 import { createRepositoryActivities } from './repository/index';
 
@@ -28,7 +28,7 @@ export function createStoreAdapters(config: Config): Record<StoreName, StoreAdap
   return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
 }
 
-export type Activities = StoreActivities & RepositoryActivities & AuditActivities & CoordinationActivities & NotificationActivities;
+export type Activities = StoreActivities & RepositoryActivities & AuditActivities & BackupLockActivities & NotificationActivities;
 
 /**
  * Successes are sent only when BACKUP_NOTIFY_ON_SUCCESS asks for them, and every message links the run
@@ -51,7 +51,7 @@ export function createActivities(config: Config): Activities {
     ...storeActivitiesOf(createStoreAdapters(config)),
     ...createRepositoryActivities(config),
     ...createAuditActivities(config),
-    ...createCoordinationActivities(config),
+    ...createBackupLockActivities(),
     ...notificationPolicy(config, createNotificationActivities(config)),
   };
 }

@@ -3,6 +3,7 @@
  * Workflows import this file; activities implement it.
  */
 import type { ContentSummary, FileEntry, Manifest, PhaseTiming, SetStatus, StoreRecord } from './manifest';
+import type { LockRequest } from './backup-lock';
 import type { StoreName } from './stores';
 import type { Tier } from './tiers';
 
@@ -186,11 +187,21 @@ export interface RetentionOutcome {
   overdue: string[];
 }
 
-export interface CoordinationActivities {
+export interface BackupLockActivities {
   /**
-   * Waits while any backup run started before this one is still running, so backups of all tiers
-   * queue instead of running at once (when the 1st is a Sunday, three fire within hours).
+   * Asks the backup lock of this task queue for the lock (`signalWithStart` on its workflow id), so
+   * backups and prunes queue instead of running at once (when the 1st is a Sunday, three fire within
+   * hours). The grant comes later, by signal.
    */
+  requestBackupLock(request: LockRequest): Promise<void>;
+}
+
+/**
+ * The activity that queued backups before the lock workflow: a poll of the visibility store. No
+ * worker implements it any more; it stays typed for the replay of backups recorded before the
+ * `backup-lock-workflow` patch (see workflows/backup.ts).
+ */
+export interface LegacyCoordinationActivities {
   waitForEarlierBackups(input: { workflowId: string; startedAt: string }): Promise<{ waitedFor: string[] }>;
 }
 

@@ -11,7 +11,8 @@ import type { ActivityFunction } from '@temporalio/common';
 import {
   NON_RETRYABLE_FAILURES,
   type AuditActivities,
-  type CoordinationActivities,
+  type BackupLockActivities,
+  type LegacyCoordinationActivities,
   type NotificationActivities,
   type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
 import { byStore } from '../core/store-activities';
@@ -50,11 +51,17 @@ const housekeeping = proxyActivities<RepositoryActivities & NotificationActiviti
   retry: { maximumAttempts: 2, initialInterval: '5 seconds', nonRetryableErrorTypes },
 });
 
-/** The queue of backups: waits as long as earlier backups run, heartbeating all the while. */
-const waiting = proxyActivities<CoordinationActivities>({
+/** The queue of backups before the lock workflow; only replayed (see LegacyCoordinationActivities). */
+const waiting = proxyActivities<LegacyCoordinationActivities>({
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '30 seconds',
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', nonRetryableErrorTypes },
+});
+
+/** Asking for the backup lock: one signal, retried while the server is briefly away. */
+export const lock = proxyActivities<BackupLockActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '10 seconds', nonRetryableErrorTypes },
 });
 
 /** A health check wants the answer now: one attempt, a short timeout. */
@@ -111,7 +118,7 @@ export const repository = {
   applyRetention: housekeeping.applyRetention,
 } satisfies RepositoryActivities;
 
-export const coordination = { waitForEarlierBackups: waiting.waitForEarlierBackups } satisfies CoordinationActivities;
+export const coordination = { waitForEarlierBackups: waiting.waitForEarlierBackups } satisfies LegacyCoordinationActivities;
 export const notifications = { notify: housekeeping.notify } satisfies NotificationActivities;
 
 export const audit = { recordAudit: quick.recordAudit } satisfies AuditActivities;

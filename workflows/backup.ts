@@ -1,9 +1,10 @@
-import { ApplicationFailure, CancellationScope, isCancellation, log, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, log, patched, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { SealedSet } from '../core/contract';
 import { summaryDifferences, type StoreRecord } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
 import type { Tier } from '../core/tiers';
 import { coordination, repository, storeActivity, withSummary } from './activity-proxies';
+import { withBackupLock } from './backup-lock';
 import { notify } from './notify';
 import { failureTypeOf, reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
@@ -40,14 +41,15 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   const { tier, components } = input;
   const { workflowId, runId } = workflowInfo();
   try {
-    const { waitedFor } = await withSummary(coordination.waitForEarlierBackups, 'Wait until earlier backups (any tier) have finished')({
-      workflowId,
-      startedAt: workflowInfo().startTime.toISOString(),
-    });
-    if (waitedFor.length > 0) log.info('waited for earlier backups', { waitedFor });
-    const result = await backUp(tier, components, { id: workflowId, runId });
-    recordRun({ outcome: 'complete' });
-    const retention = await applyRetention(tier);
+    const backUpAndPrune = async () => {
+      const backedUp = await backUp(tier, components, { id: workflowId, runId });
+      recordRun({ outcome: 'complete' });
+      return { backedUp, retention: await applyRetention(tier) };
+    };
+    // Retention deletes sets: it runs under the lock too, so it never races another run's backup or prune.
+    const { backedUp: result, retention } = patched('backup-lock-workflow')
+      ? await withBackupLock(`${tier} backup`, backUpAndPrune)
+      : await waitByPolling(workflowId).then(backUpAndPrune);
     await notify({
       kind: 'backup',
       outcome: 'succeeded',
@@ -74,6 +76,15 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
     });
     throw error;
   }
+}
+
+/** How runs recorded before the lock workflow queued; kept so they replay. */
+async function waitByPolling(workflowId: string): Promise<void> {
+  const { waitedFor } = await withSummary(coordination.waitForEarlierBackups, 'Wait until earlier backups (any tier) have finished')({
+    workflowId,
+    startedAt: workflowInfo().startTime.toISOString(),
+  });
+  if (waitedFor.length > 0) log.info('waited for earlier backups', { waitedFor });
 }
 
 /** Probe, stage, back up every store in parallel (each verified by reading it back), seal. */
