@@ -4,6 +4,7 @@
  */
 import type { ContentSummary, FileEntry, Manifest, PhaseTiming, SetStatus, StoreRecord } from './manifest';
 import type { LockRequest } from './backup-lock';
+import type { PruneReport } from './workflow-types';
 import type { StoreName } from './stores';
 import type { Tier } from './tiers';
 
@@ -179,6 +180,8 @@ export interface RepositoryActivities {
   verifySetChecksums(input: { setName: string }): Promise<ChecksumReport>;
   /** Retention for one tier, after a complete backup of it: deletes what the policy gives up. */
   applyRetention(input: { tier: Tier }): Promise<RetentionOutcome>;
+  /** Retention by hand (`prune`): every set's decision and, with `apply`, deletion of those the policy gives up. */
+  pruneBackupSets(input: { tiers?: Tier[]; apply: boolean }): Promise<PruneReport>;
 }
 
 export interface RetentionOutcome {
@@ -205,16 +208,22 @@ export interface LegacyCoordinationActivities {
   waitForEarlierBackups(input: { workflowId: string; startedAt: string }): Promise<{ waitedFor: string[] }>;
 }
 
-/** One line of the audit log: every restore, dry runs included, and who asked for it. */
+/** One line of the audit log: every backup, every restore (dry runs included) and every prune that deletes, and who asked for it. */
 export interface AuditEntry {
-  event: 'restore';
+  event: 'backup' | 'restore' | 'prune';
   at: string;
+  /** `user@host` of the CLI, or `schedule` for a scheduled backup. */
   by: string;
   workflowId: string;
-  set: string;
+  /** The set written or restored; absent when none was (a backup in which every store failed). */
+  set?: string;
   stores: string[];
   dryRun: boolean;
   outcome: string;
+  /** Why it failed, one line. */
+  reason?: string;
+  /** Sets a prune deleted. */
+  deleted?: string[];
 }
 
 export interface AuditActivities {

@@ -199,7 +199,11 @@ test('health-check is healthy with a worker, schedules and fresh sets; a paused 
   assert.deepEqual(report.checks.filter((check) => !check.ok).map((check) => [check.name, check.fix]), [
     ['schedule monthly', 'scholaria-backup schedules resume monthly'],
   ]);
-  const note = received.slice(before).find((message) => message.kind === 'health-check');
+  // Sent by the worker, through a notify workflow the CLI does not wait for.
+  const deadline = Date.now() + 20_000;
+  const notified = () => received.slice(before).find((message) => message.kind === 'health-check');
+  while (!notified() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  const note = notified();
   assert.ok(note, 'the failed health-check notified');
   assert.match(String(note.title), /health-check failed: schedule monthly/);
   await runCli(['schedules', 'resume', 'monthly'], env);

@@ -45,10 +45,20 @@ const streaming = proxyActivities<StoreActivities & RepositoryActivities>({
   },
 });
 
-/** Housekeeping that may take minutes without progress to report: retention, notifications (which retry inside). */
-const housekeeping = proxyActivities<RepositoryActivities & NotificationActivities>({
+/** Housekeeping that may take minutes without progress to report: retention. */
+const housekeeping = proxyActivities<RepositoryActivities>({
   startToCloseTimeout: '10 minutes',
   retry: { maximumAttempts: 2, initialInterval: '5 seconds', nonRetryableErrorTypes },
+});
+
+/**
+ * Notifications retry inside, per channel (activities/notifications/retry.ts, honouring Retry-After):
+ * one attempt here, or a channel that fails would be tried attempts × attempts times, and a channel
+ * that worked would be sent again with the one that failed.
+ */
+const notifying = proxyActivities<NotificationActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 1 },
 });
 
 /** The queue of backups before the lock workflow; only replayed (see LegacyCoordinationActivities). */
@@ -116,9 +126,10 @@ export const repository = {
   sealBackupSet: streaming.sealBackupSet,
   verifySetChecksums: streaming.verifySetChecksums,
   applyRetention: housekeeping.applyRetention,
+  pruneBackupSets: housekeeping.pruneBackupSets,
 } satisfies RepositoryActivities;
 
 export const coordination = { waitForEarlierBackups: waiting.waitForEarlierBackups } satisfies LegacyCoordinationActivities;
-export const notifications = { notify: housekeeping.notify } satisfies NotificationActivities;
+export const notifications = { notify: notifying.notify } satisfies NotificationActivities;
 
 export const audit = { recordAudit: quick.recordAudit } satisfies AuditActivities;

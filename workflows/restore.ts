@@ -5,50 +5,18 @@ import {
   setCurrentDetails,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PreflightReport, RestoreSource, SafetySnapshot } from '../core/contract';
+import type { RestoreSource, SafetySnapshot } from '../core/contract';
 import { summaryDifferences, type Manifest } from '../core/manifest';
 import { stampOf } from '../core/set-names';
 import { STORE_LABELS, STORE_NAMES, type StoreName } from '../core/stores';
 import type { RunOutcome } from '../core/search-attributes';
+import { RESTORE_FAILED, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../core/workflow-types';
 import { audit, repository, storeActivity, withSummary } from './activity-proxies';
 import { notify } from './notify';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
 import { verifySealedSet } from './verify';
 
-export interface RestoreWorkflowInput {
-  /** `latest`, a set name, or a set path inside BACKUP_DIR. */
-  reference: string;
-  /** Stores to restore; every store the set holds when omitted. */
-  components?: StoreName[];
-  dryRun: boolean;
-  /** End sessions that block the restore (PostgreSQL connections to the target database). */
-  force: boolean;
-  /** Keep the safety snapshots (e.g. the pre-restore database) after a successful restore. */
-  keepSafety: boolean;
-  /** Who asked, for the audit log: user and host of the CLI. */
-  requestedBy: string;
-}
-
-export type StoreRestoreStatus = 'planned' | 'restored' | 'failed' | 'rolled back' | 'rollback failed' | 'untouched';
-
-export interface StoreRestoreReport {
-  status: StoreRestoreStatus;
-  plan: PreflightReport;
-  details: string[];
-  error?: string;
-  rollbackError?: string;
-}
-
-export interface RestoreWorkflowResult {
-  set: string;
-  dryRun: boolean;
-  checks: string[];
-  stores: Partial<Record<StoreName, StoreRestoreReport>>;
-}
-
-/** Failure type of a restore that failed after changing something; its details carry the RestoreWorkflowResult. */
-export const RESTORE_FAILED = 'RestoreFailed';
 
 /**
  * A restore as a saga. Before anything is touched: the set's checksums and deep checks, and every
