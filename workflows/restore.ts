@@ -94,7 +94,8 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
       restoring.cancel();
       await Promise.allSettled(runs);
       await CancellationScope.nonCancellable(() => rollBack(safeties, restoreId, reports));
-      outcome = isCancellation(error) ? 'cancelled, rolled back' : 'failed, rolled back';
+      const touched = safeties.length > 0;
+      outcome = isCancellation(error) ? (touched ? 'cancelled, rolled back' : 'cancelled') : touched ? 'failed, rolled back' : `failed: ${reasonOf(error)}`;
       if (isCancellation(error)) throw error;
       const summary = stores.map((store) => `${STORE_LABELS[store]} ${reports[store]!.status}`).join(', ');
       throw ApplicationFailure.create({
@@ -127,14 +128,15 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     });
     return result;
   } catch (error) {
-    if (outcome === 'failed') outcome = `failed: ${reasonOf(error)}`;
+    if (outcome === 'failed') outcome = isCancellation(error) ? 'cancelled' : `failed: ${reasonOf(error)}`;
     const rollbackFailed = Object.values(reports).some((report) => report?.status === 'rollback failed');
     const ended: RunOutcome = isCancellation(error) ? 'cancelled' : rollbackFailed ? 'rollback failed' : outcome.endsWith('rolled back') ? 'rolled back' : 'failed';
     recordRun({ outcome: ended });
     setCurrentDetails(isCancellation(error) ? `Cancelled${outcome.endsWith('rolled back') ? '; every store it changed was rolled back' : ''}` : `Failed: ${reasonOf(error)}`);
     if (!input.dryRun) {
       const failed = (Object.entries(reports) as [StoreName, StoreRestoreReport][]).find(([, report]) => report.status === 'failed' || report.status === 'rollback failed');
-      const rolledBack = Object.values(reports).some((report) => report?.status === 'rolled back');
+      // A failed store whose partial changes were undone counts as rolled back too.
+      const rolledBack = Object.values(reports).some((report) => report?.status === 'rolled back' || report?.details.some((detail) => detail.startsWith('rolled back: ')));
       await notify({
         kind: 'restore',
         outcome: rolledBack ? 'rolled back' : 'failed',
