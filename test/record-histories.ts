@@ -6,13 +6,17 @@
  *
  *   scripts/node.sh --import tsx test/record-histories.ts
  *
+ * The files are protobufjs' JSON of the history (what `History.toJSON()` gives; test/replay.test.ts reads
+ * them back with `History.fromObject`): the SDK's `historyToJSON` fails here, its proto3-JSON serializer
+ * sits on a second copy of protobufjs (8.x under @temporalio/common, 7.x at the top).
+ *
  * Run it after a deliberate change of a workflow (see README, "Changing a workflow safely") and commit
  * the new test/histories/*.json with the change; keep the old files that still matter for runs in flight.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
 import { Redis } from 'ioredis';
 import { startTemporalDevServer } from '../devstack/temporal';
 import { bundleWorkflows } from '../worker/bundle';
@@ -32,6 +36,11 @@ async function main(): Promise<void> {
   try {
     await seedStores(stores);
     const env = environmentFor(stores, { BACKUP_NOTIFY_WEBHOOK: 'http://127.0.0.1:9/unreachable' });
+    const limitedEnv = {
+      ...env,
+      REDIS_URL: `redis://restorer:restorer-pass@127.0.0.1:${stores.redis.port}`,
+      TEMPORAL_TASK_QUEUE: `${env.TEMPORAL_TASK_QUEUE}-limited`,
+    };
     const worker = await startWorker(env);
     const must = async (args: string[], runEnv = env, code = 0) => {
       const result = await runCli(args, runEnv);
@@ -54,8 +63,12 @@ async function main(): Promise<void> {
       await admin.select(2);
       await admin.del('ratelimit:uploads');
       admin.disconnect();
-      const limitedEnv = { ...env, REDIS_URL: `redis://restorer:restorer-pass@127.0.0.1:${stores.redis.port}` };
-      await must(['restore', 'latest', '--yes'], limitedEnv, 1);
+      const limitedWorker = await startWorker(limitedEnv);
+      try {
+        await must(['restore', 'latest', '--yes'], limitedEnv, 1);
+      } finally {
+        await limitedWorker.stop();
+      }
       // The notification of the health check goes out after the CLI returns.
       await new Promise((resolve) => setTimeout(resolve, 5000));
     } finally {
@@ -65,13 +78,13 @@ async function main(): Promise<void> {
     const client = await temporalClient();
     try {
       const recorded: Record<string, number> = {};
-      for await (const run of client.workflow.list({ query: `TaskQueue = '${env.TEMPORAL_TASK_QUEUE}'` })) {
+      for await (const run of client.workflow.list({ query: `TaskQueue = '${env.TEMPORAL_TASK_QUEUE}' OR TaskQueue = '${limitedEnv.TEMPORAL_TASK_QUEUE}'` })) {
         const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
         const outcome = run.status.name.toLowerCase();
         const base = `${run.type.replace(/Workflow$/, '')}-${outcome}`;
         const count = (recorded[base] = (recorded[base] ?? 0) + 1);
         const name = `${base}${count > 1 ? `-${count}` : ''}.json`;
-        writeFileSync(join(HISTORIES, name), `${historyToJSON(history)}\n`);
+        writeFileSync(join(HISTORIES, name), `${JSON.stringify(temporal.api.history.v1.History.fromObject(history).toJSON(), null, 1)}\n`);
         process.stdout.write(`recorded ${name} (${run.workflowId}, ${history.events?.length ?? 0} events)\n`);
       }
     } finally {

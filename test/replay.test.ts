@@ -7,18 +7,18 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { Workflows } from '../core/workflow-types';
 
 const HISTORIES = join(__dirname, 'histories');
 
-function recorded(): { workflowId: string; type: string; history: ReturnType<typeof historyFromJSON> }[] {
+function recorded(): { workflowId: string; type: string; history: temporal.api.history.v1.History }[] {
   return readdirSync(HISTORIES)
     .filter((name) => name.endsWith('.json'))
     .sort()
     .map((name) => {
-      const history = historyFromJSON(JSON.parse(readFileSync(join(HISTORIES, name), 'utf8')));
+      const history = temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(HISTORIES, name), 'utf8')));
       const type = history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name ?? 'unknown';
       return { workflowId: name, type, history };
     });

@@ -69,8 +69,8 @@ export function backupDetails(input: BackupWorkflowInput): string {
   const names = (verb: string) => input.components.map((store) => `\`${verb}${capitalize(store)}\``).join(', ');
   return [
     `**${input.tier}** backup of ${stores} into one set \`scholaria_backup_<UTC time>\` in BACKUP_DIR (search attribute BackupSet once it is staged).`,
-    `Steps: ${names('probe')} → \`prepareBackupSet\` → per store, in parallel, dump then read back: ${input.components.map((store) => `\`backup${capitalize(store)}\` → \`verify${capitalize(store)}\``).join(', ')} → \`sealBackupSet\` (re-hash, SHA256SUMS, manifest) → \`applyRetention\`.`,
-    `A store that fails leaves a partial set naming it, and the run fails with that store's reason.`,
+    `Steps: \`requestBackupLock\` (wait for the backup lock: one backup or prune at a time) → ${names('probe')} → \`prepareBackupSet\` → per store, in parallel, dump then read back: ${input.components.map((store) => `\`backup${capitalize(store)}\` → \`verify${capitalize(store)}\``).join(', ')} → \`sealBackupSet\` (re-hash, SHA256SUMS, manifest) → \`applyRetention\`.`,
+    `A store that fails leaves a partial set naming it, and the run fails with that store's reason; when every store fails, no set is written.`,
   ].join('\n\n');
 }
 
