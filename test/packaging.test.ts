@@ -250,7 +250,7 @@ describe('docker-compose.yml', () => {
     assert.match(services.redis!.image as string, /^redis:7\.0\.\d+/);
     const stages = dockerfile.filter((i) => i.keyword === 'FROM').map((i) => i.args);
     assert.deepEqual(stages.map((stage) => stage.replace(/ AS build$/, '')), [stages.at(-1), stages.at(-1)], 'the build stage and the image use the same Node');
-    assert.match(stages.at(-1)!, /^node:20\.\d+\.\d+-bookworm-slim$/);
+    assert.match(stages.at(-1)!, /^node:24\.\d+\.\d+-bookworm-slim$/);
     assert.match(services.qdrant!.image as string, /^qdrant\/qdrant:v1\.15\.\d+$/);
     const temporalVersion = (services.temporal!.image as string).split(':')[1];
     assert.equal((services['temporal-schema']!.image as string).split(':')[1], temporalVersion);

@@ -31,6 +31,8 @@ interface Script {
   failType?: string;
   /** Blocks (heartbeating) until the run cancels it. */
   block?: string;
+  /** The blocked step, once cancelled, fails with its own error (as an adapter whose child process was killed does). */
+  stopFails?: boolean;
   /** Stores whose target holds something else after the restore. */
   mismatch?: readonly StoreName[];
   /** Stores whose preflight finds a reason not to start. */
@@ -76,12 +78,12 @@ function step<A extends unknown[], R>(name: string, work: (...args: A) => Promis
       const context = Context.current();
       const beat = setInterval(() => context.heartbeat(), 100);
       try {
-        await context.cancelled;
+        await (script.stopFails ? context.cancelled.catch(() => undefined) : context.cancelled);
       } finally {
         clearInterval(beat);
       }
     }
-    if (script.fail?.includes(name)) throw ApplicationFailure.nonRetryable(`${name} broke`, script.failType ?? 'TestFailure');
+    if (script.fail?.includes(name) || (script.stopFails && script.block === name)) throw ApplicationFailure.nonRetryable(`${name} broke`, script.failType ?? 'TestFailure');
     return work(...args);
   };
 }
@@ -398,6 +400,17 @@ describe('backup', () => {
     assert.ok(calls.includes('discardStagedSet'));
     assert.equal(notifications.at(-1)?.outcome, 'failed');
     assert.equal(audits.at(-1)?.outcome, 'failed');
+  });
+
+  test('cancelled while the only store backs up, which then fails as stopped: the run ends cancelled, not failed', async () => {
+    script = { block: 'backup:postgres', stopFails: true };
+    const handle = await start('backupWorkflow', { ...BACKUP, components: ['postgres'] });
+    await reachedPromise('backup:postgres');
+    await handle.cancel();
+    const error = await failureOf(handle.result());
+    assert.ok(error.cause instanceof CancelledFailure, `cancelled, got ${String(error.cause)}`);
+    assert.ok(calls.includes('discardStagedSet') && !calls.includes('sealBackupSet'));
+    assert.equal(audits.at(-1)?.outcome, 'cancelled');
   });
 
   test('cancelled while backing up: the staged files are discarded, the lock released, the cancellation audited', async () => {

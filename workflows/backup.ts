@@ -129,7 +129,11 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
         records[store] = await backUpStore(store, set);
       }),
     );
-    if (components.every((store) => records[store]?.status === 'failed') && patched(AUDITED_BACKUPS)) throw everyStoreFailed(records);
+    if (components.every((store) => records[store]?.status === 'failed') && patched(AUDITED_BACKUPS)) {
+      // Stores stopped by a cancellation fail as stopped: the run ends as cancelled, not as failed.
+      if (CancellationScope.current().consideredCancelled) await CancellationScope.current().cancelRequested;
+      throw everyStoreFailed(records);
+    }
     setCurrentDetails(`Sealing ${set.name}`);
     const ordered = Object.fromEntries(components.map((store) => [store, records[store]!]));
     const sealed = await withSummary(repository.sealBackupSet, `Seal ${set.name}: re-hash every file, write SHA256SUMS and the manifest`)({
