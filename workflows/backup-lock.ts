@@ -58,7 +58,7 @@ export async function backupLockWorkflow(state: BackupLockState = { waiting: [] 
       try {
         await getExternalWorkflowHandle(next.workflowId, next.runId).signal(lockGrantedSignal);
         holder = next;
-      } catch (error) {
+      } catch {
         // The run ended while it waited: the next one gets the lock.
         log.info('lock not granted: the run has ended', { workflowId: next.workflowId });
         continue;
