@@ -1,10 +1,6 @@
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Config } from '../core/config';
-import { isTier } from '../core/tiers';
 import { NON_RETRYABLE_FAILURES, type NonRetryableFailure } from '../core/contract';
 import { redactSecrets } from '../core/redaction';
-import { tierLogger } from './logging';
 
 /** Error names from libraries and adapters that mean "retrying cannot help", mapped to failure types. */
 const FAILURE_TYPE_OF_ERROR: Record<string, NonRetryableFailure> = {
@@ -20,48 +16,36 @@ export function toActivityFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
   const err = error instanceof Error ? error : new Error(String(error));
   const message = redactSecrets(oneLine(err.message));
+  if (isAuthenticationFailure(err)) {
+    return ApplicationFailure.create({
+      message: /authentication failed/i.test(message) ? message : `authentication failed: ${message}`,
+      type: 'AuthenticationFailed',
+      nonRetryable: true,
+    });
+  }
   const type = FAILURE_TYPE_OF_ERROR[err.name] ?? err.name;
   const nonRetryable = (NON_RETRYABLE_FAILURES as readonly string[]).includes(type);
   return ApplicationFailure.create({ message, type, nonRetryable });
 }
 
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, '; ').trim();
-}
+/** PostgreSQL's invalid-authorization SQLSTATEs: 28P01 (wrong password), 28000 (no pg_hba entry, no such role). */
+const POSTGRES_AUTH_CODES = new Set(['28P01', '28000']);
 
 /**
- * Wraps an activity implementation: its start, end and failure are logged to the run's tier log,
- * and every failure leaves it through `toActivityFailure`.
+ * Whether a store refused our credentials, anywhere in the error's `cause` chain: Redis `WRONGPASS` /
+ * `NOAUTH`, PostgreSQL 28P01/28000 (or libpq's message from pg_dump), Qdrant HTTP 401/403.
+ * Retrying cannot make a wrong password right.
  */
-export function asActivity<I extends unknown[], O>(
-  config: Pick<Config, 'logDir' | 'logLevel'>,
-  implementation: (...input: I) => Promise<O>,
-): (...input: I) => Promise<O> {
-  return async (...input: I) => {
-    const info = Context.current().info;
-    const workflowId = info.workflowExecution?.workflowId ?? 'standalone';
-    const category = logCategoryOf(workflowId, info.workflowType ?? 'standalone');
-    const logger = tierLogger(config.logDir, category, config.logLevel).child({
-      activity: info.activityType,
-      workflowId,
-      attempt: info.attempt,
-    });
-    const started = Date.now();
-    logger.info('activity started');
-    try {
-      const result = await implementation(...input);
-      logger.info({ ms: Date.now() - started }, 'activity finished');
-      return result;
-    } catch (error) {
-      const failure = toActivityFailure(error);
-      logger.error({ ms: Date.now() - started, failure: failure.type, retryable: !failure.nonRetryable }, failure.message);
-      throw failure;
-    }
-  };
+export function isAuthenticationFailure(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 8; current = current.cause, depth += 1) {
+    const { code, status } = current as { code?: unknown; status?: unknown };
+    if (typeof code === 'string' && POSTGRES_AUTH_CODES.has(code)) return true;
+    if (status === 401 || status === 403) return true;
+    if (/\b(WRONGPASS|NOAUTH)\b|password authentication failed|no pg_hba\.conf entry/.test(current.message)) return true;
+  }
+  return false;
 }
 
-/** `backup-daily-20260301T020000Z` logs to the daily file; other runs to a file named after their kind. */
-function logCategoryOf(workflowId: string, workflowType: string): string {
-  const tier = /^backup-([a-z]+)-/.exec(workflowId)?.[1];
-  return tier && isTier(tier) ? tier : workflowType.replace(/Workflow$/, '');
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, '; ').trim();
 }

@@ -2,6 +2,18 @@ import { Context } from '@temporalio/activity';
 import type { StoreProgress } from '../core/contract';
 import type { PhaseTiming } from '../core/manifest';
 
+/** The reporter an activity runs (or ran) with, so the worker's keep-alive heartbeat leaves its details alone. */
+const reporters = new WeakMap<Context, ProgressReporter>();
+
+/**
+ * Whether the activity of `context` heartbeats its own progress now, and the details it last sent:
+ * the worker's interceptor heartbeats the others (see worker/activity-interceptor.ts), repeating those.
+ */
+export function progressOf(context: Context): { reporting: boolean; last?: StoreProgress } {
+  const reporter = reporters.get(context);
+  return { reporting: reporter?.running ?? false, last: reporter?.current };
+}
+
 /**
  * Heartbeats the current progress every second, independent of data flow, so a worker that is alive
  * but waiting (on a lock, on Redis' fork) is not taken for dead, and the CLI sees live figures.
@@ -11,8 +23,10 @@ export class ProgressReporter {
   private checkpointState: unknown;
   private readonly context = Context.current();
   private readonly timer: NodeJS.Timeout;
+  running = true;
 
   constructor() {
+    reporters.set(this.context, this);
     this.context.heartbeat(this.details());
     this.timer = setInterval(() => this.context.heartbeat(this.details()), 1000);
   }
@@ -58,7 +72,13 @@ export class ProgressReporter {
     }
   }
 
+  /** The details of the last heartbeat, checkpoint included, which the worker's keep-alive repeats. */
+  get current(): StoreProgress {
+    return this.details();
+  }
+
   stop(): void {
+    this.running = false;
     clearInterval(this.timer);
   }
 }

@@ -1,36 +1,34 @@
 /**
  * Every activity the worker registers: the repository's, and each store adapter's verbs under
- * `<verb><Store>` names (`backupPostgres`, `verifyRedis`, ...), all failing through `toActivityFailure`.
+ * `<verb><Store>` names (`backupPostgres`, `verifyRedis`, ...; see core/store-activities.ts). Logging,
+ * redaction and failure types come from the worker's activity interceptor.
  */
 import type { Config } from '../core/config';
 import { Context } from '@temporalio/activity';
 import type {
   AuditActivities,
-  CoordinationActivities,
+  BackupLockActivities,
   NotificationActivities,
   RepositoryActivities,
   StoreActivities,
   StoreAdapter,
-  StoreVerb,
 } from '../core/contract';
 import { runUrl } from '../core/temporal-ui';
-import { capitalize, type StoreName } from '../core/stores';
-import { asActivity } from './activity-failures';
+import { storeActivitiesOf } from '../core/store-activities';
+import type { StoreName } from '../core/stores';
 import { createPostgresAdapter } from './postgres';
 import { createQdrantAdapter } from './qdrant';
 import { createRedisAdapter } from './redis';
 import { createAuditActivities } from './audit';
-import { createCoordinationActivities } from './coordination';
+import { createBackupLockActivities } from './backup-lock';
 import { createNotificationActivities } from './notifications';
 import { createRepositoryActivities } from './repository/index';
-
-const VERBS: readonly StoreVerb[] = ['probe', 'backup', 'verify', 'preflight', 'safetySnapshot', 'restore', 'summarize', 'rollback', 'release'];
 
 export function createStoreAdapters(config: Config): Record<StoreName, StoreAdapter> {
   return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
 }
 
-export type Activities = StoreActivities & RepositoryActivities & AuditActivities & CoordinationActivities & NotificationActivities;
+export type Activities = StoreActivities & RepositoryActivities & AuditActivities & BackupLockActivities & NotificationActivities;
 
 /**
  * Successes are sent only when BACKUP_NOTIFY_ON_SUCCESS asks for them, and every message links the run
@@ -49,20 +47,11 @@ function notificationPolicy(config: Config, channels: NotificationActivities): N
 }
 
 export function createActivities(config: Config): Activities {
-  const activities: Record<string, (...args: never[]) => Promise<unknown>> = {};
-  for (const [store, adapter] of Object.entries(createStoreAdapters(config)) as [StoreName, StoreAdapter][]) {
-    for (const verb of VERBS) {
-      activities[`${verb}${capitalize(store)}`] = asActivity(config, adapter[verb] as (...args: never[]) => Promise<unknown>);
-    }
-  }
-  const others = {
+  return {
+    ...storeActivitiesOf(createStoreAdapters(config)),
     ...createRepositoryActivities(config),
     ...createAuditActivities(config),
-    ...createCoordinationActivities(config),
+    ...createBackupLockActivities(),
     ...notificationPolicy(config, createNotificationActivities(config)),
   };
-  for (const [name, implementation] of Object.entries(others)) {
-    activities[name] = asActivity(config, implementation as (...args: never[]) => Promise<unknown>);
-  }
-  return activities as unknown as Activities;
 }

@@ -9,6 +9,7 @@ import { startAttributes } from '../core/search-attributes';
 import { STORE_LABELS } from '../core/stores';
 import { ensureSearchAttributes } from '../worker/register-search-attributes';
 import { backupDetails } from './commands/backup';
+import { scheduledBackup } from './runs';
 
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
 
@@ -27,9 +28,8 @@ function optionsOf(desired: DesiredSchedule, config: Config, searchAttributes: b
     },
     action: {
       type: 'startWorkflow',
-      workflowType: 'backupWorkflow',
+      ...scheduledBackup(config),
       workflowId: desired.workflowId,
-      taskQueue: config.temporal.taskQueue,
       args: [desired.input],
       memo: { appliedSchedule: fingerprintOf(desired, config, searchAttributes), stores: desired.input.components },
       staticSummary: `${desired.tier} backup of ${desired.input.components.map((store) => STORE_LABELS[store]).join(', ')}, ${comment}`,
@@ -39,7 +39,7 @@ function optionsOf(desired: DesiredSchedule, config: Config, searchAttributes: b
     },
     policies: {
       // A run still going when the next one is due makes that one skip; the backups of different
-      // tiers queue up in the workflow itself (waitForEarlierBackups).
+      // tiers queue up through the backup lock (workflows/backup-lock.ts).
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: desired.catchupWindowMs,
       pauseOnFailure: false,

@@ -2,7 +2,8 @@
  * Live progress of a running workflow, read from the heartbeats of its pending activities
  * (`describe()`), so it works from any terminal and needs nothing from the worker but its heartbeats.
  */
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { Workflow, WorkflowResultType } from '@temporalio/common';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { StoreProgress } from '../core/contract';
 import { formatBytes } from './format';
@@ -14,7 +15,7 @@ interface ActivityProgress {
   attempt: number;
 }
 
-async function pendingProgress(handle: WorkflowHandle): Promise<ActivityProgress[]> {
+async function pendingProgress(handle: WorkflowHandle<Workflow>): Promise<ActivityProgress[]> {
   const description = await handle.describe();
   return (description.raw.pendingActivities ?? []).map((pending) => {
     const payload = pending.heartbeatDetails?.payloads?.[0];
@@ -29,13 +30,12 @@ async function pendingProgress(handle: WorkflowHandle): Promise<ActivityProgress
 }
 
 /** Prints progress until the workflow's result settles; returns (or throws) that result. */
-export async function watchWorkflow<T>(
-  _client: Client,
-  handle: WorkflowHandle,
+export async function watchWorkflow<T extends Workflow>(
+  handle: WorkflowHandle<T>,
   output: NodeJS.WriteStream,
   intervalMs = 1000,
-): Promise<T> {
-  const result = handle.result() as Promise<T>;
+): Promise<WorkflowResultType<T>> {
+  const result = handle.result();
   let settled = false;
   result.then(
     () => (settled = true),

@@ -3,6 +3,8 @@
  * Workflows import this file; activities implement it.
  */
 import type { ContentSummary, FileEntry, Manifest, PhaseTiming, SetStatus, StoreRecord } from './manifest';
+import type { LockRequest } from './backup-lock';
+import type { PruneReport } from './workflow-types';
 import type { StoreName } from './stores';
 import type { Tier } from './tiers';
 
@@ -178,6 +180,8 @@ export interface RepositoryActivities {
   verifySetChecksums(input: { setName: string }): Promise<ChecksumReport>;
   /** Retention for one tier, after a complete backup of it: deletes what the policy gives up. */
   applyRetention(input: { tier: Tier }): Promise<RetentionOutcome>;
+  /** Retention by hand (`prune`): every set's decision and, with `apply`, deletion of those the policy gives up. */
+  pruneBackupSets(input: { tiers?: Tier[]; apply: boolean }): Promise<PruneReport>;
 }
 
 export interface RetentionOutcome {
@@ -186,24 +190,40 @@ export interface RetentionOutcome {
   overdue: string[];
 }
 
-export interface CoordinationActivities {
+export interface BackupLockActivities {
   /**
-   * Waits while any backup run started before this one is still running, so backups of all tiers
-   * queue instead of running at once (when the 1st is a Sunday, three fire within hours).
+   * Asks the backup lock of this task queue for the lock (`signalWithStart` on its workflow id), so
+   * backups and prunes queue instead of running at once (when the 1st is a Sunday, three fire within
+   * hours). The grant comes later, by signal.
    */
+  requestBackupLock(request: LockRequest): Promise<void>;
+}
+
+/**
+ * The activity that queued backups before the lock workflow: a poll of the visibility store. No
+ * worker implements it any more; it stays typed for the replay of backups recorded before the
+ * `backup-lock-workflow` patch (see workflows/backup.ts).
+ */
+export interface LegacyCoordinationActivities {
   waitForEarlierBackups(input: { workflowId: string; startedAt: string }): Promise<{ waitedFor: string[] }>;
 }
 
-/** One line of the audit log: every restore, dry runs included, and who asked for it. */
+/** One line of the audit log: every backup, every restore (dry runs included) and every prune that deletes, and who asked for it. */
 export interface AuditEntry {
-  event: 'restore';
+  event: 'backup' | 'restore' | 'prune';
   at: string;
+  /** `user@host` of the CLI, or `schedule` for a scheduled backup. */
   by: string;
   workflowId: string;
-  set: string;
+  /** The set written or restored; absent when none was (a backup in which every store failed). */
+  set?: string;
   stores: string[];
   dryRun: boolean;
   outcome: string;
+  /** Why it failed, one line. */
+  reason?: string;
+  /** Sets a prune deleted. */
+  deleted?: string[];
 }
 
 export interface AuditActivities {
@@ -249,6 +269,8 @@ export interface StoreProgress {
 /** Failure types that must not be retried: retrying cannot change the outcome. */
 export const NON_RETRYABLE_FAILURES = [
   'ConfigError',
+  /** A store refused the worker's credentials (wrong password, missing grant or API key). */
+  'AuthenticationFailed',
   'SetNotFound',
   'ChecksumMismatch',
   'VerificationFailed',

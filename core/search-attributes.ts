@@ -10,7 +10,7 @@
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 import type { Tier } from './tiers';
 
-/** What the run is: `backup`, `restore`, `verify` or `health`. */
+/** What the run is: one of RUN_KINDS. */
 export const RUN_KIND = defineSearchAttributeKey('BackupRunKind', SearchAttributeType.KEYWORD);
 /** The tier of the backup, or of the set a restore or verification works from. */
 export const BACKUP_TIER = defineSearchAttributeKey('BackupTier', SearchAttributeType.KEYWORD);
@@ -21,7 +21,7 @@ export const BACKUP_OUTCOME = defineSearchAttributeKey('BackupOutcome', SearchAt
 
 export const SEARCH_ATTRIBUTES = [RUN_KIND, BACKUP_TIER, BACKUP_SET, BACKUP_OUTCOME] as const;
 
-export const RUN_KINDS = ['backup', 'restore', 'verify', 'health'] as const;
+export const RUN_KINDS = ['backup', 'restore', 'verify', 'health', 'prune', 'notify'] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
 
 export const RUN_OUTCOMES = [
@@ -39,6 +39,8 @@ export const RUN_OUTCOMES = [
   // health
   'healthy',
   'unhealthy',
+  // prune
+  'pruned',
   // any
   'failed',
   'cancelled',

@@ -7,7 +7,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { StoreProgress } from '../core/contract';
-import type { BackupWorkflowResult } from '../workflows/backup';
+import type { BackupWorkflowResult } from '../core/workflow-types';
 import { tableChecksums } from './support/fingerprints';
 import { addBulkTable, createDatabase, seedStores, sha256sumCheck } from './support/scholaria';
 import { CLI, environmentFor, run, runCli, startStores, temporalClient, type Stores } from './support/stack';

@@ -88,6 +88,34 @@ test('Redis unreachable: a partial set that names Redis, a non-zero exit, never 
   }
 });
 
+test('every store unreachable: the run fails with each reason, seals no set, and the failure is in the audit log and the log', async () => {
+  const downEnv = {
+    ...env,
+    BACKUP_DIR: join(stores.dir, 'all-down-backups'),
+    LOG_DIR: join(stores.dir, 'all-down-logs'),
+    REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+    POSTGRES_URL: `postgresql://postgres@127.0.0.1:${await freePort()}/scholaria`,
+    TEMPORAL_TASK_QUEUE: `${env.TEMPORAL_TASK_QUEUE}-all-down`,
+  };
+  const downWorker = await startWorker(downEnv);
+  try {
+    const result = await runCli(['backup', '--tier', 'daily'], downEnv);
+    assertOneLineError(result, /no store could be backed up, so no set was written: PostgreSQL probe failed: .*unreachable.*; Redis probe failed: .*unreachable/);
+    const written = existsSync(downEnv.BACKUP_DIR) ? readdirSync(downEnv.BACKUP_DIR, { recursive: true }).map(String).filter((name) => name.includes('scholaria_backup_')) : [];
+    assert.deepEqual(written, [], 'no set, partial or staged, was left in BACKUP_DIR');
+    const audit = readFileSync(join(downEnv.LOG_DIR, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(audit.length, 1);
+    assert.equal(audit[0].event, 'backup');
+    assert.equal(audit[0].outcome, 'failed');
+    assert.equal(audit[0].set, undefined);
+    assert.match(audit[0].reason, /no store could be backed up/);
+    const logs = readdirSync(downEnv.LOG_DIR).filter((name) => name.startsWith('backup-daily-')).map((name) => readFileSync(join(downEnv.LOG_DIR, name), 'utf8')).join('');
+    assert.match(logs, /"msg":"backup failed: no store could be backed up/);
+  } finally {
+    await downWorker.stop();
+  }
+});
+
 test('a dump cut off midway, on every attempt, never becomes a complete set', async () => {
   await addBulkTable(stores.databaseUrl, 40);
   const before = readdirSync(env.BACKUP_DIR!).filter((name) => name.startsWith('scholaria_backup_'));
@@ -100,12 +128,9 @@ test('a dump cut off midway, on every attempt, never becomes a complete set', as
     assert.ok(cuts >= 1, 'the test must really have cut a dump');
   }
   assert.equal(result.code, 1, result.stdout);
-  assert.match(result.stderr, /PostgreSQL: pg_dump exited with code 1/);
+  // The only store of the run failed: no set at all, not even an empty partial one, and no dump file kept.
+  assert.match(result.stderr, /no store could be backed up, so no set was written: PostgreSQL: pg_dump exited with code 1/);
   const created = readdirSync(env.BACKUP_DIR!).filter((name) => name.startsWith('scholaria_backup_') && !before.includes(name));
-  assert.equal(created.length, 1);
-  const manifest = JSON.parse(readFileSync(join(env.BACKUP_DIR!, created[0]!, 'backup_manifest.json'), 'utf8'));
-  assert.equal(manifest.status, 'partial');
-  assert.equal(manifest.stores.postgres.status, 'failed');
-  assert.deepEqual(readdirSync(join(env.BACKUP_DIR!, created[0]!)).sort(), ['SHA256SUMS', 'backup_manifest.json'], 'no dump file of a failed store is kept');
+  assert.deepEqual(created, []);
   assert.deepEqual(readdirSync(join(env.BACKUP_DIR!, '.partial')), []);
 });

@@ -13,11 +13,11 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Logger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createOffsiteActivities } from '../activities/offsite';
-import { asActivity } from '../activities/activity-failures';
 import { verifySetChecksums } from '../activities/repository/sets';
 import { loadConfig } from '../core/config';
 import { CHECKSUMS_FILE, MANIFEST_FILE } from '../core/manifest';
 import { parseBandwidth, parseOffsiteUrl, type CopyCheckpoint } from '../core/offsite';
+import { activityInterceptors } from '../worker/activity-interceptor';
 import { run, scratchDir } from './support/stack';
 import { offsiteConfig, startOffsiteTarget, writeSealedSet, type OffsiteTarget } from './support/offsite';
 
@@ -321,14 +321,16 @@ test('credentials appear in no thrown message and no log line', async () => {
   const set = await writeSealedSet(backupDir, nextTime(), [1000]);
   const config = offsiteConfig(target, backupDir, { LOG_DIR: logDir });
   const offsite = createOffsiteActivities(config);
-  const copy = asActivity(config, offsite.copySetOffsite);
-  await runIn(mock({ activityType: 'copySetOffsite' }), copy, { setName: set.name });
+  // As the worker runs it: behind the activity interceptor that logs, redacts and types the failure.
+  const asWorker = () => new MockActivityEnvironment({ activityType: 'copySetOffsite' }, { logger: quiet, interceptors: [activityInterceptors(config)] });
+  const copy = offsite.copySetOffsite;
+  await runIn(asWorker(), copy, { setName: set.name });
 
   const rightSecret = process.env.AWS_SECRET_ACCESS_KEY!;
   const wrongSecret = `${rightSecret.slice(0, -4)}Xq9Z`;
   process.env.AWS_SECRET_ACCESS_KEY = wrongSecret;
   try {
-    const failure = await runIn(mock({ activityType: 'copySetOffsite' }), copy, { setName: set.name })
+    const failure = await runIn(asWorker(), copy, { setName: set.name })
       .then(
         () => assert.fail('refused credentials were accepted'),
         (error: Error & { type?: string; nonRetryable?: boolean }) => error,

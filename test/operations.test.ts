@@ -130,18 +130,30 @@ test('schedules trigger starts a real daily backup through the schedule', async 
   assert.match(listed.stdout, /daily .* completed .* ago \(backup-daily-/);
 });
 
-test('backups of different tiers queue instead of running at once', async () => {
-  const first = await runCli(['backup', '--tier', 'weekly', '--no-wait'], env);
-  const second = await runCli(['backup', '--tier', 'monthly', '--no-wait'], env);
-  assert.equal(first.code, 0, first.stderr);
-  assert.equal(second.code, 0, second.stderr);
+test('backups started together run one at a time, in the order they were started, through the backup lock', async () => {
+  const started: string[] = [];
+  for (const tier of ['weekly', 'monthly', 'manual']) {
+    const run = await runCli(['backup', '--tier', tier, '--no-wait'], env);
+    assert.equal(run.code, 0, run.stderr);
+    started.push(run.stdout.trim());
+  }
   const client = await temporalClient();
   try {
-    const [weekly, monthly] = await Promise.all([first, second].map((run) => client.workflow.getHandle(run.stdout.trim()).result()));
-    const manifestOf = (result: unknown) =>
-      JSON.parse(readFileSync(join((result as { set: { path: string } }).set.path, 'backup_manifest.json'), 'utf8')) as { startedAt: string; finishedAt: string };
-    const [a, b] = [manifestOf(weekly), manifestOf(monthly)].sort((x, y) => x.startedAt.localeCompare(y.startedAt));
-    assert.ok(b!.startedAt >= a!.finishedAt, `the second backup started (${b!.startedAt}) after the first finished (${a!.finishedAt})`);
+    const results = await Promise.all(started.map((workflowId) => client.workflow.getHandle(workflowId).result()));
+    const manifests = results.map(
+      (result) => JSON.parse(readFileSync(join((result as { set: { path: string } }).set.path, 'backup_manifest.json'), 'utf8')) as { startedAt: string; finishedAt: string },
+    );
+    for (let index = 1; index < manifests.length; index++) {
+      const [before, next] = [manifests[index - 1]!, manifests[index]!];
+      assert.ok(next.startedAt >= before.finishedAt, `${started[index]} started (${next.startedAt}) after ${started[index - 1]} finished (${before.finishedAt})`);
+    }
+    // Each run waited for the lock's grant, and the lock is one workflow of this task queue.
+    const lock = await client.workflow.getHandle(`backup-lock-${env.TEMPORAL_TASK_QUEUE}`).describe();
+    assert.equal(lock.type, 'backupLockWorkflow');
+    for (const workflowId of started) {
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      assert.ok(history.events?.some((event) => event.workflowExecutionSignaledEventAttributes?.signalName === 'backupLockGranted'), `${workflowId} was granted the lock`);
+    }
   } finally {
     await client.connection.close();
   }
@@ -187,7 +199,11 @@ test('health-check is healthy with a worker, schedules and fresh sets; a paused 
   assert.deepEqual(report.checks.filter((check) => !check.ok).map((check) => [check.name, check.fix]), [
     ['schedule monthly', 'scholaria-backup schedules resume monthly'],
   ]);
-  const note = received.slice(before).find((message) => message.kind === 'health-check');
+  // Sent by the worker, through a notify workflow the CLI does not wait for.
+  const deadline = Date.now() + 20_000;
+  const notified = () => received.slice(before).find((message) => message.kind === 'health-check');
+  while (!notified() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  const note = notified();
   assert.ok(note, 'the failed health-check notified');
   assert.match(String(note.title), /health-check failed: schedule monthly/);
   await runCli(['schedules', 'resume', 'monthly'], env);

@@ -143,7 +143,7 @@ test('disaster and recovery: restore latest --yes brings back exactly the backed
 
   assert.ok(!(await databases()).some((name) => name.includes('restore_')), 'the pre-restore database was dropped after success');
   assert.deepEqual(readdirSync(join(env.BACKUP_DIR!, '.safety')).flatMap((id) => readdirSync(join(env.BACKUP_DIR!, '.safety', id))), []);
-  const audit = readFileSync(join(env.LOG_DIR!, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  const audit = readFileSync(join(env.LOG_DIR!, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((entry) => entry.event === 'restore');
   assert.deepEqual(audit.map((entry) => [entry.dryRun, entry.outcome]), [[true, 'dry run'], [false, 'restored']]);
   assert.match(audit[1].by, /@/);
   assert.deepEqual(audit[1].stores, ['postgres', 'redis']);
@@ -222,7 +222,7 @@ test('compensation: PostgreSQL restored, then Redis fails halfway: both are roll
     assert.match(result.stderr, /restore from scholaria_backup_\d+_\d+ failed: .*\(PostgreSQL rolled back, Redis failed\)/);
     await assertUnchanged(before);
     assert.ok(!(await databases()).some((name) => name.includes('restore_')), 'no restore database is left');
-    const audit = readFileSync(join(env.LOG_DIR!, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const audit = readFileSync(join(env.LOG_DIR!, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((entry) => entry.event === 'restore');
     assert.equal(audit.at(-1).outcome, 'failed, rolled back');
   } finally {
     await limitedWorker.stop();
@@ -251,7 +251,7 @@ test('cancelling a restore from Temporal rolls back what it already changed', as
     await assert.rejects(handle.result(), (error: unknown) => error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure);
     await assertUnchanged(before);
     assert.ok(!(await databases()).some((name) => name.includes('restore_')), 'no restore database is left');
-    const audit = readFileSync(join(env.LOG_DIR!, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const audit = readFileSync(join(env.LOG_DIR!, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)).filter((entry) => entry.event === 'restore');
     assert.equal(audit.at(-1).outcome, 'cancelled, rolled back');
   } finally {
     await admin.client('UNPAUSE').catch(() => undefined);

@@ -10,6 +10,7 @@ import { createActivities } from '../activities';
 import { registerSecrets } from '../core/redaction';
 import { processLogger } from '../activities/logging';
 import { temporalConnectionOptions } from '../core/temporal-connection';
+import { activityInterceptors } from './activity-interceptor';
 import { ensureSearchAttributes } from './register-search-attributes';
 
 export interface WorkerOptions {
@@ -22,7 +23,7 @@ export interface WorkerOptions {
 const TEMPORAL_LOG_LEVELS: Record<Config['logLevel'], LogLevel> = {
   fatal: 'ERROR',
   error: 'ERROR',
-  // Activity failures are already logged, once and redacted, by the activities themselves.
+  // Activity failures are already logged, once and redacted, by the activity interceptor.
   warn: 'ERROR',
   info: 'ERROR',
   debug: 'DEBUG',
@@ -60,6 +61,7 @@ export async function createWorker(config: Config, options: WorkerOptions = {}):
       ? { workflowBundle: { codePath: options.workflowBundlePath } }
       : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities(config),
+    interceptors: { activity: [activityInterceptors(config)] },
     // Dumps are CPU- and disk-bound; a few at a time is what two cores can carry.
     maxConcurrentActivityTaskExecutions: 4,
     // Progress reaches the CLI once a second, whatever the heartbeat timeout.

@@ -1,19 +1,22 @@
 /**
- * Activity proxies with their timeouts and retry policies, shared by the workflows. Store verbs are
- * looked up by name (`backupPostgres`, `verifyRedis`), so a new store adapter needs no workflow change.
+ * Activity proxies with their timeouts and retry policies, shared by the workflows, typed from the
+ * activities' contract (`import type` only). Store verbs are reached through `byStore` (core), a table
+ * from each store to its verbs' activities, so a new store adapter needs no workflow change.
  * Every call carries a summary that reads like the runbook step it is ("Dump PostgreSQL into
  * scholaria_backup_…", "Roll back Redis to its safety snapshot"); the Temporal Web UI shows it next
  * to the activity type in the run's history.
  */
-import { ActivityCancellationType, proxyActivities, type ActivityFunctionWithOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityFunctionWithOptions, type ActivityInterfaceFor } from '@temporalio/workflow';
 import type { ActivityFunction } from '@temporalio/common';
 import {
   NON_RETRYABLE_FAILURES,
   type AuditActivities,
-  type CoordinationActivities,
+  type BackupLockActivities,
+  type LegacyCoordinationActivities,
   type NotificationActivities,
   type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
-import { capitalize, STORE_LABELS, type StoreName } from '../core/stores';
+import { byStore } from '../core/store-activities';
+import { STORE_LABELS, type StoreName } from '../core/stores';
 
 const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
 
@@ -42,17 +45,33 @@ const streaming = proxyActivities<StoreActivities & RepositoryActivities>({
   },
 });
 
-/** Housekeeping that may take minutes without progress to report: retention, notifications (which retry inside). */
-const housekeeping = proxyActivities<RepositoryActivities & NotificationActivities>({
+/** Housekeeping that may take minutes without progress to report: retention. */
+const housekeeping = proxyActivities<RepositoryActivities>({
   startToCloseTimeout: '10 minutes',
   retry: { maximumAttempts: 2, initialInterval: '5 seconds', nonRetryableErrorTypes },
 });
 
-/** The queue of backups: waits as long as earlier backups run, heartbeating all the while. */
-const waiting = proxyActivities<CoordinationActivities>({
+/**
+ * Notifications retry inside, per channel (activities/notifications/retry.ts, honouring Retry-After):
+ * one attempt here, or a channel that fails would be tried attempts × attempts times, and a channel
+ * that worked would be sent again with the one that failed.
+ */
+const notifying = proxyActivities<NotificationActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 1 },
+});
+
+/** The queue of backups before the lock workflow; only replayed (see LegacyCoordinationActivities). */
+const waiting = proxyActivities<LegacyCoordinationActivities>({
   startToCloseTimeout: '24 hours',
   heartbeatTimeout: '30 seconds',
   retry: { maximumAttempts: 5, initialInterval: '5 seconds', nonRetryableErrorTypes },
+});
+
+/** Asking for the backup lock: one signal, retried while the server is briefly away. */
+export const lock = proxyActivities<BackupLockActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '10 seconds', nonRetryableErrorTypes },
 });
 
 /** A health check wants the answer now: one attempt, a short timeout. */
@@ -74,18 +93,25 @@ const STORE_STEPS: { [V in StoreVerb]: (store: string, set: string) => string } 
   release: (store) => `Drop the ${store} safety snapshot`,
 };
 
+/** A store's verbs as activity proxies. */
+type StoreProxies = { [V in StoreVerb]: ActivityFunctionWithOptions<StoreAdapter[V]> };
+
+const proxiesOf = (activities: ActivityInterfaceFor<StoreActivities>) => byStore<StoreProxies>(activities);
+const quickStores = proxiesOf(quick);
+const streamingStores = proxiesOf(streaming);
+const onceStores = proxiesOf(once);
+
 /**
  * The activity `<verb><Store>`, e.g. `backupPostgres`, called with the verb's runbook summary about
  * `set` (or `summary` when given).
  */
 export function storeActivity<V extends StoreVerb>(verb: V, store: StoreName, context: { set?: string; summary?: string } = {}): StoreAdapter[V] {
-  const proxy = verb === 'probe' ? quick : streaming;
-  const activity = proxy[`${verb}${capitalize(store)}`] as unknown as ActivityFunctionWithOptions<StoreAdapter[V]>;
+  const activity: ActivityFunctionWithOptions<StoreAdapter[V]> = (verb === 'probe' ? quickStores : streamingStores)[store][verb];
   return withSummary(activity, context.summary ?? STORE_STEPS[verb](STORE_LABELS[store], context.set ?? 'the set'));
 }
 
 export function probeOnce(store: StoreName): StoreAdapter['probe'] {
-  return withSummary(once[`probe${capitalize(store)}`], STORE_STEPS.probe(STORE_LABELS[store], ''));
+  return withSummary(onceStores[store].probe, STORE_STEPS.probe(STORE_LABELS[store], ''));
 }
 
 /** The activity, called with a one-line summary shown in the Web UI. */
@@ -100,9 +126,10 @@ export const repository = {
   sealBackupSet: streaming.sealBackupSet,
   verifySetChecksums: streaming.verifySetChecksums,
   applyRetention: housekeeping.applyRetention,
+  pruneBackupSets: housekeeping.pruneBackupSets,
 } satisfies RepositoryActivities;
 
-export const coordination = { waitForEarlierBackups: waiting.waitForEarlierBackups } satisfies CoordinationActivities;
-export const notifications = { notify: housekeeping.notify } satisfies NotificationActivities;
+export const coordination = { waitForEarlierBackups: waiting.waitForEarlierBackups } satisfies LegacyCoordinationActivities;
+export const notifications = { notify: notifying.notify } satisfies NotificationActivities;
 
 export const audit = { recordAudit: quick.recordAudit } satisfies AuditActivities;

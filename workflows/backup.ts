@@ -1,35 +1,13 @@
-import { ApplicationFailure, CancellationScope, isCancellation, log, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
-import type { SealedSet } from '../core/contract';
+import { ApplicationFailure, CancellationScope, isCancellation, log, patched, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import { summaryDifferences, type StoreRecord } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
 import type { Tier } from '../core/tiers';
-import { coordination, repository, storeActivity, withSummary } from './activity-proxies';
+import { BACKUP_FAILED, PARTIAL_BACKUP, type BackupStoreOutcome, type BackupWorkflowInput, type BackupWorkflowResult } from '../core/workflow-types';
+import { audit, coordination, repository, storeActivity, withSummary } from './activity-proxies';
+import { withBackupLock } from './backup-lock';
 import { notify } from './notify';
 import { failureTypeOf, reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
-
-export interface BackupWorkflowInput {
-  tier: Tier;
-  components: StoreName[];
-}
-
-export interface BackupStoreOutcome {
-  status: 'ok' | 'failed';
-  bytes?: number;
-  error?: string;
-  checks?: string[];
-  notes?: string[];
-}
-
-export interface BackupWorkflowResult {
-  set: SealedSet;
-  stores: Partial<Record<StoreName, BackupStoreOutcome>>;
-  /** What retention did after the backup, one line each. */
-  retention?: string[];
-}
-
-/** Failure type of a run whose set was sealed as partial; its details carry the BackupWorkflowResult. */
-export const PARTIAL_BACKUP = 'PartialBackup';
 
 /**
  * One backup run: probe every store, stage a set, back up the stores in parallel (each dump verified
@@ -39,15 +17,21 @@ export const PARTIAL_BACKUP = 'PartialBackup';
 export async function backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult> {
   const { tier, components } = input;
   const { workflowId, runId } = workflowInfo();
+  let outcome = 'failed';
+  let setName: string | undefined;
+  let reason: string | undefined;
   try {
-    const { waitedFor } = await withSummary(coordination.waitForEarlierBackups, 'Wait until earlier backups (any tier) have finished')({
-      workflowId,
-      startedAt: workflowInfo().startTime.toISOString(),
-    });
-    if (waitedFor.length > 0) log.info('waited for earlier backups', { waitedFor });
-    const result = await backUp(tier, components, { id: workflowId, runId });
-    recordRun({ outcome: 'complete' });
-    const retention = await applyRetention(tier);
+    const backUpAndPrune = async () => {
+      const backedUp = await backUp(tier, components, { id: workflowId, runId });
+      recordRun({ outcome: 'complete' });
+      return { backedUp, retention: await applyRetention(tier) };
+    };
+    // Retention deletes sets: it runs under the lock too, so it never races another run's backup or prune.
+    const { backedUp: result, retention } = patched('backup-lock-workflow')
+      ? await withBackupLock(`${tier} backup`, backUpAndPrune)
+      : await waitByPolling(workflowId).then(backUpAndPrune);
+    outcome = 'complete';
+    setName = result.set.name;
     await notify({
       kind: 'backup',
       outcome: 'succeeded',
@@ -60,8 +44,11 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   } catch (error) {
     const partial = error instanceof ApplicationFailure && error.type === PARTIAL_BACKUP ? (error.details?.[0] as BackupWorkflowResult) : undefined;
     const failedStore = partial && (Object.entries(partial.stores) as [StoreName, BackupStoreOutcome][]).find(([, outcome]) => outcome.status === 'failed');
+    outcome = partial ? 'partial' : isCancellation(error) ? 'cancelled' : 'failed';
+    setName = partial?.set.name;
+    reason = isCancellation(error) ? 'the run was cancelled' : reasonOf(error);
     recordRun({ outcome: partial ? 'partial' : isCancellation(error) ? 'cancelled' : 'failed' });
-    setCurrentDetails(`${partial ? 'Partial' : isCancellation(error) ? 'Cancelled' : 'Failed'}: ${isCancellation(error) ? 'the run was cancelled' : reasonOf(error)}`);
+    setCurrentDetails(`${partial ? 'Partial' : isCancellation(error) ? 'Cancelled' : 'Failed'}: ${reason}`);
     await notify({
       kind: 'backup',
       outcome: partial ? 'partial' : 'failed',
@@ -69,11 +56,48 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
       tier,
       set: partial?.set.name,
       store: failedStore ? STORE_LABELS[failedStore[0]] : undefined,
-      reason: isCancellation(error) ? 'the run was cancelled' : reasonOf(error),
+      reason,
       details: partial ? describeStores(partial) : [],
     });
     throw error;
+  } finally {
+    if (patched(AUDITED_BACKUPS)) {
+      await CancellationScope.nonCancellable(() =>
+        withSummary(audit.recordAudit, 'Append the backup to the audit log')({
+          event: 'backup',
+          at: workflowInfo().startTime.toISOString(),
+          by: input.requestedBy ?? 'schedule',
+          workflowId,
+          set: setName,
+          stores: components,
+          dryRun: false,
+          outcome,
+          reason,
+        }),
+      );
+    }
   }
+}
+
+/**
+ * Patch of runs recorded before backups were audited and before a backup in which every store failed
+ * stopped sealing an empty `partial` set: those replay as they ran.
+ */
+const AUDITED_BACKUPS = 'audited-backups-no-empty-set';
+
+/** The failure of a run in which no store could be backed up, as one line naming each store's reason. */
+function everyStoreFailed(records: Partial<Record<StoreName, StoreRecord>>): ApplicationFailure {
+  const reasons = Object.values(records).flatMap((record) => (record?.status === 'failed' ? [record.error] : []));
+  return ApplicationFailure.create({ message: `no store could be backed up, so no set was written: ${reasons.join('; ')}`, type: BACKUP_FAILED, nonRetryable: true });
+}
+
+/** How runs recorded before the lock workflow queued; kept so they replay. */
+async function waitByPolling(workflowId: string): Promise<void> {
+  const { waitedFor } = await withSummary(coordination.waitForEarlierBackups, 'Wait until earlier backups (any tier) have finished')({
+    workflowId,
+    startedAt: workflowInfo().startTime.toISOString(),
+  });
+  if (waitedFor.length > 0) log.info('waited for earlier backups', { waitedFor });
 }
 
 /** Probe, stage, back up every store in parallel (each verified by reading it back), seal. */
@@ -88,11 +112,13 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
   probes.forEach((probe, index) => {
     const store = components[index]!;
     if (probe.status === 'fulfilled') return reachable.push(store);
-    if (failureTypeOf(probe.reason) === 'ConfigError') {
-      throw ApplicationFailure.nonRetryable(reasonOf(probe.reason), 'ConfigError');
+    const type = failureTypeOf(probe.reason);
+    if (type === 'ConfigError' || type === 'AuthenticationFailed') {
+      throw ApplicationFailure.nonRetryable(reasonOf(probe.reason), type);
     }
     records[store] = { status: 'failed', error: `${STORE_LABELS[store]} probe failed: ${reasonOf(probe.reason)}` };
   });
+  if (reachable.length === 0 && patched(AUDITED_BACKUPS)) throw everyStoreFailed(records);
 
   const set = await withSummary(repository.prepareBackupSet, `Stage a new ${tier} set in BACKUP_DIR/.partial`)({ tier, startedAt });
   recordRun({ set: set.name });
@@ -103,6 +129,11 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
         records[store] = await backUpStore(store, set);
       }),
     );
+    if (components.every((store) => records[store]?.status === 'failed') && patched(AUDITED_BACKUPS)) {
+      // Stores stopped by a cancellation fail as stopped: the run ends as cancelled, not as failed.
+      if (CancellationScope.current().consideredCancelled) await CancellationScope.current().cancelRequested;
+      throw everyStoreFailed(records);
+    }
     setCurrentDetails(`Sealing ${set.name}`);
     const ordered = Object.fromEntries(components.map((store) => [store, records[store]!]));
     const sealed = await withSummary(repository.sealBackupSet, `Seal ${set.name}: re-hash every file, write SHA256SUMS and the manifest`)({

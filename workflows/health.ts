@@ -1,13 +1,8 @@
 import type { StoreName } from '../core/stores';
+import type { HealthWorkflowInput, StoreHealth } from '../core/workflow-types';
 import { probeOnce } from './activity-proxies';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
-
-export interface HealthWorkflowInput {
-  components: StoreName[];
-}
-
-export type StoreHealth = { reachable: true; serverVersion: string; details: string[] } | { reachable: false; reason: string };
 
 /** Probes every store from the worker, where backups run: reachability, versions, pg_dump compatibility. */
 export async function healthWorkflow(input: HealthWorkflowInput): Promise<Partial<Record<StoreName, StoreHealth>>> {

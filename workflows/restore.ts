@@ -5,50 +5,18 @@ import {
   setCurrentDetails,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PreflightReport, RestoreSource, SafetySnapshot } from '../core/contract';
+import type { RestoreSource, SafetySnapshot } from '../core/contract';
 import { summaryDifferences, type Manifest } from '../core/manifest';
 import { stampOf } from '../core/set-names';
 import { STORE_LABELS, STORE_NAMES, type StoreName } from '../core/stores';
 import type { RunOutcome } from '../core/search-attributes';
+import { RESTORE_FAILED, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../core/workflow-types';
 import { audit, repository, storeActivity, withSummary } from './activity-proxies';
 import { notify } from './notify';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
 import { verifySealedSet } from './verify';
 
-export interface RestoreWorkflowInput {
-  /** `latest`, a set name, or a set path inside BACKUP_DIR. */
-  reference: string;
-  /** Stores to restore; every store the set holds when omitted. */
-  components?: StoreName[];
-  dryRun: boolean;
-  /** End sessions that block the restore (PostgreSQL connections to the target database). */
-  force: boolean;
-  /** Keep the safety snapshots (e.g. the pre-restore database) after a successful restore. */
-  keepSafety: boolean;
-  /** Who asked, for the audit log: user and host of the CLI. */
-  requestedBy: string;
-}
-
-export type StoreRestoreStatus = 'planned' | 'restored' | 'failed' | 'rolled back' | 'rollback failed' | 'untouched';
-
-export interface StoreRestoreReport {
-  status: StoreRestoreStatus;
-  plan: PreflightReport;
-  details: string[];
-  error?: string;
-  rollbackError?: string;
-}
-
-export interface RestoreWorkflowResult {
-  set: string;
-  dryRun: boolean;
-  checks: string[];
-  stores: Partial<Record<StoreName, StoreRestoreReport>>;
-}
-
-/** Failure type of a restore that failed after changing something; its details carry the RestoreWorkflowResult. */
-export const RESTORE_FAILED = 'RestoreFailed';
 
 /**
  * A restore as a saga. Before anything is touched: the set's checksums and deep checks, and every
@@ -126,7 +94,8 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
       restoring.cancel();
       await Promise.allSettled(runs);
       await CancellationScope.nonCancellable(() => rollBack(safeties, restoreId, reports));
-      outcome = isCancellation(error) ? 'cancelled, rolled back' : 'failed, rolled back';
+      const touched = safeties.length > 0;
+      outcome = isCancellation(error) ? (touched ? 'cancelled, rolled back' : 'cancelled') : touched ? 'failed, rolled back' : `failed: ${reasonOf(error)}`;
       if (isCancellation(error)) throw error;
       const summary = stores.map((store) => `${STORE_LABELS[store]} ${reports[store]!.status}`).join(', ');
       throw ApplicationFailure.create({
@@ -159,14 +128,15 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     });
     return result;
   } catch (error) {
-    if (outcome === 'failed') outcome = `failed: ${reasonOf(error)}`;
+    if (outcome === 'failed') outcome = isCancellation(error) ? 'cancelled' : `failed: ${reasonOf(error)}`;
     const rollbackFailed = Object.values(reports).some((report) => report?.status === 'rollback failed');
     const ended: RunOutcome = isCancellation(error) ? 'cancelled' : rollbackFailed ? 'rollback failed' : outcome.endsWith('rolled back') ? 'rolled back' : 'failed';
     recordRun({ outcome: ended });
     setCurrentDetails(isCancellation(error) ? `Cancelled${outcome.endsWith('rolled back') ? '; every store it changed was rolled back' : ''}` : `Failed: ${reasonOf(error)}`);
     if (!input.dryRun) {
       const failed = (Object.entries(reports) as [StoreName, StoreRestoreReport][]).find(([, report]) => report.status === 'failed' || report.status === 'rollback failed');
-      const rolledBack = Object.values(reports).some((report) => report?.status === 'rolled back');
+      // A failed store whose partial changes were undone counts as rolled back too.
+      const rolledBack = Object.values(reports).some((report) => report?.status === 'rolled back' || report?.details.some((detail) => detail.startsWith('rolled back: ')));
       await notify({
         kind: 'restore',
         outcome: rolledBack ? 'rolled back' : 'failed',

@@ -2,22 +2,10 @@ import { ApplicationFailure, isCancellation, setCurrentDetails } from '@temporal
 import { summaryDifferences, type Manifest } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
 import type { ResolvedSet, StoreVerifyInput } from '../core/contract';
+import type { VerifyWorkflowInput, VerifyWorkflowResult } from '../core/workflow-types';
 import { repository, storeActivity, withSummary } from './activity-proxies';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
-
-export interface VerifyWorkflowInput {
-  /** `latest`, a set name, or a set path inside BACKUP_DIR. */
-  reference: string;
-}
-
-export interface VerifyWorkflowResult {
-  name: string;
-  status: Manifest['status'];
-  filesChecked: number;
-  bytesChecked: number;
-  checks: string[];
-}
 
 /**
  * Re-checks a sealed set the way a restore would before touching anything: every checksum, then each

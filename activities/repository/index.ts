@@ -20,6 +20,7 @@ export function createRepositoryActivities(config: Config): RepositoryActivities
       const report = await pruneSets(config.backupDir, { days: config.retentionDays }, new Date(), { tiers: [tier], apply: true });
       return { deleted: report.deleted, overdue: report.decisions.filter((decision) => decision.overdue).map((decision) => decision.name) };
     },
+    pruneBackupSets: ({ tiers, apply }) => pruneSets(config.backupDir, { days: config.retentionDays }, new Date(), { tiers, apply }),
     verifySetChecksums: ({ setName }) =>
       withProgress((progress) => {
         progress.phase('checking checksums');

@@ -1,16 +1,13 @@
 /** Retention applied to BACKUP_DIR: the policy of core/retention.ts, then deletion of whole sets only. */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { planRetention, type RetentionCandidate, type RetentionDecision, type RetentionRules } from '../../core/retention';
+import { planRetention, type RetentionCandidate, type RetentionRules } from '../../core/retention';
 import type { Manifest } from '../../core/manifest';
+import type { PruneReport } from '../../core/workflow-types';
 import { isSetName } from '../../core/set-names';
 import type { Tier } from '../../core/tiers';
 import { listSets, type SetListing } from './sets';
 
-export interface PruneReport {
-  decisions: RetentionDecision[];
-  deleted: string[];
-}
 
 function candidateOf(set: SetListing): RetentionCandidate {
   const manifest = set.manifest;

@@ -1,14 +1,13 @@
 import { storeUrl, type Config } from '../../core/config';
 import { capitalize, parseComponents, STORE_LABELS, type StoreName } from '../../core/stores';
-import { startAttributes, startWithSearchAttributes } from '../../core/search-attributes';
-import { compactTimeOf } from '../../core/set-names';
 import { parseTier } from '../../core/tiers';
-import { PARTIAL_BACKUP, type BackupWorkflowInput, type BackupWorkflowResult } from '../../workflows/backup';
+import { PARTIAL_BACKUP, type BackupWorkflowInput, type BackupWorkflowResult } from '../../core/workflow-types';
 import { runUrl } from '../../core/temporal-ui';
 import { connectTemporal, UserError } from '../connection';
 import { failureDetails, rootFailure } from '../failure-details';
 import { formatBytes } from '../format';
 import { watchWorkflow } from '../watch';
+import { requester, startRun, workflowIds } from '../runs';
 
 export interface BackupOptions {
   tier: string;
@@ -23,6 +22,7 @@ export async function backupCommand(config: Config, options: BackupOptions): Pro
     input = {
       tier: parseTier(options.tier),
       components: options.component ? parseComponents(options.component) : config.components,
+      requestedBy: requester(),
     };
   } catch (error) {
     throw new UserError((error as Error).message);
@@ -30,22 +30,16 @@ export async function backupCommand(config: Config, options: BackupOptions): Pro
   for (const store of input.components) storeUrl(config, store);
 
   const client = await connectTemporal(config);
-  const workflowId = `backup-${input.tier}-${compactTimeOf(new Date())}`;
+  const workflowId = workflowIds.backup(input.tier);
   const stores = input.components.map((store) => STORE_LABELS[store]).join(', ');
-  const handle = await startWithSearchAttributes(
-    (typedSearchAttributes) =>
-      client.workflow.start('backupWorkflow', {
-        workflowId,
-        taskQueue: config.temporal.taskQueue,
-        args: [input],
-        staticSummary: `${input.tier} backup of ${stores}`,
-        staticDetails: backupDetails(input),
-        memo: { stores: input.components },
-        typedSearchAttributes,
-      }),
-    startAttributes('backup', input.tier),
-    (line) => process.stderr.write(`scholaria-backup: warning: ${line}\n`),
-  );
+  const handle = await startRun(client, config, 'backupWorkflow', { kind: 'backup', tier: input.tier }, (base) => ({
+    ...base,
+    workflowId,
+    args: [input],
+    staticSummary: `${input.tier} backup of ${stores}`,
+    staticDetails: backupDetails(input),
+    memo: { stores: input.components },
+  }));
   const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
   if (!options.wait) {
     process.stdout.write(options.json ? `${JSON.stringify({ workflowId, runId: handle.firstExecutionRunId, url })}\n` : `${workflowId}\n`);
@@ -53,7 +47,7 @@ export async function backupCommand(config: Config, options: BackupOptions): Pro
   }
   if (!options.json) process.stdout.write(`Backup ${workflowId} started${url ? `: ${url}` : ''}\n`);
   try {
-    const result = await watchWorkflow<BackupWorkflowResult>(client, handle, options.json ? process.stderr : process.stdout);
+    const result = await watchWorkflow(handle, options.json ? process.stderr : process.stdout);
     printResult(result, workflowId, url, options.json);
     return 0;
   } catch (error) {
@@ -75,8 +69,8 @@ export function backupDetails(input: BackupWorkflowInput): string {
   const names = (verb: string) => input.components.map((store) => `\`${verb}${capitalize(store)}\``).join(', ');
   return [
     `**${input.tier}** backup of ${stores} into one set \`scholaria_backup_<UTC time>\` in BACKUP_DIR (search attribute BackupSet once it is staged).`,
-    `Steps: ${names('probe')} → \`prepareBackupSet\` → per store, in parallel, dump then read back: ${input.components.map((store) => `\`backup${capitalize(store)}\` → \`verify${capitalize(store)}\``).join(', ')} → \`sealBackupSet\` (re-hash, SHA256SUMS, manifest) → \`applyRetention\`.`,
-    `A store that fails leaves a partial set naming it, and the run fails with that store's reason.`,
+    `Steps: \`requestBackupLock\` (wait for the backup lock: one backup or prune at a time) → ${names('probe')} → \`prepareBackupSet\` → per store, in parallel, dump then read back: ${input.components.map((store) => `\`backup${capitalize(store)}\` → \`verify${capitalize(store)}\``).join(', ')} → \`sealBackupSet\` (re-hash, SHA256SUMS, manifest) → \`applyRetention\`.`,
+    `A store that fails leaves a partial set naming it, and the run fails with that store's reason; when every store fails, no set is written.`,
   ].join('\n\n');
 }
 

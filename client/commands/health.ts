@@ -8,15 +8,15 @@ import { temporal } from '@temporalio/proto';
 import type { Config } from '../../core/config';
 import { filesOf, totalBytes } from '../../core/manifest';
 import { SCHEDULED_TIERS, type ScheduledTier } from '../../core/schedules';
-import { startAttributes, startWithSearchAttributes } from '../../core/search-attributes';
-import { compactTimeOf, timeOfSetName } from '../../core/set-names';
+import { timeOfSetName } from '../../core/set-names';
 import { STORE_LABELS, STORE_URL_VARIABLES, type StoreName } from '../../core/stores';
-import { createNotificationActivities } from '../../activities/notifications';
 import { ensureWritableBackupDir, listSets } from '../../activities/repository/sets';
-import type { HealthWorkflowInput, StoreHealth } from '../../workflows/health';
+import type { Notification } from '../../core/contract';
+import type { StoreHealth } from '../../core/workflow-types';
 import { connectTemporal } from '../connection';
 import { formatBytes, formatDuration } from '../format';
 import { listSchedules, type ScheduleRow } from '../schedules';
+import { startRun, workflowIds } from '../runs';
 
 export interface Check {
   name: string;
@@ -128,12 +128,10 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
       }
     }
   }
-  await client?.connection.close();
-
   const healthy = checks.every((check) => check.ok);
   if (!healthy) {
     const failed = checks.filter((check) => !check.ok);
-    await createNotificationActivities(config).notify({
+    await sendNotification(client, config, {
       kind: 'health-check',
       outcome: 'failed',
       title: `health-check failed: ${failed.map((check) => check.name).join(', ')}`,
@@ -141,6 +139,7 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
       details: failed.map((check) => `${check.name}: ${check.detail}${check.fix ? ` → ${check.fix}` : ''}`),
     });
   }
+  await client?.connection.close();
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ healthy, checks }, null, 2)}\n`);
   } else {
@@ -171,18 +170,29 @@ async function hasPollingWorker(client: Client, config: Config): Promise<boolean
 }
 
 async function probeStores(client: Client, config: Config): Promise<Partial<Record<StoreName, StoreHealth>>> {
-  const input: HealthWorkflowInput = { components: config.components };
-  return startWithSearchAttributes(
-    (typedSearchAttributes) =>
-      client.workflow.execute('healthWorkflow', {
-        workflowId: `health-check-${compactTimeOf(new Date())}-${process.pid}`,
-        taskQueue: config.temporal.taskQueue,
-        args: [input],
-        workflowExecutionTimeout: '2 minutes',
-        staticSummary: 'health-check: probe every store from the worker',
-        typedSearchAttributes,
-      }),
-    startAttributes('health'),
-    (line) => process.stderr.write(`scholaria-backup: warning: ${line}\n`),
-  );
+  const handle = await startRun(client, config, 'healthWorkflow', { kind: 'health' }, (base) => ({
+    ...base,
+    workflowId: workflowIds.health(),
+    args: [{ components: config.components }],
+    workflowExecutionTimeout: '2 minutes',
+    staticSummary: 'health-check: probe every store from the worker',
+  }));
+  return handle.result();
+}
+
+/**
+ * The notification goes out from the worker, through a workflow the CLI does not wait for: it is
+ * delivered (and retried) there, and visible in the Web UI. Without Temporal, nothing can send it.
+ */
+async function sendNotification(client: Client | undefined, config: Config, notification: Notification): Promise<void> {
+  if (!client) {
+    process.stderr.write('scholaria-backup: warning: Temporal is unreachable, so no notification was sent\n');
+    return;
+  }
+  await startRun(client, config, 'notifyWorkflow', { kind: 'notify' }, (base) => ({
+    ...base,
+    workflowId: workflowIds.notify(notification.kind),
+    args: [notification],
+    staticSummary: `notify: ${notification.title}`,
+  })).catch((error: Error) => process.stderr.write(`scholaria-backup: warning: the notification could not be started: ${error.message.split('\n')[0]}\n`));
 }

@@ -1,15 +1,14 @@
-import { hostname, userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
-import { startAttributes, startWithSearchAttributes } from '../../core/search-attributes';
-import { compactTimeOf, parseSetReference } from '../../core/set-names';
+import { parseSetReference } from '../../core/set-names';
 import { parseComponents, STORE_LABELS, type StoreName } from '../../core/stores';
-import { RESTORE_FAILED, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../../workflows/restore';
+import { RESTORE_FAILED, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../../core/workflow-types';
 import { runUrl } from '../../core/temporal-ui';
 import { connectTemporal, UserError } from '../connection';
 import { failureDetails, rootFailure } from '../failure-details';
 import { watchWorkflow } from '../watch';
+import { requester, startRun, workflowIds } from '../runs';
 
 export interface RestoreOptions {
   component?: string;
@@ -39,30 +38,24 @@ export async function restoreCommand(config: Config, reference: string, options:
     dryRun,
     force: options.force ?? false,
     keepSafety: options.keepSafety ?? false,
-    requestedBy: `${userInfo().username}@${hostname()}`,
+    requestedBy: requester(),
   };
   const client = await connectTemporal(config);
-  const workflowId = `restore-${parsed.kind === 'latest' ? 'latest' : parsed.name}-${compactTimeOf(new Date())}`;
+  const workflowId = workflowIds.restore(parsed);
   try {
     const what = components ? components.map((store) => STORE_LABELS[store]).join(', ') : 'every store the set holds';
-    const handle = await startWithSearchAttributes(
-      (typedSearchAttributes) =>
-        client.workflow.start('restoreWorkflow', {
-          workflowId,
-          taskQueue: config.temporal.taskQueue,
-          args: [input],
-          staticSummary: `${dryRun ? 'dry run of a restore' : 'restore'} of ${what} from ${reference}`,
-          staticDetails: restoreDetails(reference, what, dryRun),
-          memo: { reference, stores: components ?? 'all in the set', dryRun },
-          typedSearchAttributes,
-        }),
-      startAttributes('restore'),
-      (line) => process.stderr.write(`scholaria-backup: warning: ${line}\n`),
-    );
+    const handle = await startRun(client, config, 'restoreWorkflow', { kind: 'restore' }, (base) => ({
+      ...base,
+      workflowId,
+      args: [input],
+      staticSummary: `${dryRun ? 'dry run of a restore' : 'restore'} of ${what} from ${reference}`,
+      staticDetails: restoreDetails(reference, what, dryRun),
+      memo: { reference, stores: components ?? 'all in the set', dryRun },
+    }));
     const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
     if (!options.json) process.stdout.write(`${dryRun ? 'Dry run' : 'Restore'} ${workflowId} started${url ? `: ${url}` : ''}\n`);
     try {
-      const result = await watchWorkflow<RestoreWorkflowResult>(client, handle, options.json ? process.stderr : process.stdout);
+      const result = await watchWorkflow(handle, options.json ? process.stderr : process.stdout);
       print(result, options.json);
       return 0;
     } catch (error) {

@@ -16,6 +16,7 @@ import { connectTemporal, UserError } from '../connection';
 import { formatBytes, formatDuration, formatTable } from '../format';
 import { listSchedules } from '../schedules';
 import { scheduleTable } from './schedules';
+import { scheduledBackup, USER_RUN_TYPES, workflowIds } from '../runs';
 
 interface RunSummary {
   workflowId: string;
@@ -29,7 +30,7 @@ export async function statusCommand(config: Config, options: { json?: boolean })
   try {
     const schedules = await listSchedules(client, config);
     const lastRuns: Record<string, RunSummary | null> = {};
-    for (const tier of TIERS) lastRuns[tier] = await lastRun(client, `WorkflowType = 'backupWorkflow' AND WorkflowId STARTS_WITH 'backup-${tier}-'`);
+    for (const tier of TIERS) lastRuns[tier] = await lastRun(client, `WorkflowType = '${scheduledBackup(config).workflowType}' AND WorkflowId STARTS_WITH '${workflowIds.backupsOf(tier)}'`);
     const running = await runningWorkflows(client);
     const sets = await listSets(config.backupDir);
     const storage = {
@@ -92,7 +93,7 @@ async function lastRun(client: Client, query: string): Promise<RunSummary | null
 async function runningWorkflows(client: Client): Promise<{ workflowId: string; type: string; startedAt: string; progress: string[] }[]> {
   const running = [];
   for await (const run of client.workflow.list({ query: "ExecutionStatus = 'Running'" })) {
-    if (!['backupWorkflow', 'restoreWorkflow', 'verifyWorkflow'].includes(run.type)) continue;
+    if (!(USER_RUN_TYPES as readonly string[]).includes(run.type)) continue;
     const description = await client.workflow.getHandle(run.workflowId, run.runId).describe();
     const progress = (description.raw.pendingActivities ?? []).map((pending) => {
       const payload = pending.heartbeatDetails?.payloads?.[0];
@@ -106,8 +107,8 @@ async function runningWorkflows(client: Client): Promise<{ workflowId: string; t
 
 async function lastAuditEntry(config: Config): Promise<AuditEntry | null> {
   const text = await readFile(join(config.logDir, AUDIT_FILE), 'utf8').catch(() => '');
-  const last = text.trim().split('\n').filter(Boolean).at(-1);
-  return last ? (JSON.parse(last) as AuditEntry) : null;
+  const restores = text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as AuditEntry).filter((entry) => entry.event === 'restore');
+  return restores.at(-1) ?? null;
 }
 
 export interface RunsOptions {

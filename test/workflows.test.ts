@@ -1,0 +1,430 @@
+/**
+ * The workflows alone, the Temporal way: the real workflow code (the suite's bundle) on a worker whose
+ * activities are mocks scripted per test, so every branch of the restore saga and of the backup runs in
+ * seconds: each step failing, cancellation at each step, which rollbacks run and what the result says.
+ *
+ * The time-skipping test server (`TestWorkflowEnvironment.createTimeSkipping`) is downloaded from
+ * temporal.download at first use, which this offline machine cannot reach; these tests run on the
+ * suite's dev server instead (`createFromExistingServer`, TEST_TEMPORAL_ADDRESS). Nothing here waits
+ * on a timer, so time skipping would not make them faster.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { Context } from '@temporalio/activity';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure, TemporalFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Activities } from '../activities';
+import { createBackupLockActivities } from '../activities/backup-lock';
+import type { AuditEntry, Notification, ResolvedSet, StoreAdapter } from '../core/contract';
+import type { ContentSummary, FileEntry, Manifest, StoreRecord } from '../core/manifest';
+import { storeActivitiesOf } from '../core/store-activities';
+import type { StoreName } from '../core/stores';
+import type { BackupWorkflowInput, BackupWorkflowResult, RestoreWorkflowInput, RestoreWorkflowResult, Workflows } from '../core/workflow-types';
+import { temporalAddress } from './support/stack';
+
+/** What a test makes the activities do: activity steps (`<verb>:<store>` or the activity name) that fail, or block until cancelled. */
+interface Script {
+  fail?: readonly string[];
+  /** Fails with this failure type instead of `TestFailure`. */
+  failType?: string;
+  /** Blocks (heartbeating) until the run cancels it. */
+  block?: string;
+  /** The blocked step, once cancelled, fails with its own error (as an adapter whose child process was killed does). */
+  stopFails?: boolean;
+  /** Stores whose target holds something else after the restore. */
+  mismatch?: readonly StoreName[];
+  /** Stores whose preflight finds a reason not to start. */
+  preflightProblem?: readonly StoreName[];
+  /** Steps that wait until another step has been reached before they run (to order parallel stores). */
+  after?: Record<string, string>;
+}
+
+let script: Script = {};
+let calls: string[] = [];
+let audits: AuditEntry[] = [];
+let notifications: Notification[] = [];
+const reached = new Map<string, () => void>();
+const reachedPromises = new Map<string, Promise<void>>();
+
+function reachedPromise(step: string): Promise<void> {
+  let promise = reachedPromises.get(step);
+  if (!promise) {
+    promise = new Promise((resolve) => reached.set(step, resolve));
+    reachedPromises.set(step, promise);
+  }
+  return promise;
+}
+
+beforeEach(() => {
+  script = {};
+  calls = [];
+  audits = [];
+  notifications = [];
+  reached.clear();
+  reachedPromises.clear();
+});
+
+/** One scripted activity step: recorded, then failing, blocking or doing `work` as the script says. */
+function step<A extends unknown[], R>(name: string, work: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    const waitFor = script.after?.[name];
+    if (waitFor) await reachedPromise(waitFor);
+    calls.push(name);
+    reachedPromise(name);
+    reached.get(name)!();
+    if (script.block === name) {
+      const context = Context.current();
+      const beat = setInterval(() => context.heartbeat(), 100);
+      try {
+        await (script.stopFails ? context.cancelled.catch(() => undefined) : context.cancelled);
+      } finally {
+        clearInterval(beat);
+      }
+    }
+    if (script.fail?.includes(name) || (script.stopFails && script.block === name)) throw ApplicationFailure.nonRetryable(`${name} broke`, script.failType ?? 'TestFailure');
+    return work(...args);
+  };
+}
+
+const SUMMARIES: Record<StoreName, ContentSummary> = {
+  postgres: { unit: 'rows', counts: { 'public.users': 3 } },
+  redis: { unit: 'keys', counts: { db0: 5 } },
+  qdrant: { unit: 'points', counts: { chunks: 7 } },
+};
+
+function fileOf(store: StoreName): FileEntry {
+  return { name: `${store}.dump`, bytes: 10, sha256: 'a'.repeat(64), role: 'dump' };
+}
+
+function adapterOf(store: StoreName): StoreAdapter {
+  const at = (verb: string) => `${verb}:${store}`;
+  return {
+    probe: step(at('probe'), async () => ({ serverVersion: '1', details: [] })),
+    backup: step(at('backup'), async () => ({ serverVersion: '1', files: [fileOf(store)], summary: SUMMARIES[store], checks: [`${store} read back`], notes: [], phases: [] })),
+    verify: step(at('verify'), async () => ({ checks: [`${store} deep check`], summary: SUMMARIES[store] })),
+    preflight: step(at('preflight'), async () => ({
+      problems: script.preflightProblem?.includes(store) ? [`${store} server too old`] : [],
+      current: SUMMARIES[store],
+      details: [],
+      plan: [`replace ${store}`],
+    })),
+    safetySnapshot: step(at('safetySnapshot'), async () => ({ description: `${store} safety snapshot`, references: {} })),
+    restore: step(at('restore'), async () => ({ details: [`${store} restored`] })),
+    summarize: step(at('summarize'), async () => (script.mismatch?.includes(store) ? { ...SUMMARIES[store], counts: { other: 1 } } : SUMMARIES[store])),
+    rollback: step(at('rollback'), async () => undefined),
+    release: step(at('release'), async () => undefined),
+  };
+}
+
+function manifestOf(stores: readonly StoreName[]): Manifest {
+  const records: Partial<Record<StoreName, StoreRecord>> = {};
+  for (const store of stores) {
+    records[store] = { status: 'ok', serverVersion: '1', files: [fileOf(store)], summary: SUMMARIES[store], checks: ['read back'], notes: [], phases: [] };
+  }
+  return {
+    schema: 'scholaria-backup/manifest',
+    version: 1,
+    name: 'scholaria_backup_20260301_020000',
+    tier: 'daily',
+    status: 'complete',
+    startedAt: '2026-03-01T02:00:00.000Z',
+    finishedAt: '2026-03-01T02:01:00.000Z',
+    tool: { name: 'scholaria-backup', version: 'test' },
+    workflow: { id: 'backup-daily-test', runId: 'run' },
+    stores: records,
+  };
+}
+
+const mockActivities: Activities = {
+  ...storeActivitiesOf({ postgres: adapterOf('postgres'), redis: adapterOf('redis'), qdrant: adapterOf('qdrant') }),
+  prepareBackupSet: step('prepareBackupSet', async ({ tier }) => ({ name: 'scholaria_backup_20260301_020000', stamp: '20260301_020000', tier })),
+  sealBackupSet: step('sealBackupSet', async ({ set, stores }) => ({
+    name: set.name,
+    path: `/backups/${set.name}`,
+    status: Object.values(stores).every((record) => record?.status === 'ok') ? 'complete' : 'partial',
+    bytes: 10,
+    bytesPerStore: {},
+  })),
+  discardStagedSet: step('discardStagedSet', async () => undefined),
+  resolveBackupSet: step('resolveBackupSet', async (): Promise<ResolvedSet> => ({
+    name: 'scholaria_backup_20260301_020000',
+    path: '/backups/scholaria_backup_20260301_020000',
+    manifest: manifestOf(['postgres', 'redis']),
+  })),
+  verifySetChecksums: step('verifySetChecksums', async () => ({ filesChecked: 2, bytesChecked: 20 })),
+  applyRetention: step('applyRetention', async () => ({ deleted: [], overdue: [] })),
+  pruneBackupSets: step('pruneBackupSets', async () => ({ decisions: [], deleted: [] })),
+  recordAudit: step('recordAudit', async (entry) => {
+    audits.push(entry);
+  }),
+  notify: step('notify', async (notification) => {
+    notifications.push(notification);
+    return [];
+  }),
+  // The real request: a signalWithStart of the lock workflow through the worker's client.
+  ...createBackupLockActivities(),
+};
+
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+let client: Client;
+const taskQueue = `workflow-tests-${process.pid}`;
+let runs = 0;
+
+before(async () => {
+  env = await TestWorkflowEnvironment.createFromExistingServer({ address: temporalAddress() });
+  client = env.client;
+  const bundle = process.env.BACKUP_WORKFLOW_BUNDLE;
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../workflows') }),
+    activities: mockActivities,
+  });
+  running = worker.run();
+});
+
+after(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+function start<K extends 'backupWorkflow' | 'restoreWorkflow'>(type: K, input: Parameters<Workflows[K]>[0]) {
+  runs += 1;
+  return client.workflow.start<Workflows[K]>(type, { taskQueue, workflowId: `${type}-${process.pid}-${runs}`, args: [input] as Parameters<Workflows[K]> });
+}
+
+/** The failure at the bottom of a failed run. */
+function rootOf(error: unknown): Error {
+  let current = error;
+  while ((current instanceof WorkflowFailedError || current instanceof TemporalFailure) && current.cause) current = current.cause;
+  return current as Error;
+}
+
+async function failureOf(result: Promise<unknown>): Promise<WorkflowFailedError> {
+  const error = await result.then(
+    () => undefined,
+    (failure: unknown) => failure,
+  );
+  assert.ok(error instanceof WorkflowFailedError, `the run must fail, got ${String(error)}`);
+  return error;
+}
+
+function detailsOf<T>(error: WorkflowFailedError): T {
+  return (error.cause as ApplicationFailure).details?.[0] as T;
+}
+
+const RESTORE: RestoreWorkflowInput = { reference: 'latest', components: ['postgres'], dryRun: false, force: false, keepSafety: false, requestedBy: 'tester@host' };
+const BOTH: RestoreWorkflowInput = { ...RESTORE, components: ['postgres', 'redis'] };
+
+describe('restore saga', () => {
+  test('success: snapshot, restore, check, then the safety snapshot is released; audited and notified', async () => {
+    const result = await (await start('restoreWorkflow', BOTH)).result();
+    assert.equal(result.stores.postgres?.status, 'restored');
+    assert.equal(result.stores.redis?.status, 'restored');
+    assert.ok(calls.includes('release:postgres') && calls.includes('release:redis'));
+    assert.ok(!calls.some((call) => call.startsWith('rollback:')));
+    assert.equal(audits.at(-1)?.outcome, 'restored');
+    assert.equal(notifications.at(-1)?.outcome, 'succeeded');
+  });
+
+  test('dry run: stops after the preflight with the plan; nothing is touched', async () => {
+    const result = await (await start('restoreWorkflow', { ...BOTH, dryRun: true })).result();
+    assert.equal(result.stores.postgres?.status, 'planned');
+    assert.deepEqual(result.stores.redis?.plan.plan, ['replace redis']);
+    assert.ok(!calls.some((call) => /^(safetySnapshot|restore|rollback|release):/.test(call)));
+    assert.equal(audits.at(-1)?.outcome, 'dry run');
+  });
+
+  for (const failing of ['resolveBackupSet', 'verifySetChecksums', 'verify:postgres']) {
+    test(`${failing} fails: nothing is touched, nothing rolled back, the failure names it`, async () => {
+      script = { fail: [failing] };
+      const error = await failureOf((await start('restoreWorkflow', RESTORE)).result());
+      assert.match(rootOf(error).message, new RegExp(`${failing} broke`));
+      assert.ok(!calls.some((call) => /^(safetySnapshot|restore|rollback):/.test(call)));
+      assert.match(audits.at(-1)!.outcome, /^failed: /);
+      assert.equal(notifications.at(-1)?.outcome, 'failed');
+    });
+  }
+
+  test('the preflight finds a problem: PreflightFailed with every store untouched and the reason', async () => {
+    script = { preflightProblem: ['redis'] };
+    const error = await failureOf((await start('restoreWorkflow', BOTH)).result());
+    assert.equal((error.cause as ApplicationFailure).type, 'PreflightFailed');
+    assert.match(rootOf(error).message, /Redis: redis server too old/);
+    const details = detailsOf<RestoreWorkflowResult>(error);
+    assert.equal(details.stores.postgres?.status, 'untouched');
+    assert.ok(!calls.some((call) => /^(safetySnapshot|restore|rollback):/.test(call)));
+  });
+
+  test('the safety snapshot fails: the store failed, nothing to roll back', async () => {
+    script = { fail: ['safetySnapshot:postgres'] };
+    const error = await failureOf((await start('restoreWorkflow', RESTORE)).result());
+    assert.equal((error.cause as ApplicationFailure).type, 'RestoreFailed');
+    const details = detailsOf<RestoreWorkflowResult>(error);
+    assert.equal(details.stores.postgres?.status, 'failed');
+    assert.ok(!calls.includes('restore:postgres') && !calls.includes('rollback:postgres'));
+    assert.match(audits.at(-1)!.outcome, /^failed: safetySnapshot:postgres broke/, 'nothing was changed, so nothing is said to be rolled back');
+  });
+
+  for (const [failing, script_] of [
+    ['restore:postgres', { fail: ['restore:postgres'] }],
+    ['summarize:postgres', { fail: ['summarize:postgres'] }],
+    ['the content check', { mismatch: ['postgres'] }],
+  ] as const) {
+    test(`${failing} fails: the store is rolled back to its safety snapshot, and the result says so`, async () => {
+      script = { ...script_ };
+      const error = await failureOf((await start('restoreWorkflow', RESTORE)).result());
+      assert.equal((error.cause as ApplicationFailure).type, 'RestoreFailed');
+      const report = detailsOf<RestoreWorkflowResult>(error).stores.postgres!;
+      assert.equal(report.status, 'failed');
+      assert.ok(report.details.includes('rolled back: postgres safety snapshot'));
+      assert.ok(report.details.includes('its partial changes were rolled back'));
+      assert.ok(calls.includes('rollback:postgres'));
+      assert.ok(!calls.includes('release:postgres'), 'a rolled-back store keeps nothing to release');
+      assert.equal(audits.at(-1)?.outcome, 'failed, rolled back');
+      assert.equal(notifications.at(-1)?.outcome, 'rolled back');
+    });
+  }
+
+  test('one store fails while the other restores: the other is stopped, and both are rolled back', async () => {
+    script = { block: 'restore:postgres', fail: ['restore:redis'], after: { 'restore:redis': 'restore:postgres' } };
+    const error = await failureOf((await start('restoreWorkflow', BOTH)).result());
+    const stores = detailsOf<RestoreWorkflowResult>(error).stores;
+    assert.equal(stores.redis?.status, 'failed');
+    assert.equal(stores.postgres?.status, 'rolled back');
+    assert.ok(calls.includes('rollback:postgres') && calls.includes('rollback:redis'));
+    assert.match(rootOf(error).message, /restore:redis broke \(PostgreSQL rolled back, Redis failed\)/);
+  });
+
+  test('the rollback fails too: rollback failed, the safety snapshot is kept, and the result says where', async () => {
+    script = { fail: ['restore:postgres', 'rollback:postgres'] };
+    const error = await failureOf((await start('restoreWorkflow', RESTORE)).result());
+    const report = detailsOf<RestoreWorkflowResult>(error).stores.postgres!;
+    assert.equal(report.status, 'rollback failed');
+    assert.match(report.rollbackError!, /rollback:postgres broke; the safety snapshot is kept: postgres safety snapshot/);
+  });
+
+  test('the release fails after success: the restore still succeeds, and says the snapshot could not be removed', async () => {
+    script = { fail: ['release:postgres'] };
+    const result = await (await start('restoreWorkflow', RESTORE)).result();
+    assert.equal(result.stores.postgres?.status, 'restored');
+    assert.ok(result.stores.postgres?.details.some((detail) => /the safety snapshot could not be removed: release:postgres broke/.test(detail)));
+  });
+
+  for (const [blocked, rolledBack] of [
+    ['resolveBackupSet', false],
+    ['verifySetChecksums', false],
+    ['verify:postgres', false],
+    ['preflight:postgres', false],
+    ['safetySnapshot:postgres', false],
+    ['restore:postgres', true],
+    ['summarize:postgres', true],
+  ] as const) {
+    test(`cancelled during ${blocked}: ${rolledBack ? 'the store is rolled back' : 'nothing to roll back'}; audited and notified`, async () => {
+      script = { block: blocked };
+      const handle = await start('restoreWorkflow', RESTORE);
+      await reachedPromise(blocked);
+      await handle.cancel();
+      const error = await failureOf(handle.result());
+      assert.ok(error.cause instanceof CancelledFailure, `cancelled, got ${String(error.cause)}`);
+      assert.equal(calls.includes('rollback:postgres'), rolledBack);
+      assert.ok(!calls.includes('release:postgres'));
+      assert.equal(audits.length, 1, 'the audit entry is written despite the cancellation');
+      assert.equal(audits[0]!.outcome, rolledBack ? 'cancelled, rolled back' : 'cancelled');
+      if (RESTORE.dryRun === false) assert.match(notifications.at(-1)!.title, /was cancelled/);
+    });
+  }
+});
+
+const BACKUP: BackupWorkflowInput = { tier: 'daily', components: ['postgres', 'redis'], requestedBy: 'tester@host' };
+
+describe('backup', () => {
+  test('success: both stores backed up, the set sealed complete, retention applied; audited and notified', async () => {
+    const result: BackupWorkflowResult = await (await start('backupWorkflow', BACKUP)).result();
+    assert.equal(result.set.status, 'complete');
+    assert.deepEqual(Object.keys(result.stores), ['postgres', 'redis']);
+    assert.ok(calls.includes('sealBackupSet') && calls.includes('applyRetention') && !calls.includes('discardStagedSet'));
+    assert.deepEqual([audits.at(-1)?.event, audits.at(-1)?.outcome, audits.at(-1)?.by], ['backup', 'complete', 'tester@host']);
+    assert.equal(notifications.at(-1)?.outcome, 'succeeded');
+  });
+
+  test('a store fails: the set is sealed partial naming it, the run fails with PartialBackup, retention does not run', async () => {
+    script = { fail: ['backup:redis'] };
+    const error = await failureOf((await start('backupWorkflow', BACKUP)).result());
+    assert.equal((error.cause as ApplicationFailure).type, 'PartialBackup');
+    const result = detailsOf<BackupWorkflowResult>(error);
+    assert.equal(result.set.status, 'partial');
+    assert.equal(result.stores.redis?.status, 'failed');
+    assert.match(result.stores.redis?.error ?? '', /Redis: backup:redis broke/);
+    assert.ok(!calls.includes('applyRetention'));
+    assert.equal(notifications.at(-1)?.outcome, 'partial');
+    assert.equal(notifications.at(-1)?.store, 'Redis');
+    assert.equal(audits.at(-1)?.outcome, 'partial');
+  });
+
+  test('every store fails: no set is sealed, the staged one is discarded, the run fails with each reason; audited and notified', async () => {
+    script = { fail: ['backup:postgres', 'backup:redis'] };
+    const error = await failureOf((await start('backupWorkflow', BACKUP)).result());
+    assert.equal((error.cause as ApplicationFailure).type, 'BackupFailed');
+    assert.match(rootOf(error).message, /no store could be backed up, so no set was written: PostgreSQL: backup:postgres broke; Redis: backup:redis broke/);
+    assert.ok(!calls.includes('sealBackupSet'));
+    assert.ok(calls.includes('discardStagedSet'));
+    assert.equal(notifications.at(-1)?.outcome, 'failed');
+    assert.match(notifications.at(-1)!.reason!, /no store could be backed up/);
+    assert.deepEqual([audits.at(-1)?.outcome, audits.at(-1)?.set], ['failed', undefined]);
+  });
+
+  test('every probe fails: nothing is staged at all', async () => {
+    script = { fail: ['probe:postgres', 'probe:redis'] };
+    const error = await failureOf((await start('backupWorkflow', BACKUP)).result());
+    assert.equal((error.cause as ApplicationFailure).type, 'BackupFailed');
+    assert.ok(!calls.includes('prepareBackupSet'));
+  });
+
+  test('a store refuses the credentials: the run fails at the probe with AuthenticationFailed, nothing staged', async () => {
+    script = { fail: ['probe:redis'], failType: 'AuthenticationFailed' };
+    const error = await failureOf((await start('backupWorkflow', BACKUP)).result());
+    assert.equal((error.cause as ApplicationFailure).type, 'AuthenticationFailed');
+    assert.ok(!calls.includes('prepareBackupSet'));
+  });
+
+  test('the seal fails: the staged files are discarded and the run fails with the reason', async () => {
+    script = { fail: ['sealBackupSet'] };
+    const error = await failureOf((await start('backupWorkflow', BACKUP)).result());
+    assert.match(rootOf(error).message, /sealBackupSet broke/);
+    assert.ok(calls.includes('discardStagedSet'));
+    assert.equal(notifications.at(-1)?.outcome, 'failed');
+    assert.equal(audits.at(-1)?.outcome, 'failed');
+  });
+
+  test('cancelled while the only store backs up, which then fails as stopped: the run ends cancelled, not failed', async () => {
+    script = { block: 'backup:postgres', stopFails: true };
+    const handle = await start('backupWorkflow', { ...BACKUP, components: ['postgres'] });
+    await reachedPromise('backup:postgres');
+    await handle.cancel();
+    const error = await failureOf(handle.result());
+    assert.ok(error.cause instanceof CancelledFailure, `cancelled, got ${String(error.cause)}`);
+    assert.ok(calls.includes('discardStagedSet') && !calls.includes('sealBackupSet'));
+    assert.equal(audits.at(-1)?.outcome, 'cancelled');
+  });
+
+  test('cancelled while backing up: the staged files are discarded, the lock released, the cancellation audited', async () => {
+    script = { block: 'backup:postgres' };
+    const handle = await start('backupWorkflow', BACKUP);
+    await reachedPromise('backup:postgres');
+    await handle.cancel();
+    const error = await failureOf(handle.result());
+    assert.ok(error.cause instanceof CancelledFailure);
+    assert.ok(calls.includes('discardStagedSet'));
+    assert.equal(audits.at(-1)?.outcome, 'cancelled');
+    // The lock is free again: the next backup runs.
+    script = {};
+    const next = await (await start('backupWorkflow', BACKUP)).result();
+    assert.equal(next.set.status, 'complete');
+  });
+});
