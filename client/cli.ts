@@ -3,7 +3,7 @@
  * worker. Every failure ends as one line on stderr and a non-zero exit.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../core/config';
+import { ConfigError, fileModesOf, loadConfig, type Config } from '../core/config';
 import { RUN_KINDS, RUN_OUTCOMES } from '../core/search-attributes';
 import { TIERS } from '../core/tiers';
 import { STORE_NAMES } from '../core/stores';
@@ -24,6 +24,7 @@ import { applySchedules } from './schedules';
 function config(): Config {
   const loaded = loadConfig(process.env);
   registerSecrets(Object.values(loaded.storeUrls), [loaded.qdrant.apiKey, loaded.temporal.apiKey]);
+  process.umask(fileModesOf(loaded).umask);
   return loaded;
 }
 

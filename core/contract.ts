@@ -279,5 +279,7 @@ export const NON_RETRYABLE_FAILURES = [
   'BackupDirUnusable',
   'PreflightFailed',
   'TargetBusy',
+  /** An encrypted set on a worker without BACKUP_ENCRYPTION_IDENTITY_FILE. */
+  'EncryptionIdentityMissing',
 ] as const;
 export type NonRetryableFailure = (typeof NON_RETRYABLE_FAILURES)[number];

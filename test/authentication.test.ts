@@ -46,14 +46,7 @@ async function failedBackup(env: Record<string, string>, component: string): Pro
   }
 }
 
-// The Redis adapter loses ioredis' `ReplyError: WRONGPASS …` before the worker can see it:
-// activities/redis/client.ts connectOnce swallows every 'error' event (connect() then rejects with
-// "Connection is closed."), and activities/redis/index.ts withTarget re-throws a new Error without
-// `cause`. Once connectOnce rejects with the reply error and withTarget passes `{ cause }` on, the
-// interceptor's mapping (activities/activity-failures.ts) recognises it and this test passes.
-const REDIS_ADAPTER_KEEPS_THE_CAUSE = 'the Redis adapter drops the WRONGPASS reply (activities/redis/client.ts connectOnce, activities/redis/index.ts withTarget)';
-
-test('a wrong Redis password: the backup fails at once, after one attempt, saying authentication failed; no set is written', { todo: REDIS_ADAPTER_KEEPS_THE_CAUSE }, async () => {
+test('a wrong Redis password: the backup fails at once, after one attempt, saying authentication failed; no set is written', async () => {
   const admin = new Redis(stores.redis.url);
   await admin.config('SET', 'requirepass', 'right-password');
   admin.disconnect();

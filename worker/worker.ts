@@ -8,6 +8,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from 
 import type { Config } from '../core/config';
 import { createActivities } from '../activities';
 import { registerSecrets } from '../core/redaction';
+import { applyFileModes } from '../activities/file-modes';
 import { processLogger } from '../activities/logging';
 import { temporalConnectionOptions } from '../core/temporal-connection';
 import { activityInterceptors } from './activity-interceptor';
@@ -46,6 +47,8 @@ export function installRuntime(config: Config): void {
 
 export async function createWorker(config: Config, options: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
   registerSecrets(Object.values(config.storeUrls), [config.qdrant.apiKey, config.temporal.apiKey]);
+  // Sets, safety snapshots and logs are owner-only (or group-readable) whatever umask the worker inherited.
+  applyFileModes(config);
   installRuntime(config);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config, readFileSync));
   // The workflows upsert these; a namespace that predates them gets them here (or a warning saying how).

@@ -4,15 +4,16 @@ import { pruneSets } from './prune';
 import { discardStagedSet, resolveSet, sealSet, stageSet, verifySetChecksums } from './sets';
 import { withProgress } from '../heartbeat';
 import { TOOL } from '../package-version';
+import { setEncryptionOf } from '../encryption';
 
 /** The backup repository's operations as activities: the set's lifecycle on disk. */
 export function createRepositoryActivities(config: Config): RepositoryActivities {
   return {
     prepareBackupSet: ({ tier, startedAt }) => stageSet(config.backupDir, tier, new Date(startedAt)),
     sealBackupSet: (input) =>
-      withProgress((progress) => {
+      withProgress(async (progress) => {
         progress.phase('sealing');
-        return sealSet(config.backupDir, input, TOOL);
+        return sealSet(config.backupDir, input, TOOL, await setEncryptionOf(config));
       }),
     discardStagedSet: ({ setName }) => discardStagedSet(config.backupDir, setName),
     resolveBackupSet: ({ reference }) => resolveSet(config.backupDir, reference),
