@@ -59,6 +59,18 @@ export function parseRecipients(text: string, separator: 'comma' | 'line'): stri
   return parts.filter((part) => part.trim() !== '').map(parseRecipient);
 }
 
+/** A transform through one of our own parsers: what it throws becomes the variable's one-line issue. */
+function parsedWith<T>(parse: (text: string) => T) {
+  return (text: string, ctx: z.RefinementCtx): T => {
+    try {
+      return parse(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  };
+}
+
 const environmentSchema = z.object({
   BACKUP_DIR: absolutePath('/backup'),
   LOG_DIR: absolutePath('/var/log/scholaria'),
@@ -93,14 +105,7 @@ const environmentSchema = z.object({
   BACKUP_COMPONENTS: z
     .string()
     .default(STORE_NAMES.join(','))
-    .transform((text, ctx) => {
-      try {
-        return parseComponents(text);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        return z.NEVER;
-      }
-    }),
+    .transform(parsedWith(parseComponents)),
   TEMPORAL_ADDRESS: z
     .string()
     .regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233')
@@ -145,45 +150,17 @@ const environmentSchema = z.object({
     .transform((text) => text?.split(',').map((name) => name.trim()).filter(Boolean)),
   BACKUP_ENCRYPTION_RECIPIENTS: z
     .string()
+    .transform(parsedWith((text) => parseRecipients(text, 'comma')))
     .optional()
-    .transform((text, ctx) => {
-      try {
-        return text === undefined ? [] : parseRecipients(text, 'comma');
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        return z.NEVER;
-      }
-    }),
+    .transform((recipients) => recipients ?? []),
   BACKUP_ENCRYPTION_RECIPIENTS_FILE: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
   BACKUP_ENCRYPTION_IDENTITY_FILE: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
   BACKUP_FILE_GROUP_READ: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).default('false'),
-  BACKUP_OFFSITE_URL: z
-    .string()
-    .optional()
-    .transform((text, ctx) => {
-      if (text === undefined) return undefined;
-      try {
-        return parseOffsiteUrl(text);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        return z.NEVER;
-      }
-    }),
+  BACKUP_OFFSITE_URL: z.string().transform(parsedWith(parseOffsiteUrl)).optional(),
   BACKUP_OFFSITE_ENDPOINT: urlWithScheme(['http', 'https']),
   BACKUP_OFFSITE_REGION: z.string().regex(/^[a-z0-9-]+$/, 'must be a region name such as us-east-1').optional(),
   BACKUP_OFFSITE_FORCE_PATH_STYLE: z.enum(['true', 'false', '1', '0']).optional(),
-  BACKUP_OFFSITE_BWLIMIT: z
-    .string()
-    .optional()
-    .transform((text, ctx) => {
-      if (text === undefined) return undefined;
-      try {
-        return parseBandwidth(text);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        return z.NEVER;
-      }
-    }),
+  BACKUP_OFFSITE_BWLIMIT: z.string().transform(parsedWith(parseBandwidth)).optional(),
   BACKUP_OFFSITE_DAILY_RETENTION: wholeDays().optional(),
   BACKUP_OFFSITE_WEEKLY_RETENTION: wholeDays().optional(),
   BACKUP_OFFSITE_MONTHLY_RETENTION: wholeDays().optional(),
