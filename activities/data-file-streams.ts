@@ -35,6 +35,11 @@ export function dataFileName(name: string, encoding: DataFileEncoding): string {
   return storedFileName(name, encoding.compression, encoding.recipients.length > 0);
 }
 
+/** True for a file stored as its plaintext (neither compressed nor encrypted), which a tool can open and seek in itself. */
+export function isStoredAsIs(fileName: string): boolean {
+  return !isEncryptedFile(fileName) && algorithmOfFile(fileName) === undefined;
+}
+
 /** The stages between the plaintext and the file: compress, then encrypt. */
 export function encodingStages(encoding: DataFileEncoding, signal?: AbortSignal): Duplex[] {
   return [
