@@ -84,9 +84,15 @@ export async function writeDataFile(
 
 /** A stored data file's plaintext, decrypted and decompressed as it is read; destroying it stops every stage. */
 export function readDataFile(path: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): Readable {
-  const stages = decodingStages(basename(path), config, signal);
-  const file = createReadStream(path, { highWaterMark: 1 << 20 });
-  let output: Readable = file;
+  return chained(createReadStream(path, { highWaterMark: 1 << 20 }), decodingStages(basename(path), config, signal));
+}
+
+/**
+ * `source` piped through `stages`, as one readable: an error anywhere reaches the end (and so whoever
+ * reads it), and destroying the end destroys every stage before it.
+ */
+export function chained(source: Readable, stages: readonly Duplex[]): Readable {
+  let output = source;
   for (const stage of stages) {
     const upstream = output;
     upstream.once('error', (error) => stage.destroy(error));
