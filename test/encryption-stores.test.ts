@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Logger } from '@temporalio/common';
@@ -27,6 +27,7 @@ import { restoreInto } from '../activities/postgres/restore';
 import { verify as postgresVerify } from '../activities/postgres/verify';
 import { preflight as qdrantPreflight } from '../activities/qdrant/preflight';
 import { restore as qdrantRestore } from '../activities/qdrant/restore';
+import { release as qdrantRelease, rollback as qdrantRollback, safetySnapshot as qdrantSafetySnapshot } from '../activities/qdrant/safety';
 import { verify as qdrantVerify } from '../activities/qdrant/verify';
 import { readManifest, sealSet, stageSet } from '../activities/repository/sets';
 import { loadConfig, type Config } from '../core/config';
@@ -214,6 +215,8 @@ describe('an encrypted set of PostgreSQL, Redis and Qdrant (stand-in), through t
     assert.ok(readFileSync(rdb).includes(canary.redis), 'the decrypted RDB holds the Redis value');
     const entries = decrypted(path(`qdrant_${stamp}/qdrant_snapshot.tar.gz.age`), 'gunzip | tar -t').trim().split('\n');
     assert.deepEqual(entries, ['collections.json', 'scholaria_chunks.snapshot', 'scholaria_documents.snapshot']);
+    // So that the grep of BACKUP_DIR below can fail: the Qdrant payload is in the decrypted archive.
+    assert.equal(decrypted(path(`qdrant_${stamp}/qdrant_snapshot.tar.gz.age`), `gunzip | grep -a -c -F "${canary.qdrant}"`).trim() !== '0', true);
   });
 
   test('no dumped row, Redis value or Qdrant payload appears anywhere under BACKUP_DIR', () => {
@@ -309,7 +312,7 @@ describe('an encrypted set of PostgreSQL, Redis and Qdrant (stand-in), through t
           (error: Error) => {
             assert.equal(error.name, 'VerificationFailed');
             assert.ok(error.message.startsWith(name) || error.message.includes(name), error.message);
-            assert.match(error.message, /failed to decrypt and authenticate payload chunk|age /);
+            assert.match(error.message, /age exited with code 1: .*failed to decrypt and authenticate payload chunk/);
             return true;
           },
         );
@@ -317,6 +320,28 @@ describe('an encrypted set of PostgreSQL, Redis and Qdrant (stand-in), through t
         writeFileSync(path, original);
       }
     }
+  });
+});
+
+describe('a Qdrant safety snapshot with recipients configured', () => {
+  test('is encrypted, holds no payload in plaintext, and the rollback decrypts it back into the target', async () => {
+    const config = loadConfig(backupEnv({ BACKUP_DIR: join(stores.dir, 'backup-safety'), BACKUP_ENCRYPTION_IDENTITY_FILE: identityFile }));
+    mkdirSync(config.backupDir, { recursive: true });
+    const before = await qdrantFingerprint(standIn.url);
+    const input = { restoreId: 'safety1', setName: 'none', files: [], summary: { unit: 'points' as const, counts: {} }, serverVersion: '0' };
+    const safety = await activity((progress) => qdrantSafetySnapshot(config, input, progress));
+    const dir = join(config.backupDir, '.safety', 'safety1', 'qdrant');
+    const snapshots = readdirSync(dir).filter((name) => name !== 'collections.json').sort();
+    assert.deepEqual(snapshots, ['collection-0.snapshot.age', 'collection-1.snapshot.age']);
+    assert.equal(grepUnder(config.backupDir, canary.qdrant), '', 'no Qdrant payload in plaintext under BACKUP_DIR');
+    await qdrant('DELETE', '/collections/scholaria_documents');
+    await qdrant('POST', '/collections/scholaria_chunks/points/delete?wait=true', { points: [900001] });
+    const bare = loadConfig(backupEnv({ BACKUP_DIR: config.backupDir }));
+    await assert.rejects(activity((progress) => qdrantRollback(bare, { restoreId: 'safety1', safety }, progress)), /set BACKUP_ENCRYPTION_IDENTITY_FILE on the worker/);
+    await activity((progress) => qdrantRollback(config, { restoreId: 'safety1', safety }, progress));
+    assert.deepEqual(await qdrantFingerprint(standIn.url), before);
+    assert.equal(grepUnder(config.backupDir, canary.qdrant), '', 'the decrypted scratch copies are gone');
+    await qdrantRelease(config, { restoreId: 'safety1', safety, keep: false });
   });
 });
 
