@@ -40,6 +40,13 @@ export function isStoredAsIs(fileName: string): boolean {
   return !isEncryptedFile(fileName) && algorithmOfFile(fileName) === undefined;
 }
 
+/** The line a backup's checks carry for files written encrypted: their deep checks ran on the plaintext; none when not encrypted. */
+export function encryptionChecks(fileNames: readonly string[], encoding: DataFileEncoding): string[] {
+  const count = encoding.recipients.length;
+  if (count === 0) return [];
+  return [`${fileNames.join(', ')}: encrypted with age to ${count} ${count === 1 ? 'recipient' : 'recipients'}; checked on the plaintext before encryption`];
+}
+
 /** The stages between the plaintext and the file: compress, then encrypt. */
 export function encodingStages(encoding: DataFileEncoding, signal?: AbortSignal): Duplex[] {
   return [

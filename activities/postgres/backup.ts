@@ -16,7 +16,7 @@ import type { FileEntry } from '../../core/manifest';
 import { VerificationFailed } from '../repository/errors';
 import { fsyncPath } from '../repository/sets';
 import { ChildFailed, feedChild, spawnChecked } from '../child-process';
-import { writeDataFile } from '../data-file-streams';
+import { encryptionChecks, writeDataFile } from '../data-file-streams';
 import { recipientsOf } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
 import { connect, qualifiedName, tablesWithRows } from './catalog';
@@ -71,9 +71,7 @@ export async function backup(config: Config, dir: string, stamp: string, progres
     checks: [
       `${names.custom}: read to its end by pg_restore while it was written; the rows of all ${tables.length} tables of the snapshot counted, each table on its own`,
       `${names.plain}: made from that same stream`,
-      ...(encoding.recipients.length > 0
-        ? [`${files.map((file) => file.name).join(', ')}: encrypted with age to ${encoding.recipients.length} ${encoding.recipients.length === 1 ? 'recipient' : 'recipients'}; checked on the plaintext before encryption`]
-        : []),
+      ...encryptionChecks(files.map((file) => file.name), encoding),
     ],
     notes,
     phases: progress.timings,

@@ -12,6 +12,7 @@ import type { StagedSet, StoreBackupResult } from '../../core/contract';
 import type { FileEntry } from '../../core/manifest';
 import { fsyncPath, setDirectory } from '../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
+import { encryptionChecks } from '../data-file-streams';
 import { recipientsOf } from '../encryption';
 import { archiveFileName, ARCHIVE_ROLE, snapshotChecks, snapshotEntryName, writeArchive, type ArchiveSource } from './archive';
 import { collectionsIndex, describeAliases, INDEX_FILE } from './collections-index';
@@ -99,7 +100,6 @@ export async function backup(config: Config, set: StagedSet, progress: ProgressR
       ...(moving.length ? [`points were written while these snapshots were taken, their counts are recorded as ranges: ${moving.join(', ')}`] : []),
     );
     const file: FileEntry = { name: `${folder}/${archiveFile}`, bytes: written.bytes, sha256: written.sha256, role: ARCHIVE_ROLE };
-    const encrypted = encoding.recipients.length > 0;
     return {
       serverVersion: version,
       files: [file],
@@ -108,9 +108,7 @@ export async function backup(config: Config, set: StagedSet, progress: ProgressR
       checks: [
         `${file.name}: written as a tar, every snapshot walked to its end as it streamed in; ${INDEX_FILE} lists ${index.collections.length} collections`,
         ...snapshotChecks(file.name, index, written.snapshots),
-        ...(encrypted
-          ? [`${file.name}: encrypted with age to ${encoding.recipients.length} ${encoding.recipients.length === 1 ? 'recipient' : 'recipients'}; checked on the plaintext before encryption`]
-          : []),
+        ...encryptionChecks([file.name], encoding),
       ],
       notes,
       phases: progress.timings,
