@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import { algorithmOfFile, isEncryptedFile, type Compression, type CompressionAlgorithm } from '../core/compression';
+import type { Compression, CompressionAlgorithm } from '../core/compression';
 import { childFilter } from './child-process';
 
 const threads = String(Math.max(1, availableParallelism()));
@@ -27,12 +27,4 @@ export function compressor(compression: Compression, signal?: AbortSignal): Dupl
 /** A decompressing stream for a file written with `algorithm`. */
 export function decompressor(algorithm: CompressionAlgorithm, signal?: AbortSignal): Duplex {
   return algorithm === 'zstd' ? childFilter('zstd', ['-q', '-d', '-c'], signal) : createGunzip();
-}
-
-/** A decompressing stream for a stored file, chosen by its name (`.gz`, `.zst`). */
-export function decompressorFor(fileName: string, signal?: AbortSignal): Duplex {
-  if (isEncryptedFile(fileName)) throw new Error(`${fileName} is encrypted: read it through readDataFile or decodingStages (activities/data-file-streams.ts)`);
-  const algorithm = algorithmOfFile(fileName);
-  if (!algorithm) throw new Error(`${fileName}: no known compression suffix (.gz, .zst)`);
-  return decompressor(algorithm, signal);
 }
