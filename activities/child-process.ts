@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
+import { Duplex, PassThrough, Writable, type Readable } from 'node:stream';
 
 /** A child whose exit code is checked: a dump that ends early must fail, however much it wrote. */
 export interface CheckedChild {
@@ -86,10 +86,34 @@ export function childFilter(command: string, args: readonly string[], signal?: A
   const stdout = child.process.stdout as Readable;
   stdout.pipe(output, { end: false });
   stdout.once('end', () => child.done.then(() => output.end(), (error: Error) => output.destroy(error)));
-  const duplex = Duplex.from({ writable: child.process.stdin as Writable, readable: output });
+  const duplex = Duplex.from({ writable: exitStatusDecides(child.process.stdin as Writable), readable: output });
   child.done.catch((error: Error) => duplex.destroy(error));
   duplex.once('close', () => {
     if (child.process.exitCode === null) child.process.kill('SIGKILL');
   });
   return duplex;
+}
+
+/**
+ * A child's stdin whose write errors are dropped: a filter that stops early (age refusing an identity
+ * or a chunk) closes its stdin, and the EPIPE that follows would hide the child's own reason, which
+ * its exit status then gives (childFilter destroys the stream with it).
+ */
+function exitStatusDecides(stdin: Writable): Writable {
+  stdin.on('error', () => undefined);
+  return new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _encoding, callback) {
+      if (stdin.destroyed || !stdin.writable) return callback();
+      stdin.write(chunk, () => callback());
+    },
+    final(callback) {
+      if (stdin.destroyed || !stdin.writable) return callback();
+      stdin.end(() => callback());
+    },
+    destroy(error, callback) {
+      stdin.destroy();
+      callback(error);
+    },
+  });
 }

@@ -3,11 +3,10 @@
  * gzip falls back to Node's zlib. Every child's exit code is checked before its output counts as ended.
  */
 import { spawnSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import { algorithmOfFile, isEncryptedFile, type Compression, type CompressionAlgorithm } from '../core/compression';
+import type { Compression, CompressionAlgorithm } from '../core/compression';
 import { childFilter } from './child-process';
 
 const threads = String(Math.max(1, availableParallelism()));
@@ -28,20 +27,4 @@ export function compressor(compression: Compression, signal?: AbortSignal): Dupl
 /** A decompressing stream for a file written with `algorithm`. */
 export function decompressor(algorithm: CompressionAlgorithm, signal?: AbortSignal): Duplex {
   return algorithm === 'zstd' ? childFilter('zstd', ['-q', '-d', '-c'], signal) : createGunzip();
-}
-
-/** A decompressing stream for a stored file, chosen by its name (`.gz`, `.zst`). */
-export function decompressorFor(fileName: string, signal?: AbortSignal): Duplex {
-  if (isEncryptedFile(fileName)) throw new Error(`${fileName} is encrypted: read it through readDataFile or decodingStages (activities/data-file-streams.ts)`);
-  const algorithm = algorithmOfFile(fileName);
-  if (!algorithm) throw new Error(`${fileName}: no known compression suffix (.gz, .zst)`);
-  return decompressor(algorithm, signal);
-}
-
-/** A stored file's content, decompressed as it is read. */
-export function decompressedFile(path: string, signal?: AbortSignal): Readable {
-  const file = createReadStream(path, { highWaterMark: 1 << 20 });
-  const decompressed = decompressorFor(path, signal);
-  file.once('error', (error) => decompressed.destroy(error));
-  return file.pipe(decompressed);
 }

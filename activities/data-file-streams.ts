@@ -35,6 +35,18 @@ export function dataFileName(name: string, encoding: DataFileEncoding): string {
   return storedFileName(name, encoding.compression, encoding.recipients.length > 0);
 }
 
+/** True for a file stored as its plaintext (neither compressed nor encrypted), which a tool can open and seek in itself. */
+export function isStoredAsIs(fileName: string): boolean {
+  return !isEncryptedFile(fileName) && algorithmOfFile(fileName) === undefined;
+}
+
+/** The line a backup's checks carry for files written encrypted: their deep checks ran on the plaintext; none when not encrypted. */
+export function encryptionChecks(fileNames: readonly string[], encoding: DataFileEncoding): string[] {
+  const count = encoding.recipients.length;
+  if (count === 0) return [];
+  return [`${fileNames.join(', ')}: encrypted with age to ${count} ${count === 1 ? 'recipient' : 'recipients'}; checked on the plaintext before encryption`];
+}
+
 /** The stages between the plaintext and the file: compress, then encrypt. */
 export function encodingStages(encoding: DataFileEncoding, signal?: AbortSignal): Duplex[] {
   return [
@@ -79,9 +91,15 @@ export async function writeDataFile(
 
 /** A stored data file's plaintext, decrypted and decompressed as it is read; destroying it stops every stage. */
 export function readDataFile(path: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): Readable {
-  const stages = decodingStages(basename(path), config, signal);
-  const file = createReadStream(path, { highWaterMark: 1 << 20 });
-  let output: Readable = file;
+  return chained(createReadStream(path, { highWaterMark: 1 << 20 }), decodingStages(basename(path), config, signal));
+}
+
+/**
+ * `source` piped through `stages`, as one readable: an error anywhere reaches the end (and so whoever
+ * reads it), and destroying the end destroys every stage before it.
+ */
+export function chained(source: Readable, stages: readonly Duplex[]): Readable {
+  let output = source;
   for (const stage of stages) {
     const upstream = output;
     upstream.once('error', (error) => stage.destroy(error));

@@ -470,20 +470,24 @@ test('Qdrant (stand-in): verify fails when an inner snapshot is not a complete t
     .filter((c: Json) => c.name === 'articles')
     .map((c: Json) => ({ ...c, sha256, bytes: cut.length }));
   const path = join(folder, 'qdrant_snapshot.tar.gz');
-  const written = await writeArchive(
-    path,
-    index,
-    [
-      {
-        entryName: 'articles.snapshot',
-        size: cut.length,
-        sha256,
-        open: async () => [cut],
-        mismatch: () => new Error('unexpected'),
-      },
-    ],
-    { compression: config.compression },
+  // The backup refuses to write it: every snapshot is walked as a tar while the archive is written.
+  await assert.rejects(
+    writeArchive(
+      path,
+      index,
+      [{ entryName: 'articles.snapshot', size: cut.length, sha256, open: async () => [cut], mismatch: () => new Error('unexpected') }],
+      { encoding: { compression: config.compression, recipients: [] } },
+    ),
+    /articles\.snapshot is not a complete Qdrant snapshot: .*truncated/,
   );
+  assert.equal(existsSync(path), false, 'no archive is left behind');
+  // Such an archive made by hand (collections.json first, as the set's archive has it) is refused by verify.
+  const handMade = freshDir('hand-made');
+  mkdirSync(handMade);
+  writeFileSync(join(handMade, 'collections.json'), `${JSON.stringify(index)}\n`);
+  writeFileSync(join(handMade, 'articles.snapshot'), cut);
+  execFileSync('tar', ['-czf', path, '-C', handMade, 'collections.json', 'articles.snapshot']);
+  const written = { bytes: statSync(path).size, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') };
   const files = [{ name: `qdrant_${broken.stamp}/qdrant_snapshot.tar.gz`, bytes: written.bytes, sha256: written.sha256, role: 'qdrant-archive' }];
   await assert.rejects(
     activity(createQdrantAdapter(config).verify, { setName: broken.name, location: 'staging' as const, files, tier: 'manual' as const }),

@@ -69,11 +69,11 @@ test('Qdrant edge: a real Qdrant shard, as a collection snapshot, survives the b
     archive,
     collectionsIndex(config, '1.16.3', [recorded], []),
     [{ entryName: 'docs.snapshot', size: snapshot.length, sha256: sha256(snapshot), open: async () => [snapshot], mismatch: () => new Error('unexpected') }],
-    { compression: config.compression },
+    { encoding: { compression: config.compression, recipients: [] } },
   );
   // The restore's unpacking, into a scratch file as restore.ts does.
   const unpackedChunks: Buffer[] = [];
-  const contents = await readArchive(archive, {
+  const contents = await readArchive(archive, config, {
     sinkFor: () => ({
       write: (chunk) => void unpackedChunks.push(Buffer.from(chunk)),
       end: async () => undefined,

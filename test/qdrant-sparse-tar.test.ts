@@ -151,9 +151,9 @@ test('Qdrant sparse tar: collection snapshots holding sparse shards read to thei
     path,
     collectionsIndex(config, '1.16.3', recorded, []),
     snapshots.map(({ name, bytes }) => ({ entryName: `${name}.snapshot`, size: bytes.length, sha256: digest(bytes), open: async () => [bytes], mismatch: () => new Error('unexpected') })),
-    { compression: config.compression },
+    { encoding: { compression: config.compression, recipients: [] } },
   );
-  const contents = await readArchive(path);
+  const contents = await readArchive(path, config);
   for (const { name, bytes } of snapshots) {
     const facts = contents.snapshots.get(`${name}.snapshot`)!;
     assert.equal(facts.sha256, digest(bytes));

@@ -1,33 +1,67 @@
-/** Reading a stored custom-format archive with pg_restore, whether it was stored as is or with zstd. */
-import { createReadStream, createWriteStream } from 'node:fs';
+/** Reading a stored custom-format archive with pg_restore, whether it was stored as is, with zstd, or encrypted. */
+import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { algorithmOfFile } from '../../core/compression';
-import { runForOutput } from '../child-process';
-import { decompressorFor } from '../compression-streams';
+import type { Config } from '../../core/config';
+import { runForOutput, spawnChecked } from '../child-process';
+import { isStoredAsIs, readDataFile } from '../data-file-streams';
+import { fileModes } from '../file-modes';
 import type { ProgressReporter } from '../heartbeat';
 
+/** The header and table of contents (`pg_restore --list`, with `extra` options such as `--create`) of an archive pg_restore can open itself. */
+export function archiveList(archive: string, extra: readonly string[] = []): Promise<string> {
+  return runForOutput('pg_restore', ['--list', ...extra, archive]);
+}
+
 /**
- * The archive's header and table of contents (`pg_restore --list`, with `extra` options such as
- * `--create`), decompressing a `.zst` archive on the fly.
+ * The header and table of contents of a set's stored archive, decrypting and decompressing only as much
+ * as pg_restore reads: it stops after the table of contents, so only its exit status counts, and the
+ * rest of the file is never decoded. An encrypted archive on a worker without an identity is refused
+ * at once with EncryptionIdentityMissing; one that does not decrypt fails with age's reason.
  */
-export async function archiveList(path: string, extra: readonly string[] = []): Promise<string> {
-  if (algorithmOfFile(path) === undefined) return runForOutput('pg_restore', ['--list', ...extra, path]);
-  // pg_restore stops reading after the table of contents; only its exit status counts, not zstd's broken pipe.
-  return runForOutput('bash', ['-c', 'zstd -q -d -c -- "$1" | pg_restore --list "${@:2}"', 'archive-list', path, ...extra]);
+export async function storedArchiveList(path: string, config: Pick<Config, 'encryption'>, extra: readonly string[], signal?: AbortSignal): Promise<string> {
+  if (isStoredAsIs(basename(path))) return archiveList(path, extra);
+  const plaintext = readDataFile(path, config, signal);
+  const reader = spawnChecked('pg_restore', ['--list', ...extra], { stdin: 'pipe', signal });
+  const stdin = reader.process.stdin as Writable;
+  let decodingError: Error | undefined;
+  stdin.on('error', () => undefined);
+  plaintext.once('error', (error) => {
+    decodingError = error;
+    stdin.destroy();
+  });
+  plaintext.pipe(stdin);
+  let out = '';
+  reader.process.stdout?.setEncoding('utf8').on('data', (text: string) => (out += text));
+  try {
+    await reader.done;
+  } catch (error) {
+    throw decodingError ?? error;
+  } finally {
+    plaintext.destroy();
+  }
+  return out;
 }
 
 /**
  * Runs `work` on an archive pg_restore can seek in (parallel restore needs that): the stored file itself,
- * or, for a `.zst` archive, a decompressed copy at `scratch` that is removed afterwards.
+ * or, for a compressed or encrypted archive, a plaintext copy at `scratch` (owner-only, in BACKUP_DIR's
+ * scratch folder) that is removed afterwards.
  */
-export async function withSeekableArchive<T>(path: string, scratch: string, progress: ProgressReporter, work: (archive: string) => Promise<T>): Promise<T> {
-  if (algorithmOfFile(path) === undefined) return work(path);
-  progress.phase('decompressing archive');
-  await mkdir(dirname(scratch), { recursive: true });
+export async function withSeekableArchive<T>(
+  path: string,
+  scratch: string,
+  config: Pick<Config, 'encryption'>,
+  progress: ProgressReporter,
+  work: (archive: string) => Promise<T>,
+): Promise<T> {
+  if (isStoredAsIs(basename(path))) return work(path);
+  progress.phase('decoding archive');
+  await mkdir(dirname(scratch), { recursive: true, mode: fileModes().directory });
   try {
-    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), decompressorFor(path, progress.signal), createWriteStream(scratch));
+    await pipeline(readDataFile(path, config, progress.signal), createWriteStream(scratch, { mode: fileModes().file }));
     return await work(scratch);
   } finally {
     await rm(scratch, { force: true });

@@ -6,33 +6,31 @@
  * holds them. `--create` records the database's own properties (settings, owner, comment, privileges)
  * for the restore; the plain SQL leaves them out, as a plain pg_restore does.
  */
-import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Compression } from '../../core/compression';
 import type { Config } from '../../core/config';
 import type { StoreBackupResult } from '../../core/contract';
 import type { FileEntry } from '../../core/manifest';
 import { VerificationFailed } from '../repository/errors';
-import { HashingTap } from '../repository/hashing';
 import { fsyncPath } from '../repository/sets';
 import { ChildFailed, feedChild, spawnChecked } from '../child-process';
-import { compressor } from '../compression-streams';
+import { encryptionChecks, writeDataFile } from '../data-file-streams';
+import { recipientsOf } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
 import { connect, qualifiedName, tablesWithRows } from './catalog';
 import { postgresTarget, type LibpqTarget } from './connection';
 import { CopyRowCounter } from './copy-row-counter';
-import { POSTGRES_FILE_ROLES, postgresFileNames } from './set-files';
+import { customArchiveEncoding, POSTGRES_FILE_ROLES, postgresFileNames, type PostgresEncoding } from './set-files';
 
 /** How long the dump's tools may take to exit on their own after a stream broke, before they are killed. */
 const TOOLS_EXIT_GRACE_MS = 2000;
 
 export async function backup(config: Config, dir: string, stamp: string, progress: ProgressReporter): Promise<StoreBackupResult> {
   const target = postgresTarget(config);
-  const names = postgresFileNames(stamp, config.compression);
+  const encoding: PostgresEncoding = { compression: config.compression, recipients: await recipientsOf(config) };
+  const names = postgresFileNames(stamp, encoding);
   await Promise.all(Object.values(names).map((name) => rm(join(dir, name), { force: true })));
 
   const client = await connect(target);
@@ -47,7 +45,7 @@ export async function backup(config: Config, dir: string, stamp: string, progres
     const snapshot = rows[0]!.snapshot;
     serverVersion = rows[0]!.server_version;
     tables = (await tablesWithRows(client)).map(qualifiedName);
-    dumped = await progress.timed('dumping', () => dumpDatabase(target, snapshot, dir, names, config.compression, progress));
+    dumped = await progress.timed('dumping', () => dumpDatabase(target, snapshot, dir, names, encoding, progress));
     await client.query('COMMIT');
   } finally {
     await client.end().catch(() => undefined);
@@ -62,7 +60,7 @@ export async function backup(config: Config, dir: string, stamp: string, progres
 
   const notes: string[] = [];
   const globals = await progress.timed('dumping roles', () =>
-    dumpGlobals(target, join(dir, names.globals), config.compression, notes, progress.signal),
+    dumpGlobals(target, join(dir, names.globals), encoding, notes, progress.signal),
   );
   const files = [dumped.custom, dumped.plain, ...(globals ? [{ ...globals, name: names.globals }] : [])];
   await Promise.all(files.map((file) => fsyncPath(join(dir, file.name))));
@@ -73,6 +71,7 @@ export async function backup(config: Config, dir: string, stamp: string, progres
     checks: [
       `${names.custom}: read to its end by pg_restore while it was written; the rows of all ${tables.length} tables of the snapshot counted, each table on its own`,
       `${names.plain}: made from that same stream`,
+      ...encryptionChecks(files.map((file) => file.name), encoding),
     ],
     notes,
     phases: progress.timings,
@@ -86,44 +85,39 @@ interface Dumped {
 }
 
 /**
- * pg_dump → (custom file) and → pg_restore -f - → row counter → compression → (plain file), both
- * branches hashed. Any child that fails, or a stream that breaks, fails the whole dump.
+ * pg_dump → (custom file) and → pg_restore -f - → row counter → (plain file), each written through
+ * writeDataFile (compressed, then encrypted, then hashed), so pg_restore reads and counts the plaintext.
+ * Any child that fails, or a stream that breaks, fails the whole dump.
  */
 async function dumpDatabase(
   target: LibpqTarget,
   snapshot: string,
   dir: string,
   names: ReturnType<typeof postgresFileNames>,
-  compression: Compression,
+  encoding: PostgresEncoding,
   progress: ProgressReporter,
 ): Promise<Dumped> {
   const abort = new AbortController();
   const onCancel = () => abort.abort(progress.signal.reason);
   progress.signal.addEventListener('abort', onCancel, { once: true });
-  const internal = compression.algorithm === 'gzip' ? [`--compress=${compression.level}`] : ['--compress=0'];
+  const internal = encoding.compression.algorithm === 'gzip' ? [`--compress=${encoding.compression.level}`] : ['--compress=0'];
   const dump = spawnChecked(
     'pg_dump',
     ['--format=custom', '--create', ...internal, `--snapshot=${snapshot}`, '--lock-wait-timeout=60s', `--dbname=${target.uri}`],
     { env: target.env, signal: abort.signal },
   );
   const toSql = spawnChecked('pg_restore', ['--file=-'], { stdin: 'pipe', signal: abort.signal });
-  const customTap = new HashingTap();
-  const plainTap = new HashingTap();
   const rows = new CopyRowCounter();
-  customTap.on('data', () => progress.bytes(customTap.bytes + plainTap.bytes));
   const dumpOut = dump.process.stdout as Readable;
+  let dumpedBytes = 0;
+  dumpOut.on('data', (chunk: Buffer) => progress.bytes((dumpedBytes += chunk.length)));
   const toFile = new PassThrough({ highWaterMark: 1 << 20 });
   const toConverter = new PassThrough({ highWaterMark: 1 << 20 });
   dumpOut.pipe(toFile);
   dumpOut.pipe(toConverter);
-  const customStages = compression.algorithm === 'gzip' ? [customTap] : [compressor(compression, abort.signal), customTap];
-  const tasks = [
-    dump.done,
-    toSql.done,
-    pipeline([toFile, ...customStages, createWriteStream(join(dir, names.custom))]),
-    feedChild(toConverter, toSql.process.stdin as Writable),
-    pipeline(toSql.process.stdout as Readable, rows, compressor(compression, abort.signal), plainTap, createWriteStream(join(dir, names.plain))),
-  ];
+  const custom = writeDataFile([toFile], join(dir, names.custom), customArchiveEncoding(encoding), abort.signal);
+  const plain = writeDataFile([toSql.process.stdout as Readable, rows], join(dir, names.plain), encoding, abort.signal);
+  const tasks = [dump.done, toSql.done, custom, feedChild(toConverter, toSql.process.stdin as Writable), plain];
   try {
     await Promise.all(tasks);
   } catch (error) {
@@ -140,10 +134,10 @@ async function dumpDatabase(
   } finally {
     progress.signal.removeEventListener('abort', onCancel);
   }
-  if (customTap.bytes === 0) throw new Error('pg_dump produced an empty archive');
+  if (dumpedBytes === 0) throw new Error('pg_dump produced an empty archive');
   return {
-    custom: { name: names.custom, bytes: customTap.bytes, sha256: customTap.digest(), role: POSTGRES_FILE_ROLES.custom },
-    plain: { name: names.plain, bytes: plainTap.bytes, sha256: plainTap.digest(), role: POSTGRES_FILE_ROLES.plain },
+    custom: { name: names.custom, ...(await custom), role: POSTGRES_FILE_ROLES.custom },
+    plain: { name: names.plain, ...(await plain), role: POSTGRES_FILE_ROLES.plain },
     rowsInArchive: rows.counts,
   };
 }
@@ -155,7 +149,7 @@ async function dumpDatabase(
 async function dumpGlobals(
   target: LibpqTarget,
   path: string,
-  compression: Compression,
+  encoding: PostgresEncoding,
   notes: string[],
   signal: AbortSignal,
 ): Promise<Omit<FileEntry, 'name'> | undefined> {
@@ -169,11 +163,10 @@ async function dumpGlobals(
       env: target.env,
       signal,
     });
-    const tap = new HashingTap();
     try {
-      await Promise.all([child.done, pipeline(child.process.stdout as Readable, compressor(compression, signal), tap, createWriteStream(path))]);
+      const [, written] = await Promise.all([child.done, writeDataFile([child.process.stdout as Readable], path, encoding, signal)]);
       if (attempt.note) notes.push(attempt.note);
-      return { bytes: tap.bytes, sha256: tap.digest(), role: POSTGRES_FILE_ROLES.globals };
+      return { ...written, role: POSTGRES_FILE_ROLES.globals };
     } catch (error) {
       lastError = (error as Error).message;
       await rm(path, { force: true });

@@ -11,6 +11,7 @@ import { summaryDifferences, type ContentSummary } from '../../core/manifest';
 import { VerificationFailed } from '../repository/errors';
 import { scratchDirectory } from '../repository/sets';
 import { spawnChecked } from '../child-process';
+import { requireIdentityForFiles } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
 import { withSeekableArchive } from './archive';
 import { countRows, databaseExists, quoteIdent, withClient } from './catalog';
@@ -41,20 +42,22 @@ export async function restore(config: Config, input: StoreRestoreInput, progress
  * Restores the set's PostgreSQL files into a new database named `database`, replacing any database of
  * that name: the roles and memberships the server lacks, the archive, the dumped database's encoding,
  * locale, settings, owner, comment and privileges, and fresh planner statistics. For the restore's
- * fresh database as for side-by-side restores and drills.
+ * fresh database as for side-by-side restores and drills. An encrypted set on a worker without an identity
+ * is refused with EncryptionIdentityMissing before anything is created.
  */
 export async function restoreInto(config: Config, source: RestoreSource, database: string, progress: ProgressReporter): Promise<string[]> {
+  requireIdentityForFiles(config, source.files.map((file) => file.name));
   const details: string[] = [];
   const admin = maintenanceTarget(config);
   const globals = sealedFile(config, source, POSTGRES_FILE_ROLES.globals);
   if (globals) {
     progress.phase('creating missing roles and memberships');
-    const applied = await withClient(admin, (client) => applyGlobals(client, globals));
+    const applied = await withClient(admin, (client) => applyGlobals(client, globals, config));
     details.push(applied.created.length > 0 ? `roles created: ${applied.created.join(', ')}` : 'all roles of the set exist already');
     if (applied.granted.length > 0) details.push(`memberships granted: ${applied.granted.join('; ')}`);
   }
   const scratch = join(scratchDirectory(config.backupDir), `${source.restoreId}-postgres-${database}`);
-  await withSeekableArchive(sealedArchive(config, source), `${scratch}.custom`, progress, async (archive) => {
+  await withSeekableArchive(sealedArchive(config, source), `${scratch}.custom`, config, progress, async (archive) => {
     progress.phase('creating database');
     const properties = await readDatabaseProperties(archive, `${scratch}.list`);
     await withClient(admin, async (client) => {

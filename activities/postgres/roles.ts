@@ -3,10 +3,10 @@
  * and the memberships it lacks are granted. Nothing is dropped, revoked or altered: roles are shared by
  * every database of the server, and other databases may rely on what they are now.
  */
-import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Client } from 'pg';
-import { decompressorFor } from '../compression-streams';
+import type { Config } from '../../core/config';
+import { readDataFile } from '../data-file-streams';
 
 const IDENTIFIER = String.raw`"(?:[^"]|"")+"|[^ ;"]+`;
 const ROLE_STATEMENT = new RegExp(String.raw`^(?:CREATE|ALTER) ROLE (${IDENTIFIER})[ ;]`);
@@ -26,10 +26,10 @@ export interface RolesApplied {
   granted: string[];
 }
 
-export async function applyGlobals(client: Client, globalsPath: string): Promise<RolesApplied> {
+export async function applyGlobals(client: Client, globalsPath: string, config: Pick<Config, 'encryption'>): Promise<RolesApplied> {
   const roleStatements = new Map<string, string[]>();
   const memberships: Membership[] = [];
-  const lines = createInterface({ input: createReadStream(globalsPath).pipe(decompressorFor(globalsPath)), crlfDelay: Infinity });
+  const lines = createInterface({ input: readDataFile(globalsPath, config), crlfDelay: Infinity });
   for await (const line of lines) {
     const role = ROLE_STATEMENT.exec(line);
     if (role) {

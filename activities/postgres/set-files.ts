@@ -1,8 +1,9 @@
 /** The files a PostgreSQL backup puts in a set, and how a restore finds them again. */
 import { join } from 'node:path';
-import { compressedName, type Compression } from '../../core/compression';
+import type { Compression } from '../../core/compression';
 import type { Config } from '../../core/config';
 import type { FileEntry } from '../../core/manifest';
+import { dataFileName, type DataFileEncoding } from '../data-file-streams';
 import { VerificationFailed } from '../repository/errors';
 import { setDirectory } from '../repository/sets';
 
@@ -11,14 +12,24 @@ export const POSTGRES_FILE_ROLES = { custom: 'custom-dump', plain: 'plain-sql', 
 /**
  * With gzip, the custom dump is pg_dump's own (zlib) archive, `postgres_<stamp>.sql.custom`, as the
  * specification names it; with zstd, pg_dump writes it uncompressed and zstd compresses the stream
- * (`.sql.custom.zst`), which is several times faster.
+ * (`.sql.custom.zst`), which is several times faster. Encrypted, every name gets `.age` after that.
  */
-export function postgresFileNames(stamp: string, compression: Compression) {
+export function postgresFileNames(stamp: string, encoding: PostgresEncoding) {
   return {
-    custom: compression.algorithm === 'gzip' ? `postgres_${stamp}.sql.custom` : compressedName(`postgres_${stamp}.sql.custom`, compression),
-    plain: compressedName(`postgres_${stamp}.sql`, compression),
-    globals: compressedName(`postgres_${stamp}_globals.sql`, compression),
+    custom: dataFileName(`postgres_${stamp}.sql.custom`, customArchiveEncoding(encoding)),
+    plain: dataFileName(`postgres_${stamp}.sql`, encoding),
+    globals: dataFileName(`postgres_${stamp}_globals.sql`, encoding),
   };
+}
+
+/** How a PostgreSQL backup stores its files: the configured compression, encrypted to `recipients` (none: not encrypted). */
+export interface PostgresEncoding extends DataFileEncoding {
+  compression: Compression;
+}
+
+/** The custom archive's own encoding: with gzip, pg_dump compresses it itself, so only encryption remains. */
+export function customArchiveEncoding(encoding: PostgresEncoding): DataFileEncoding {
+  return encoding.compression.algorithm === 'gzip' ? { recipients: encoding.recipients } : encoding;
 }
 
 export function fileOf(files: readonly FileEntry[], role: string): FileEntry {

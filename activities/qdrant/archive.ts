@@ -1,27 +1,29 @@
 /**
  * The set's Qdrant archive, `qdrant_<stamp>/qdrant_snapshot.tar.gz`: a gzip'd tar whose first entry is
  * `collections.json` and then one `<collection>.snapshot` per collection, each an unmodified Qdrant
- * collection snapshot (itself an uncompressed tar). Written and read as streams: no snapshot is ever
- * held in memory, whatever its size.
+ * collection snapshot (itself an uncompressed tar). Written and read as streams through the data-file
+ * API (compressed, then encrypted with age when recipients are set: `.tar.gz.age`): no snapshot is ever
+ * held in memory, whatever its size, and every snapshot's tar is walked on the plaintext as it is written.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { basename, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { compressedName, type Compression } from '../../core/compression';
 import { HashingTap } from '../repository/hashing';
-import { compressor, decompressorFor } from '../compression-streams';
+import { ChildFailed } from '../child-process';
+import { chained, dataFileName, decodingStages, writeDataFile, type DataFileEncoding } from '../data-file-streams';
 import { VerificationFailed } from '../repository/errors';
 import { setDirectory } from '../repository/sets';
 import type { Config } from '../../core/config';
 import type { FileEntry } from '../../core/manifest';
 import type { RestoreSource } from '../../core/contract';
-import { INDEX_FILE, parseIndex, type CollectionsIndex, type RecordedCollection } from './collections-index';
+import { describeAliases, INDEX_FILE, parseIndex, type CollectionsIndex, type RecordedCollection } from './collections-index';
 import { TarFormatError, TarParser, endOfArchive, fileHeader, padding } from './tar';
 
-/** `qdrant_snapshot.tar.gz` as the specification names it, or `.tar.zst` with zstd compression. */
-export function archiveFileName(compression: Pick<Compression, 'algorithm'>): string {
-  return compressedName('qdrant_snapshot.tar', compression);
+/** `qdrant_snapshot.tar.gz` as the specification names it, or `.tar.zst` with zstd compression; `.age` after either when encrypted. */
+export function archiveFileName(encoding: DataFileEncoding): string {
+  return dataFileName('qdrant_snapshot.tar', encoding);
 }
 export const ARCHIVE_ROLE = 'qdrant-archive';
 const MAX_INDEX_BYTES = 256 * 1024 * 1024;
@@ -52,16 +54,26 @@ export interface ArchiveSource {
   done?(): Promise<void>;
 }
 
+export interface WrittenArchive {
+  /** The stored file's size and sha256 (after compression and encryption), taken as it was written. */
+  bytes: number;
+  sha256: string;
+  /** Per snapshot entry name, what walking its plaintext tar found as it was written. */
+  snapshots: Map<string, SnapshotFacts>;
+}
+
 /**
- * Writes the archive: collections.json, then every source streamed through a sha256 check, compressed,
- * into `path`. Returns the archive's size and sha256, taken as it was written.
+ * Writes the archive: collections.json, then every source streamed through a sha256 check and walked
+ * as a tar (SnapshotInspector, as verify does), compressed and encrypted as `encoding` says, into
+ * `path`. A snapshot that is not a complete tar with a version.info fails the write (ArchiveFormatError).
  */
 export async function writeArchive(
   path: string,
   index: CollectionsIndex,
   sources: readonly ArchiveSource[],
-  options: { compression: Compression; signal?: AbortSignal; onSnapshotBytes?: (entry: string, bytes: number) => void },
-): Promise<{ bytes: number; sha256: string }> {
+  options: { encoding: DataFileEncoding; signal?: AbortSignal; onSnapshotBytes?: (entry: string, bytes: number) => void },
+): Promise<WrittenArchive> {
+  const snapshots = new Map<string, SnapshotFacts>();
   const indexBytes = Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
   const mtime = new Date();
   async function* blocks(): AsyncGenerator<Buffer> {
@@ -70,25 +82,41 @@ export async function writeArchive(
     yield padding(indexBytes.length);
     for (const source of sources) {
       yield fileHeader(source.entryName, source.size, mtime);
+      // Qdrant's checksum is checked first: a changed download is reported as such, not as a bad tar.
       const hash = createHash('sha256');
+      let inspector: SnapshotInspector | undefined = new SnapshotInspector();
+      let tarProblem = '';
       let bytes = 0;
       for await (const chunk of await source.open()) {
         bytes += chunk.length;
         if (bytes > source.size) throw source.mismatch({ bytes, sha256: 'not computed (more bytes than announced)' });
         hash.update(chunk);
+        try {
+          inspector?.push(chunk);
+        } catch (error) {
+          tarProblem = `not a readable tar: ${(error as Error).message}`;
+          inspector = undefined;
+        }
         options.onSnapshotBytes?.(source.entryName, bytes);
         yield chunk;
       }
       const sha256 = hash.digest('hex');
       if (bytes !== source.size || sha256 !== source.sha256) throw source.mismatch({ bytes, sha256 });
+      let facts: SnapshotFacts | undefined;
+      try {
+        facts = inspector?.finish();
+      } catch (error) {
+        tarProblem = `not a complete Qdrant snapshot: ${(error as Error).message}`;
+      }
+      if (!facts) throw new ArchiveFormatError(`${source.entryName} is ${tarProblem}`);
+      snapshots.set(source.entryName, facts);
       await source.done?.();
       yield padding(source.size);
     }
     yield endOfArchive();
   }
-  const tap = new HashingTap();
-  await pipeline(blocks, compressor(options.compression, options.signal), tap, createWriteStream(path), options.signal ? { signal: options.signal } : {});
-  return { bytes: tap.bytes, sha256: tap.digest() };
+  const written = await writeDataFile([Readable.from(blocks(), { objectMode: false })], path, options.encoding, options.signal);
+  return { ...written, snapshots };
 }
 
 // ---- reading --------------------------------------------------------------------------------
@@ -166,11 +194,13 @@ export interface ReadArchiveOptions {
 }
 
 /**
- * Reads the archive as a stream: decompression, tar headers, collections.json (first entry), and every
- * snapshot entry inspected (sha256, a well-formed tar to its end, version.info). Content problems
- * throw ArchiveFormatError; errors of a sink pass through unchanged.
+ * Reads the archive as a stream: decryption and decompression (by the file's name), tar headers,
+ * collections.json (first entry), and every snapshot entry inspected (sha256, a well-formed tar to its
+ * end, version.info). Content problems, a ciphertext that does not decrypt included, throw
+ * ArchiveFormatError; an encrypted archive on a worker without an identity throws
+ * EncryptionIdentityMissing before the file is opened; errors of a sink pass through unchanged.
  */
-export async function readArchive(path: string, options: ReadArchiveOptions = {}): Promise<ArchiveContents> {
+export async function readArchive(path: string, config: Pick<Config, 'encryption'>, options: ReadArchiveOptions = {}): Promise<ArchiveContents> {
   const tap = new HashingTap(options.onBytes);
   const stop = new AbortController();
   const abortOnCancel = (): void => stop.abort(options.signal?.reason);
@@ -262,10 +292,12 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   }
 
   try {
-    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), tap, decompressorFor(path, stop.signal), consume, { signal: stop.signal });
+    const decoding = decodingStages(basename(path), config, stop.signal);
+    await pipeline(chained(createReadStream(path, { highWaterMark: 1 << 20 }), [tap, ...decoding]), consume, { signal: stop.signal });
   } catch (error) {
     if (consumeError !== undefined) throw classify(consumeError);
-    if (!(stoppedEarly && (error as Error).name === 'AbortError')) throw classify(error);
+    // Once collections.json is read, whatever the stopped reading reports (a killed age or zstd) does not count.
+    if (!stoppedEarly) throw classify(error);
   } finally {
     options.signal?.removeEventListener('abort', abortOnCancel);
   }
@@ -273,8 +305,11 @@ export async function readArchive(path: string, options: ReadArchiveOptions = {}
   return { index, snapshots, archive: stoppedEarly ? { bytes: 0, sha256: '' } : { bytes: tap.bytes, sha256: tap.digest() } };
 }
 
-/** zlib and file errors are the archive's problems too; everything else (a sink's, a cancellation) passes. */
+/** zlib, zstd, age and file errors are the archive's problems too; everything else (a sink's, a cancellation) passes. */
 function classify(error: unknown): unknown {
+  if (error instanceof ChildFailed && !/was stopped: the activity was cancelled/.test(error.message)) {
+    return new ArchiveFormatError(`cannot be decoded to its end (${error.message})`);
+  }
   const err = error as NodeJS.ErrnoException;
   if (typeof err?.code === 'string' && err.code.startsWith('Z_')) {
     return new ArchiveFormatError(`cannot be decompressed to its end (${err.message})`);
@@ -303,11 +338,34 @@ export async function readSetIndex(config: Config, input: RestoreSource, signal:
   const file = archiveFileOf(input.files);
   const path = join(setDirectory(config.backupDir, input.setName, 'sealed'), file.name);
   try {
-    const { index } = await readArchive(path, { signal, indexOnly: true });
+    const { index } = await readArchive(path, config, { signal, indexOnly: true });
     return { file, path, index };
   } catch (error) {
     throw asVerificationFailed(file.name, error);
   }
+}
+
+/**
+ * What the archive's snapshots, as walked (while writing, or reading back), prove against its
+ * collections.json: every listed snapshot present with its recorded size and sha256, a complete tar
+ * with a version.info, nothing unlisted. Throws VerificationFailed naming `fileName` otherwise.
+ */
+export function snapshotChecks(fileName: string, index: CollectionsIndex, snapshots: ReadonlyMap<string, SnapshotFacts>): string[] {
+  const listed = new Set(index.collections.map((c) => c.file));
+  for (const entry of snapshots.keys()) {
+    if (!listed.has(entry)) throw new VerificationFailed(`${fileName}: ${entry} is not listed in ${INDEX_FILE}`);
+  }
+  const checks = index.collections.map((collection) => {
+    const facts = snapshots.get(collection.file);
+    if (!facts) throw new VerificationFailed(`${fileName}: the snapshot of ${collection.name} (${collection.file}) is missing`);
+    checkSnapshotFacts(fileName, collection, facts);
+    return (
+      `${collection.name}: snapshot of ${facts.bytes} bytes matches its sha256, a complete tar of ${facts.entries} entries ` +
+      `(${facts.sparseEntries} sparse), collection format ${facts.versionInfo}, ${collection.points} points recorded`
+    );
+  });
+  checks.push(index.aliases.length ? `aliases recorded: ${describeAliases(index.aliases)}` : 'no aliases recorded');
+  return checks;
 }
 
 export function checkSnapshotFacts(fileName: string, collection: RecordedCollection, facts: SnapshotFacts): void {

@@ -12,8 +12,10 @@ import type { StagedSet, StoreBackupResult } from '../../core/contract';
 import type { FileEntry } from '../../core/manifest';
 import { fsyncPath, setDirectory } from '../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
-import { archiveFileName, ARCHIVE_ROLE, snapshotEntryName, writeArchive, type ArchiveSource } from './archive';
-import { collectionsIndex, describeAliases } from './collections-index';
+import { encryptionChecks } from '../data-file-streams';
+import { recipientsOf } from '../encryption';
+import { archiveFileName, ARCHIVE_ROLE, snapshotChecks, snapshotEntryName, writeArchive, type ArchiveSource } from './archive';
+import { collectionsIndex, describeAliases, INDEX_FILE } from './collections-index';
 import { aliasList, downloadSnapshot, qdrantConnection, serverVersion } from './connection';
 import { collectionsInScope } from './scope';
 import { checkContentLength, downloadSnapshotToFile, reportedChecksum, ServerSnapshots, snapshotEach, snapshotMismatch } from './snapshots';
@@ -28,7 +30,8 @@ export async function backup(config: Config, set: StagedSet, progress: ProgressR
   const signal = progress.signal;
   const folder = qdrantFolderName(set.stamp);
   const dir = join(setDirectory(config.backupDir, set.name, 'staging'), folder);
-  const archiveFile = archiveFileName(config.compression);
+  const encoding = { compression: config.compression, recipients: await recipientsOf(config) };
+  const archiveFile = archiveFileName(encoding);
   const archivePath = join(dir, archiveFile);
 
   const { version } = await serverVersion(q, signal);
@@ -82,7 +85,7 @@ export async function backup(config: Config, set: StagedSet, progress: ProgressR
     );
     const index = collectionsIndex(config, version, recorded, aliases);
     const written = await progress.timed('downloading snapshots', () =>
-      writeArchive(archivePath, index, sources, { compression: config.compression, signal, onSnapshotBytes: (_entry, bytes) => progress.bytes(bytes) }),
+      writeArchive(archivePath, index, sources, { encoding, signal, onSnapshotBytes: (_entry, bytes) => progress.bytes(bytes) }),
     );
     await fsyncPath(archivePath);
     await fsyncPath(dir);
@@ -101,6 +104,12 @@ export async function backup(config: Config, set: StagedSet, progress: ProgressR
       serverVersion: version,
       files: [file],
       summary: { unit: 'points', counts: Object.fromEntries(recorded.map((c) => [c.name, c.points])) },
+      // Made on the plaintext while it was written, so the workflow needs no read-back (nor, encrypted, the identity).
+      checks: [
+        `${file.name}: written as a tar, every snapshot walked to its end as it streamed in; ${INDEX_FILE} lists ${index.collections.length} collections`,
+        ...snapshotChecks(file.name, index, written.snapshots),
+        ...encryptionChecks([file.name], encoding),
+      ],
       notes,
       phases: progress.timings,
     };

@@ -63,7 +63,7 @@ export async function restore(config: Config, input: StoreRestoreInput, progress
   let writing: WriteStream | undefined;
   try {
     progress.phase('unpacking snapshots');
-    const contents = await readArchive(path, {
+    const contents = await readArchive(path, config, {
       signal,
       sinkFor: (entry) => {
         const planned = byEntry.get(entry);

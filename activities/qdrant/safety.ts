@@ -7,11 +7,17 @@
  * alias changes included).
  */
 import { mkdir, readFile, rm, rmdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { ENCRYPTED_SUFFIX } from '../../core/compression';
 import type { Config } from '../../core/config';
 import type { ReleaseInput, RestoreSource, RollbackInput, SafetySnapshot } from '../../core/contract';
 import { VerificationFailed } from '../repository/errors';
-import { fsyncPath, safetyDirectory, writeDurably } from '../repository/sets';
+import { fsyncPath, safetyDirectory, scratchDirectory, writeDurably } from '../repository/sets';
+import { dataFileName, isStoredAsIs, readDataFile } from '../data-file-streams';
+import { recipientsOf, requireIdentityForFiles } from '../encryption';
+import { fileModes } from '../file-modes';
 import type { ProgressReporter } from '../heartbeat';
 import { missingAliases, removeAliasesNamedLike, syncAliases } from './aliases';
 import { collectionsIndex, INDEX_FILE, parseIndex, type CollectionsIndex } from './collections-index';
@@ -26,7 +32,9 @@ export async function safetySnapshot(config: Config, input: RestoreSource, progr
   const signal = progress.signal;
   const dir = safetyDirectory(config.backupDir, input.restoreId, 'qdrant');
   await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: fileModes().directory });
+  // Encrypted like a set when recipients are configured (the restoring worker holds the identity to roll back).
+  const encoding = { recipients: await recipientsOf(config) };
   const { version } = await serverVersion(q, signal);
   const names = await collectionsInScope(q, config, signal, false);
   const aliases = await aliasList(q, signal);
@@ -35,8 +43,8 @@ export async function safetySnapshot(config: Config, input: RestoreSource, progr
   try {
     recorded = await snapshotEach(q, names, onServer, progress, async (name, description, i) => {
       progress.phase(`downloading snapshot of ${name}`);
-      const file = `collection-${i}.snapshot`;
-      const actual = await downloadSnapshotToFile(q, name, description, join(dir, file), progress);
+      const file = dataFileName(`collection-${i}.snapshot`, encoding);
+      const actual = await downloadSnapshotToFile(q, name, description, join(dir, file), progress, encoding);
       await onServer.delete(name, signal);
       return { file, ...actual };
     });
@@ -72,6 +80,7 @@ async function readSafetyIndex(dir: string): Promise<CollectionsIndex> {
 export async function rollback(config: Config, input: RollbackInput, progress: ProgressReporter): Promise<void> {
   const dir = safetyDirectory(config.backupDir, input.restoreId, 'qdrant');
   const index = await readSafetyIndex(dir);
+  requireIdentityForFiles(config, index.collections.map((c) => c.file));
   const q = qdrantConnection(config);
   const signal = progress.signal;
   const inScope = scopeOf(config);
@@ -84,7 +93,7 @@ export async function rollback(config: Config, input: RollbackInput, progress: P
   await removeAliasesNamedLike(q, before, signal);
   const uploadName = `${SAFETY_UPLOAD_PREFIX}-${input.restoreId}.snapshot`;
   for (const collection of index.collections) {
-    await recoverCollection(q, collection, join(dir, collection.file), uploadName, progress);
+    await withPlaintextSnapshot(config, join(dir, collection.file), input.restoreId, progress, (file) => recoverCollection(q, collection, file, uploadName, progress));
   }
   progress.phase('restoring aliases');
   const existing = new Set(await collectionNames(q, signal));
@@ -95,6 +104,20 @@ export async function rollback(config: Config, input: RollbackInput, progress: P
   const { problems } = await collectionDifferences(q, index.collections, signal);
   problems.push(...(await missingAliases(q, desired, signal)));
   if (problems.length) throw new VerificationFailed(`Qdrant at ${q.where} after the rollback: ${problems.join('; ')}`);
+}
+
+/** Runs `work` on the safety snapshot file itself, or, when it is encrypted, on a decrypted scratch copy (owner-only, removed afterwards). */
+async function withPlaintextSnapshot<T>(config: Config, path: string, restoreId: string, progress: ProgressReporter, work: (file: string) => Promise<T>): Promise<T> {
+  if (isStoredAsIs(basename(path))) return work(path);
+  const scratch = join(scratchDirectory(config.backupDir), `qdrant-rollback-${restoreId}-${basename(path, ENCRYPTED_SUFFIX)}`);
+  await mkdir(dirname(scratch), { recursive: true, mode: fileModes().directory });
+  try {
+    progress.phase(`decrypting ${basename(path)}`);
+    await pipeline(readDataFile(path, config, progress.signal), createWriteStream(scratch, { mode: fileModes().file }));
+    return await work(scratch);
+  } finally {
+    await rm(scratch, { force: true });
+  }
 }
 
 export async function release(config: Config, input: ReleaseInput): Promise<void> {

@@ -7,6 +7,8 @@ import { Context } from '@temporalio/activity';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
+import { encodingStages, type DataFileEncoding } from '../data-file-streams';
+import { fileModes } from '../file-modes';
 import { HashingTap } from '../repository/hashing';
 import type { ProgressReporter } from '../heartbeat';
 import type { RecordedCollection } from './collections-index';
@@ -71,12 +73,14 @@ export async function downloadSnapshotToFile(
   description: SnapshotDescription,
   path: string,
   progress: ProgressReporter,
+  encoding: DataFileEncoding = { recipients: [] },
 ): Promise<{ bytes: number; sha256: string }> {
   const response = await downloadSnapshot(q, collection, description.name, progress.signal);
   checkContentLength(collection, description, response.headers['content-length']);
+  // Hashed as downloaded, before any encryption: the snapshot's own size and sha256, which Qdrant checks on upload.
   const tap = new HashingTap((bytes) => progress.bytes(bytes));
   try {
-    await pipeline(response, tap, createWriteStream(path), { signal: progress.signal });
+    await pipeline([response, tap, ...encodingStages(encoding, progress.signal), createWriteStream(path, { mode: fileModes().file })], { signal: progress.signal });
   } catch (error) {
     await rm(path, { force: true });
     throw error;

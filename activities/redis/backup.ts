@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import type { StagedSet, StoreBackupResult } from '../../core/contract';
+import { encryptionChecks } from '../data-file-streams';
 import { recipientsOf } from '../encryption';
 import { setDirectory } from '../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
@@ -32,7 +33,7 @@ export async function backup(config: Config, set: StagedSet, progress: ProgressR
     const plaintext = join(dir, 'dump.rdb');
     const captured = await captureRdb(url, path, encoding, progress, { plaintextCopy: plaintext });
     const streamed = Date.now();
-    const checked = await deepCheckRdb(name, plaintext, captured.facts, progress, [`${name}: encrypted with age to ${encoding.recipients.length} ${encoding.recipients.length === 1 ? 'recipient' : 'recipients'}; checked on the plaintext before encryption`]);
+    const checked = await deepCheckRdb(name, plaintext, captured.facts, progress, encryptionChecks([name], encoding));
     return {
       ...resultOf(name, captured),
       ...checked,
