@@ -17,11 +17,7 @@ import type { Logger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
-import { setEncryptionOf } from '../activities/encryption';
 import { withProgress } from '../activities/heartbeat';
-import { createPostgresAdapter } from '../activities/postgres';
-import { createQdrantAdapter } from '../activities/qdrant';
-import { createRedisAdapter } from '../activities/redis';
 import { preflight as postgresPreflight } from '../activities/postgres/preflight';
 import { restoreInto } from '../activities/postgres/restore';
 import { verify as postgresVerify } from '../activities/postgres/verify';
@@ -29,9 +25,9 @@ import { preflight as qdrantPreflight } from '../activities/qdrant/preflight';
 import { restore as qdrantRestore } from '../activities/qdrant/restore';
 import { release as qdrantRelease, rollback as qdrantRollback, safetySnapshot as qdrantSafetySnapshot } from '../activities/qdrant/safety';
 import { verify as qdrantVerify } from '../activities/qdrant/verify';
-import { readManifest, sealSet, stageSet } from '../activities/repository/sets';
+import { readManifest } from '../activities/repository/sets';
 import { loadConfig, type Config } from '../core/config';
-import type { RestoreSource, SealSetInput, StoreAdapter, StoreBackupResult } from '../core/contract';
+import type { RestoreSource } from '../core/contract';
 import type { StoreSucceeded } from '../core/manifest';
 import type { StoreName } from '../core/stores';
 import { seedQdrant } from '../devstack/seed';
@@ -41,7 +37,6 @@ import { seedStores, sha256sumCheck, TEST_SCALE } from './support/scholaria';
 import { environmentFor, runCli, startStores, startWorker, type Stores } from './support/stack';
 
 const quiet: Logger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-const TOOL = { name: 'scholaria-backup', version: 'test' };
 
 let stores: Stores;
 let standIn: QdrantStandIn;
@@ -111,22 +106,26 @@ function backupEnv(overrides: Record<string, string> = {}): Record<string, strin
 }
 
 /**
- * Backs up the three stores with their adapters' backup activities and seals the set; every backup
- * must return the checks it made on the plaintext while writing, so nothing is read back (which would
- * need the identity). Returns the sealed set's folder.
+ * Backs up the three stores through the CLI, the backup workflow and a worker that holds only the
+ * recipients. Every store must have made its checks on the plaintext while writing, so nothing was read
+ * back (which would need the identity). Returns the sealed set's folder.
  */
-async function backUpEncrypted(config: Config): Promise<string> {
-  const set = await stageSet(config.backupDir, 'daily', new Date());
-  const stores: SealSetInput['stores'] = {};
-  const adapters: Record<StoreName, StoreAdapter> = { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
-  for (const [store, adapter] of Object.entries(adapters)) {
-    const result: StoreBackupResult = await new MockActivityEnvironment({}, { logger: quiet }).run(() => adapter.backup({ set }));
-    assert.ok(result.summary && result.checks, `${store}: the backup returns the checks it made while writing`);
-    assert.ok(result.checks.some((line) => /encrypted with age to 1 recipient; checked on the plaintext before encryption/.test(line)), result.checks.join('\n'));
-    stores[store as StoreName] = { status: 'ok', serverVersion: result.serverVersion, files: result.files, summary: result.summary, checks: result.checks, notes: result.notes, phases: result.phases };
+async function backUpEncrypted(env: Record<string, string>): Promise<string> {
+  const worker = await startWorker(env);
+  try {
+    const result = await runCli(['backup', '--json'], env);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    const { set, stores: outcomes } = JSON.parse(result.stdout) as { set: { path: string }; stores: Record<string, { checks?: string[] }> };
+    for (const [store, outcome] of Object.entries(outcomes)) {
+      assert.ok(
+        outcome.checks?.some((line) => /encrypted with age to 1 recipient; checked on the plaintext before encryption/.test(line)),
+        `${store}: ${(outcome.checks ?? []).join('\n')}`,
+      );
+    }
+    return set.path;
+  } finally {
+    await worker.stop();
   }
-  const sealed = await sealSet(config.backupDir, { set, stores, startedAt: new Date().toISOString(), workflow: { id: 'test', runId: 'test' } }, TOOL, await setEncryptionOf(config));
-  return sealed.path;
 }
 
 /** `age -d -i <identity>` of a stored file, then `then` (a shell pipeline reading stdin). */
@@ -170,7 +169,7 @@ describe('an encrypted set of PostgreSQL, Redis and Qdrant (stand-in), through t
   before(async () => {
     const env = backupEnv();
     config = loadConfig({ ...env, BACKUP_ENCRYPTION_IDENTITY_FILE: identityFile });
-    setPath = await backUpEncrypted(loadConfig(env));
+    setPath = await backUpEncrypted(env);
     stamp = setPath.slice(-15);
     atBackup = await fingerprint();
     const manifest = await readManifest(setPath);
@@ -348,7 +347,7 @@ describe('a Qdrant safety snapshot with recipients configured', () => {
 describe('with zstd', () => {
   test('an encrypted backup writes .zst.age files that age and zstd open, and verify reads them with the identity', async () => {
     const env = backupEnv({ BACKUP_COMPRESSION: 'zstd', BACKUP_DIR: join(stores.dir, 'backup-zstd') });
-    const setPath = await backUpEncrypted(loadConfig(env));
+    const setPath = await backUpEncrypted(env);
     const stamp = setPath.slice(-15);
     const names = [...readdirSync(setPath), ...readdirSync(join(setPath, `qdrant_${stamp}`)).map((name) => `qdrant_${stamp}/${name}`)].filter((name) => !name.endsWith('.json') && name !== 'SHA256SUMS' && name !== `qdrant_${stamp}`).sort();
     assert.deepEqual(names, [
