@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { CancelledFailure } from '@temporalio/common';
 import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 import { boundToThisProcess, SETPRIV_COMMAND_NOT_FOUND } from './process-lifetime';
 
@@ -33,7 +34,8 @@ export function spawnChecked(
   const done = new Promise<void>((resolve, reject) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') reject(new ChildFailed(`${command} is not installed or not on PATH`));
-      else if (error.name === 'AbortError') reject(new ChildFailed(`${command} was stopped: the activity was cancelled`));
+      // A cancellation, not a failure of the child: the run reports the store as stopped, not failed.
+      else if (error.name === 'AbortError') reject(new CancelledFailure(`${command} was stopped: the activity was cancelled`));
       else reject(new ChildFailed(`${command}: ${error.message}`));
     });
     child.once('close', (code, signal) => {

@@ -6,10 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import { Redis } from 'ioredis';
+import { REPLICATION_MARKER } from '../activities/redis/replicate-into-target';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { msNumberToTs } from '@temporalio/common/lib/time';
 import { startTemporalDevServer, type DevServer } from '../devstack/temporal';
@@ -138,4 +140,30 @@ test('a resumed attempt shows only what that attempt reported, not the previous 
   assert.deepEqual([pending(2, 5000, 2000).phase, pending(2, 5000, 2000).bytes], ['resuming', 0]);
   assert.equal(pending(2, undefined, 2000).phase, 'waiting to retry');
   assert.equal(pending(2, 5000, 6000).phase, 'pg_restore');
+});
+
+test('a Redis target left replicating from a dead worker: health-check and status say so and how to release it', async () => {
+  const restoreId = '20260101_000000';
+  const deadPort = await freePort();
+  const dir = join(env.BACKUP_DIR!, '.safety', restoreId, 'redis');
+  mkdirSync(dir, { recursive: true });
+  const marker = join(dir, REPLICATION_MARKER);
+  writeFileSync(marker, JSON.stringify({ host: '127.0.0.1', port: deadPort }));
+  const redis = new Redis(stores.redis.url);
+  try {
+    // The state a worker SIGKILLed mid-replication leaves: a replica of an address nobody serves.
+    await redis.call('REPLICAOF', '127.0.0.1', String(deadPort));
+    const health = await runCli(['health-check'], env);
+    assert.notEqual(health.code, 0);
+    assert.match(health.stdout + health.stderr, new RegExp(`restore ${restoreId} left the Redis target replicating from 127.0.0.1:${deadPort}, where nothing listens`));
+    assert.match(health.stdout + health.stderr, /REPLICAOF NO ONE/);
+    const status = await runCli(['status'], env);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /Warning: restore 20260101_000000 left the Redis target replicating/);
+    assert.match(status.stdout, /Safety snapshots kept .*20260101_000000 \(redis\)/);
+  } finally {
+    await redis.call('REPLICAOF', 'NO', 'ONE');
+    redis.disconnect();
+    rmSync(join(env.BACKUP_DIR!, '.safety', restoreId), { recursive: true, force: true });
+  }
 });
