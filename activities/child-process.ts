@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { CancelledFailure } from '@temporalio/common';
 import { Duplex, PassThrough, Writable, type Readable } from 'node:stream';
+import { boundToThisProcess, SETPRIV_COMMAND_NOT_FOUND } from './process-lifetime';
 
 /** A child whose exit code is checked: a dump that ends early must fail, however much it wrote. */
 export interface CheckedChild {
@@ -17,7 +19,9 @@ export function spawnChecked(
   args: readonly string[],
   options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'ignore' },
 ): CheckedChild {
-  const child = spawn(command, args, {
+  // Bound to the worker: a worker killed with SIGKILL takes its children with it.
+  const line = boundToThisProcess(command, args);
+  const child = spawn(line.command, line.args, {
     env: options.env ?? process.env,
     stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
     signal: options.signal,
@@ -30,11 +34,15 @@ export function spawnChecked(
   const done = new Promise<void>((resolve, reject) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') reject(new ChildFailed(`${command} is not installed or not on PATH`));
-      else if (error.name === 'AbortError') reject(new ChildFailed(`${command} was stopped: the activity was cancelled`));
+      // A cancellation, not a failure of the child: the run reports the store as stopped, not failed.
+      else if (error.name === 'AbortError') reject(new CancelledFailure(`${command} was stopped: the activity was cancelled`));
       else reject(new ChildFailed(`${command}: ${error.message}`));
     });
     child.once('close', (code, signal) => {
       if (code === 0) return resolve();
+      if (line.bound && code === SETPRIV_COMMAND_NOT_FOUND && /setpriv: failed to execute/.test(stderr)) {
+        return reject(new ChildFailed(`${command} is not installed or not on PATH`));
+      }
       // age ends every error with a line asking to report unhelpful errors: it says nothing about this one.
       const lastLines = stderr
         .trim()

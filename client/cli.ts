@@ -19,6 +19,7 @@ import { pruneCommand } from './commands/prune';
 import { schedulesCommand } from './commands/schedules';
 import { runsCommand, statusCommand } from './commands/status';
 import { connectTemporal, UserError } from './connection';
+import { StoppedWaiting } from './wait-through-outages';
 import { applySchedules } from './schedules';
 
 function config(): Config {
@@ -175,6 +176,11 @@ export async function main(argv: string[]): Promise<void> {
   } catch (error) {
     if (error instanceof CommanderError) {
       process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (error instanceof StoppedWaiting) {
+      process.stderr.write(`scholaria-backup: ${redactSecrets(error.message)}\n`);
+      process.exitCode = error.exitCode;
       return;
     }
     const known = error instanceof UserError || error instanceof ConfigError || (error as Error).name in KNOWN_ERRORS;

@@ -5,8 +5,10 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Workflow, WorkflowResultType } from '@temporalio/common';
 import { defaultPayloadConverter } from '@temporalio/common';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import type { StoreProgress } from '../core/contract';
 import { formatBytes } from './format';
+import { reconnectPatienceMs, resultThroughOutages } from './wait-through-outages';
 
 interface ActivityProgress {
   activity: string;
@@ -15,27 +17,48 @@ interface ActivityProgress {
   attempt: number;
 }
 
-async function pendingProgress(handle: WorkflowHandle<Workflow>): Promise<ActivityProgress[]> {
-  const description = await handle.describe();
-  return (description.raw.pendingActivities ?? []).map((pending) => {
-    const payload = pending.heartbeatDetails?.payloads?.[0];
-    const details = payload ? (defaultPayloadConverter.fromPayload(payload) as StoreProgress) : undefined;
-    return {
-      activity: pending.activityType?.name ?? 'activity',
-      phase: details?.phase ?? 'scheduled',
-      bytes: details?.bytes ?? 0,
-      attempt: pending.attempt ?? 1,
-    };
-  });
+type PendingActivity = NonNullable<Awaited<ReturnType<WorkflowHandle<Workflow>['describe']>>['raw']['pendingActivities']>[number];
+
+/**
+ * What an attempt reported itself. Temporal keeps an activity's last heartbeat across attempts, so
+ * details older than the current attempt's start are the previous attempt's, not this one's.
+ */
+export function progressOf(pending: PendingActivity): ActivityProgress {
+  const attempt = pending.attempt ?? 1;
+  const startedAt = optionalTsToMs(pending.lastStartedTime);
+  const heartbeatAt = optionalTsToMs(pending.lastHeartbeatTime);
+  const fromThisAttempt = attempt <= 1 || (startedAt !== undefined && heartbeatAt !== undefined && heartbeatAt >= startedAt);
+  const payload = fromThisAttempt ? pending.heartbeatDetails?.payloads?.[0] : undefined;
+  const details = payload ? (defaultPayloadConverter.fromPayload(payload) as StoreProgress) : undefined;
+  const waiting = attempt > 1 && startedAt === undefined ? 'waiting to retry' : attempt > 1 ? 'resuming' : 'scheduled';
+  return {
+    activity: pending.activityType?.name ?? 'activity',
+    phase: details?.phase ?? waiting,
+    bytes: details?.bytes ?? 0,
+    attempt,
+  };
 }
 
-/** Prints progress until the workflow's result settles; returns (or throws) that result. */
+async function pendingProgress(handle: WorkflowHandle<Workflow>): Promise<ActivityProgress[]> {
+  const description = await handle.describe();
+  return (description.raw.pendingActivities ?? []).map(progressOf);
+}
+
+/**
+ * Prints progress until the workflow's result settles; returns (or throws) that result. Lost contact
+ * with Temporal is waited through (see wait-through-outages.ts); `url` is the run's Web UI page.
+ */
 export async function watchWorkflow<T extends Workflow>(
   handle: WorkflowHandle<T>,
   output: NodeJS.WriteStream,
   intervalMs = 1000,
+  url?: string,
 ): Promise<WorkflowResultType<T>> {
-  const result = handle.result();
+  const result = resultThroughOutages(handle, {
+    patienceMs: reconnectPatienceMs(),
+    howToFollow: `follow it with \`scholaria-backup status\` or \`scholaria-backup runs\`${url ? `, or in the Web UI: ${url}` : ''}`,
+    onLostContact: (message) => output.write(`  ${message}\n`),
+  });
   let settled = false;
   result.then(
     () => (settled = true),

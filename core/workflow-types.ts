@@ -67,6 +67,8 @@ export interface RestoreWorkflowResult {
 
 /** Failure type of a restore that failed after changing something; its details carry the RestoreWorkflowResult. */
 export const RESTORE_FAILED = 'RestoreFailed';
+/** The query a restore answers with its per-store report, also once cancelled (a cancelled run carries no details). */
+export const RESTORE_REPORT_QUERY = 'restoreReport';
 
 export interface VerifyWorkflowInput {
   /** `latest`, a set name, or a set path inside BACKUP_DIR. */

@@ -37,6 +37,21 @@ async function dumpInProgress(handle: WorkflowHandle): Promise<void> {
   assert.fail('the PostgreSQL dump was never seen running');
 }
 
+/** The pids of a process's children, and theirs, now. */
+function descendantsOf(pid: number): number[] {
+  const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map(Number);
+  return children.flatMap((child) => [child, ...descendantsOf(child)]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function dumpProcesses(): string[] {
   const result = spawnSync('pgrep', ['-f', `pg_dump.*${stores.postgres.port}`], { encoding: 'utf8' });
   return result.stdout.trim().split('\n').filter(Boolean);
@@ -65,8 +80,15 @@ test('a worker killed with SIGKILL in the middle of the PostgreSQL dump: a new w
   try {
     const handle = client.workflow.getHandle(workflowId);
     await dumpInProgress(handle);
+    const children = descendantsOf(first.pid!);
+    assert.ok(dumpProcesses().length > 0 && children.length > 0, 'pg_dump runs as a child of the worker');
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
+    // The worker's children die with it: nothing keeps reading the database or writing a dead pipe.
+    const deadline = Date.now() + 5000;
+    while (children.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(children.filter(alive), [], 'no child of the killed worker is left running');
+    assert.deepEqual(dumpProcesses(), [], 'no pg_dump is left running');
 
     startWorkerProcess();
     const result = (await handle.result()) as BackupWorkflowResult;

@@ -7,6 +7,7 @@
  * heartbeat timeout and a cancellation still reaches it.
  */
 import type { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, ActivityInterceptorsFactory, Next } from '@temporalio/worker';
 import type { Config } from '../core/config';
 import { isTier } from '../core/tiers';
@@ -44,6 +45,12 @@ class ActivityLogInterceptor implements ActivityInboundCallsInterceptor {
       logger.info({ ms: Date.now() - started }, 'activity finished');
       return result;
     } catch (error) {
+      // Whatever an activity throws once it was cancelled is that cancellation: the run then reports
+      // the store as stopped, not as failed with the error its killed child or closed socket raised.
+      if (this.context.cancellationSignal.aborted) {
+        logger.warn({ ms: Date.now() - started }, 'activity cancelled');
+        throw error instanceof CancelledFailure ? error : new CancelledFailure(`${info.activityType} was cancelled`);
+      }
       const failure = toActivityFailure(error);
       logger.error({ ms: Date.now() - started, failure: failure.type, retryable: !failure.nonRetryable }, failure.message);
       throw failure;

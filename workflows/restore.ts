@@ -1,7 +1,9 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  defineQuery,
   isCancellation,
+  setHandler,
   setCurrentDetails,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -10,7 +12,7 @@ import { summaryDifferences, type Manifest } from '../core/manifest';
 import { stampOf } from '../core/set-names';
 import { STORE_LABELS, STORE_NAMES, type StoreName } from '../core/stores';
 import type { RunOutcome } from '../core/search-attributes';
-import { RESTORE_FAILED, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../core/workflow-types';
+import { RESTORE_FAILED, RESTORE_REPORT_QUERY, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../core/workflow-types';
 import { audit, repository, storeActivity, withSummary } from './activity-proxies';
 import { notify } from './notify';
 import { reasonOf } from './failure-reasons';
@@ -32,12 +34,16 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
   let outcome = 'failed';
   let setName = input.reference;
   let stores: StoreName[] = input.components ?? [];
+  let checks: string[] = [];
+  // Answers with the report so far; the CLI asks it of a cancelled run, which Temporal records without details.
+  setHandler(restoreReport, () => ({ set: setName, dryRun: input.dryRun, checks, stores: reports }));
   try {
     const set = await withSummary(repository.resolveBackupSet, describeReference(input.reference))({ reference: input.reference });
     setName = set.name;
     recordRun({ set: set.name, tier: set.manifest.tier });
     stores = storesToRestore(set.manifest, input.components);
     const verified = await verifySealedSet(set, stores, 'restore');
+    checks = verified.checks;
     const sources = Object.fromEntries(stores.map((store) => [store, sourceOf(set.manifest, store, restoreId)])) as Record<StoreName, RestoreSource>;
 
     setCurrentDetails(`Preflight of ${stores.map((store) => STORE_LABELS[store]).join(', ')}`);
@@ -163,6 +169,8 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     );
   }
 }
+
+const restoreReport = defineQuery<RestoreWorkflowResult>(RESTORE_REPORT_QUERY);
 
 function describeReference(reference: string): string {
   return reference === 'latest' ? 'Find the newest complete set in BACKUP_DIR' : `Find ${reference} in BACKUP_DIR and read its manifest`;

@@ -9,7 +9,7 @@ import { fileModes } from '../file-modes';
 import type { ProgressReporter } from '../heartbeat';
 import { withTarget } from './connection';
 import { replaceAllKeys } from './copy-keys';
-import { ReplicationUnavailable, replicateIntoTarget } from './replicate-into-target';
+import { REPLICATION_MARKER, ReplicationUnavailable, replicateIntoTarget } from './replicate-into-target';
 import { expandRdb, loadRdb } from './rdb-files';
 import { withScratch } from './scratch';
 
@@ -46,7 +46,7 @@ export async function loadIntoTarget(
         (target) =>
           replicateIntoTarget(target, () => readDataFile(storedPath, config, progress.signal), progress, {
             tls: storeUrl(config, 'redis').startsWith('rediss:'),
-            marker: join(dir, 'replicating-from.json'),
+            marker: join(dir, REPLICATION_MARKER),
           }),
         progress.signal,
       );

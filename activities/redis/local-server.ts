@@ -7,6 +7,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
+import { boundToThisProcess, SETPRIV_COMMAND_NOT_FOUND } from '../process-lifetime';
 
 export interface LocalRedisOptions {
   /** Working folder (created if missing); holds the socket and the log, and the RDB unless `rdbFile` is given. */
@@ -53,7 +54,9 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
   const logFile = join(options.dir, LOG_FILE);
   const args = serverArguments(options, logFile, socketPath);
 
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Bound to this process: a worker killed with SIGKILL must not leave its redis-server behind.
+  const line = boundToThisProcess(binary, args);
+  const child = spawn(line.command, line.args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderrTail = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => {
@@ -67,13 +70,11 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
     });
   });
 
+  const notFound = () =>
+    new Error(`cannot run ${binary}: not found. Install Debian's redis-server package (apt-get install redis-server), or pass the binary's path`);
   const spawned = await spawnOutcome(child);
   if (spawned instanceof Error) {
-    if ((spawned as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(
-        `cannot run ${binary}: not found. Install Debian's redis-server package (apt-get install redis-server), or pass the binary's path`,
-      );
-    }
+    if ((spawned as NodeJS.ErrnoException).code === 'ENOENT') throw notFound();
     throw spawned;
   }
 
@@ -88,6 +89,7 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
   try {
     await waitUntilLoaded(connection, () => exitInfo, FIRST_REPLY_TIMEOUT_MS);
   } catch (error) {
+    if (line.bound && exitInfo?.code === SETPRIV_COMMAND_NOT_FOUND && stderrTail.includes('setpriv: failed to execute')) throw notFound();
     const reason = exitInfo
       ? `redis-server exited during start-up (code ${exitInfo.code}, signal ${exitInfo.signal})`
       : `redis-server did not become ready: ${(error as Error).message}`;

@@ -8,6 +8,7 @@ import { dataFileName } from '../data-file-streams';
 import { recipientsOf } from '../encryption';
 import { fileModes } from '../file-modes';
 import { safetyDirectory } from '../repository/sets';
+import { removeSafetyFolderIfEmpty } from '../repository/safety-snapshots';
 import type { ProgressReporter } from '../heartbeat';
 import { withTarget } from './connection';
 import { keyCountsPerDatabase } from './local-server';
@@ -43,5 +44,7 @@ export async function rollback(config: Config, { restoreId, safety }: RollbackIn
 }
 
 export async function release(config: Config, { restoreId, keep }: ReleaseInput): Promise<void> {
-  if (!keep) await rm(safetyDirectory(config.backupDir, restoreId, 'redis'), { recursive: true, force: true });
+  if (keep) return;
+  await rm(safetyDirectory(config.backupDir, restoreId, 'redis'), { recursive: true, force: true });
+  await removeSafetyFolderIfEmpty(config.backupDir, restoreId);
 }

@@ -7,6 +7,7 @@ import type { PruneReport } from '../../core/workflow-types';
 import { isSetName } from '../../core/set-names';
 import type { Tier } from '../../core/tiers';
 import { listSets, type SetListing } from './sets';
+import { pruneSafetySnapshots } from './safety-snapshots';
 
 
 function candidateOf(set: SetListing): RetentionCandidate {
@@ -37,5 +38,7 @@ export async function pruneSets(
       deleted.push(decision.name);
     }
   }
+  // Safety snapshots kept after a rollback live as long as a daily set; empty restore folders go now.
+  if (options.apply) await pruneSafetySnapshots(backupDir, rules.days.daily, now);
   return { decisions, deleted };
 }

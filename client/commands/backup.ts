@@ -7,6 +7,7 @@ import { connectTemporal, UserError } from '../connection';
 import { failureDetails, rootFailure } from '../failure-details';
 import { formatBytes } from '../format';
 import { watchWorkflow } from '../watch';
+import { StoppedWaiting } from '../wait-through-outages';
 import { requester, startRun, workflowIds } from '../runs';
 
 export interface BackupOptions {
@@ -47,10 +48,11 @@ export async function backupCommand(config: Config, options: BackupOptions): Pro
   }
   if (!options.json) process.stdout.write(`Backup ${workflowId} started${url ? `: ${url}` : ''}\n`);
   try {
-    const result = await watchWorkflow(handle, options.json ? process.stderr : process.stdout);
+    const result = await watchWorkflow(handle, options.json ? process.stderr : process.stdout, undefined, url);
     printResult(result, workflowId, url, options.json);
     return 0;
   } catch (error) {
+    if (error instanceof StoppedWaiting) throw error;
     const partial = failureDetails<BackupWorkflowResult>(error, PARTIAL_BACKUP);
     if (partial) {
       printResult(partial, workflowId, url, options.json);

@@ -17,6 +17,7 @@ import { connectTemporal } from '../connection';
 import { formatBytes, formatDuration } from '../format';
 import { listSchedules, type ScheduleRow } from '../schedules';
 import { startRun, workflowIds } from '../runs';
+import { describeLeftReplicating, howToRelease, leftReplicating } from '../left-behind';
 
 export interface Check {
   name: string;
@@ -39,6 +40,10 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
     add({ name: 'backup dir', ok: true, detail: `${config.backupDir} is writable` });
   } catch (error) {
     add({ name: 'backup dir', ok: false, detail: (error as Error).message, fix: `create ${config.backupDir} or mount the backup volume there, writable by this user` });
+  }
+
+  for (const left of await leftReplicating(config.backupDir).catch(() => [])) {
+    add({ name: 'redis replication', ok: false, detail: describeLeftReplicating(left), fix: howToRelease(left) });
   }
 
   const sets = await listSets(config.backupDir).catch(() => []);

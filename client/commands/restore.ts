@@ -8,6 +8,8 @@ import { runUrl } from '../../core/temporal-ui';
 import { connectTemporal, UserError } from '../connection';
 import { failureDetails, rootFailure } from '../failure-details';
 import { watchWorkflow } from '../watch';
+import { reportOfCancelledRestore } from '../cancelled-restore';
+import { StoppedWaiting } from '../wait-through-outages';
 import { requester, startRun, workflowIds } from '../runs';
 
 export interface RestoreOptions {
@@ -55,11 +57,15 @@ export async function restoreCommand(config: Config, reference: string, options:
     const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
     if (!options.json) process.stdout.write(`${dryRun ? 'Dry run' : 'Restore'} ${workflowId} started${url ? `: ${url}` : ''}\n`);
     try {
-      const result = await watchWorkflow(handle, options.json ? process.stderr : process.stdout);
+      const result = await watchWorkflow(handle, options.json ? process.stderr : process.stdout, undefined, url);
       print(result, options.json);
       return 0;
     } catch (error) {
-      const details = failureDetails<RestoreWorkflowResult>(error, RESTORE_FAILED) ?? failureDetails<RestoreWorkflowResult>(error, 'PreflightFailed');
+      if (error instanceof StoppedWaiting) throw error;
+      const details =
+        failureDetails<RestoreWorkflowResult>(error, RESTORE_FAILED) ??
+        failureDetails<RestoreWorkflowResult>(error, 'PreflightFailed') ??
+        (await reportOfCancelledRestore(handle, error));
       if (details) print(details, options.json);
       throw new UserError(`${dryRun ? 'dry run' : 'restore'} ${workflowId} failed: ${rootFailure(error).message}`);
     }

@@ -12,6 +12,8 @@ import { filesOf, totalBytes } from '../../core/manifest';
 import { SCHEDULED_TIERS } from '../../core/schedules';
 import { TIERS } from '../../core/tiers';
 import { listSets } from '../../activities/repository/sets';
+import { listSafetySnapshots } from '../../activities/repository/safety-snapshots';
+import { describeLeftReplicating, howToRelease, leftReplicating } from '../left-behind';
 import { connectTemporal, UserError } from '../connection';
 import { formatBytes, formatDuration, formatTable } from '../format';
 import { listSchedules } from '../schedules';
@@ -42,8 +44,10 @@ export async function statusCommand(config: Config, options: { json?: boolean })
       newest: sets[0]?.name ?? null,
     };
     const lastRestore = await lastAuditEntry(config);
+    const safetySnapshots = (await listSafetySnapshots(config.backupDir)).filter((snapshot) => snapshot.stores.length > 0);
+    const replicating = await leftReplicating(config.backupDir, safetySnapshots);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ schedules, lastRuns, running, storage, lastRestore }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ schedules, lastRuns, running, storage, lastRestore, safetySnapshots, replicating }, null, 2)}\n`);
       return 0;
     }
     const now = Date.now();
@@ -69,6 +73,10 @@ export async function statusCommand(config: Config, options: { json?: boolean })
       `Storage: ${storage.sets} sets in ${config.backupDir} (${storage.complete} complete, ${storage.partial} partial${storage.unreadable ? `, ${storage.unreadable} unreadable` : ''}), ${formatBytes(storage.bytes)}${storage.newest ? `; newest ${storage.newest}` : ''}`,
       `Last restore: ${lastRestore ? `${lastRestore.at} by ${lastRestore.by}: ${lastRestore.dryRun ? 'dry run of ' : ''}${lastRestore.set} (${lastRestore.stores.join(', ')}) → ${lastRestore.outcome}` : 'none recorded'}`,
     );
+    if (safetySnapshots.length > 0) {
+      lines.push(`Safety snapshots kept (pruned after BACKUP_DAILY_RETENTION=${config.retentionDays.daily} days): ${safetySnapshots.map((snapshot) => `${snapshot.restoreId} (${snapshot.stores.join(', ')})`).join(', ')} in ${join(config.backupDir, '.safety')}`);
+    }
+    for (const left of replicating) lines.push(`Warning: ${describeLeftReplicating(left)}; ${howToRelease(left)}`);
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } finally {

@@ -5,6 +5,7 @@ import { runUrl } from '../../core/temporal-ui';
 import { connectTemporal, UserError } from '../connection';
 import { rootFailure } from '../failure-details';
 import { watchWorkflow } from '../watch';
+import { StoppedWaiting } from '../wait-through-outages';
 import { startRun, workflowIds } from '../runs';
 
 export async function verifyCommand(config: Config, reference: string, options: { json?: boolean }): Promise<number> {
@@ -29,8 +30,9 @@ export async function verifyCommand(config: Config, reference: string, options: 
     if (!options.json) process.stdout.write(`Verifying ${reference} (${workflowId})${url ? `: ${url}` : ''}\n`);
     let result: VerifyWorkflowResult;
     try {
-      result = await watchWorkflow(handle, options.json ? process.stderr : process.stdout);
+      result = await watchWorkflow(handle, options.json ? process.stderr : process.stdout, undefined, url);
     } catch (error) {
+      if (error instanceof StoppedWaiting) throw error;
       throw new UserError(`verification failed: ${rootFailure(error).message}`);
     }
     if (options.json) {

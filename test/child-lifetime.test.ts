@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { scratchDir } from './support/stack';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('a worker killed with SIGKILL takes its children with it (scratch redis-server, spawned tools)', async () => {
+  const dir = scratchDir('children');
+  const parent = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'faults', 'spawn-children.ts'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = (await once(parent.stdout.setEncoding('utf8'), 'data')) as [string];
+    const pids = JSON.parse(line) as { redis: number; sleep: number };
+    assert.ok(alive(pids.redis) && alive(pids.sleep), 'the children run while their parent does');
+    parent.kill('SIGKILL');
+    await once(parent, 'exit');
+    const deadline = Date.now() + 5000;
+    while ((alive(pids.redis) || alive(pids.sleep)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const left = Object.entries(pids).filter(([, pid]) => alive(pid));
+    for (const [, pid] of left) process.kill(pid, 'SIGKILL');
+    assert.deepEqual(left.map(([name]) => name), [], 'no child outlived its SIGKILLed parent');
+  } finally {
+    if (parent.exitCode === null) parent.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
