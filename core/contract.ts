@@ -236,7 +236,7 @@ export interface EncryptionActivities {
 
 /** A message for people: every failure, and successes when BACKUP_NOTIFY_ON_SUCCESS is set. */
 export interface Notification {
-  kind: 'backup' | 'restore' | 'prune' | 'health-check';
+  kind: 'backup' | 'restore' | 'verify' | 'prune' | 'health-check';
   outcome: 'succeeded' | 'failed' | 'partial' | 'rolled back' | 'refused';
   /** One line, e.g. `daily backup scholaria_backup_20260301_020000 is partial: Redis failed`. */
   title: string;

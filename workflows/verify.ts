@@ -6,7 +6,8 @@ import { IDENTITY_VARIABLE } from '../core/encryption-identity';
 import type { VerifyWorkflowInput, VerifyWorkflowResult } from '../core/workflow-types';
 import { encryption, repository, storeActivity, withSummary } from './activity-proxies';
 import { recordAudit } from './audit';
-import { reasonOf } from './failure-reasons';
+import { failureTypeOf, reasonOf } from './failure-reasons';
+import { notify } from './notify';
 import { recordRun } from './run-attributes';
 
 /**
@@ -36,6 +37,10 @@ export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<Verify
     outcome = isCancellation(error) ? 'cancelled' : `failed: ${reason}`;
     recordRun({ outcome: isCancellation(error) ? 'cancelled' : 'failed' });
     setCurrentDetails(`${isCancellation(error) ? 'Cancelled' : 'Failed'}: ${reasonOf(error)}`);
+    // A set that no longer matches what it was sealed with is an anomaly people must hear about.
+    if (SET_CHANGED.includes(failureTypeOf(error) ?? '') && patched(AUDITED_VERIFY)) {
+      await notify({ kind: 'verify', outcome: 'failed', title: `set ${setName ?? input.reference} changed after it was sealed`, set: setName, tier, reason, details: [] });
+    }
     throw error;
   } finally {
     if (patched(AUDITED_VERIFY)) {
@@ -43,6 +48,9 @@ export async function verifyWorkflow(input: VerifyWorkflowInput): Promise<Verify
     }
   }
 }
+
+/** Failure types of a set whose bytes no longer match what it was sealed with. */
+const SET_CHANGED = ['ChecksumMismatch'];
 
 /** Verifications recorded before they were audited replay without the audit step. */
 const AUDITED_VERIFY = 'audited-verify';
