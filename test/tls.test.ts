@@ -117,6 +117,7 @@ test('PostgreSQL with ssl=on and sslmode=require (a self-signed certificate): ba
   await admin.connect();
   await admin.query('ALTER SYSTEM SET ssl = on');
   await admin.query('SELECT pg_reload_conf()');
+  assert.equal((await admin.query<{ ssl: string }>('SHOW ssl')).rows[0]!.ssl, 'on');
   await admin.query('CREATE DATABASE scholaria');
   await admin.end();
   const app = new Client({ connectionString: postgres.url('scholaria') });
