@@ -258,5 +258,6 @@ test('schedules apply, pause, resume and trigger each leave an audit line with w
     assert.match(line.workflowId!, /^audit-schedule-(apply|pause|resume|trigger)-/);
     assert.ok(!Number.isNaN(Date.parse(line.at!)));
   }
-  assert.deepEqual(schedules.filter((line) => line.action === 'pause').map((line) => line.target), ['weekly']);
+  // The first pause is the weekly one of the time-zone test (the health-check test pauses another later).
+  assert.equal(schedules.find((line) => line.action === 'pause')?.target, 'weekly');
 });
