@@ -12,12 +12,13 @@ import type { Duplex } from 'node:stream';
 import { ApplicationFailure } from '@temporalio/common';
 import { isEncryptedFile } from '../core/compression';
 import { ConfigError, parseRecipients, type Config } from '../core/config';
+import { IDENTITY_VARIABLE } from '../core/encryption-identity';
 import { filesOf, type SetEncryption } from '../core/manifest';
 import { childFilter, spawnChecked } from './child-process';
 import { VerificationFailed } from './repository/errors';
 import { readManifest, setDirectory } from './repository/sets';
 
-export const IDENTITY_VARIABLE = 'BACKUP_ENCRYPTION_IDENTITY_FILE';
+export { IDENTITY_VARIABLE };
 
 /**
  * An encrypted set was to be read on a worker without `BACKUP_ENCRYPTION_IDENTITY_FILE`. Non-retryable

@@ -8,6 +8,7 @@ import { Context } from '@temporalio/activity';
 import type {
   AuditActivities,
   BackupLockActivities,
+  EncryptionActivities,
   NotificationActivities,
   RepositoryActivities,
   StoreActivities,
@@ -23,12 +24,13 @@ import { createAuditActivities } from './audit';
 import { createBackupLockActivities } from './backup-lock';
 import { createNotificationActivities } from './notifications';
 import { createRepositoryActivities } from './repository/index';
+import { createEncryptionActivities } from './set-decryption';
 
 export function createStoreAdapters(config: Config): Record<StoreName, StoreAdapter> {
   return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
 }
 
-export type Activities = StoreActivities & RepositoryActivities & AuditActivities & BackupLockActivities & NotificationActivities;
+export type Activities = StoreActivities & RepositoryActivities & AuditActivities & EncryptionActivities & BackupLockActivities & NotificationActivities;
 
 /**
  * Successes are sent only when BACKUP_NOTIFY_ON_SUCCESS asks for them, and every message links the run
@@ -51,6 +53,7 @@ export function createActivities(config: Config): Activities {
     ...storeActivitiesOf(createStoreAdapters(config)),
     ...createRepositoryActivities(config),
     ...createAuditActivities(config),
+    ...createEncryptionActivities(config),
     ...createBackupLockActivities(),
     ...notificationPolicy(config, createNotificationActivities(config)),
   };

@@ -62,6 +62,7 @@ function program(): Command {
     .command('verify')
     .argument('<set>', 'latest, a set name, or its path')
     .description('re-check every checksum of a set and the deep checks of each store')
+    .option('--deep', 'an encrypted set must also decrypt on the worker (fail without BACKUP_ENCRYPTION_IDENTITY_FILE)')
     .option('--json', 'print JSON')
     .action(async (reference: string, options) => finish(await verifyCommand(config(), reference, options)));
 

@@ -155,6 +155,7 @@ const environmentSchema = z.object({
     .transform((recipients) => recipients ?? []),
   BACKUP_ENCRYPTION_RECIPIENTS_FILE: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
   BACKUP_ENCRYPTION_IDENTITY_FILE: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
+  BACKUP_AUDIT_MAX_FAILURES_PER_DAY: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').positive('must be at least 1').default(3),
   BACKUP_FILE_GROUP_READ: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).default('false'),
   BACKUP_OFFSITE_URL: z.string().transform(parsedWith(parseOffsiteUrl)).optional(),
   BACKUP_OFFSITE_ENDPOINT: urlWithScheme(['http', 'https']),
@@ -208,6 +209,8 @@ export interface Config {
    * by `age` itself, never by this process, and is never copied anywhere.
    */
   encryption: { recipients: string[]; recipientsFile?: string; identityFile?: string };
+  /** More failed restores or verifies than this within 24 hours is an anomaly (health-check, notification). */
+  auditMaxFailuresPerDay: number;
   /** Sets, staging, safety snapshots and logs: owner-only (0700/0600), or readable by the group too (0750/0640). */
   groupRead: boolean;
   notify: {
@@ -319,6 +322,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       recipientsFile: e.BACKUP_ENCRYPTION_RECIPIENTS_FILE,
       identityFile: e.BACKUP_ENCRYPTION_IDENTITY_FILE,
     },
+    auditMaxFailuresPerDay: e.BACKUP_AUDIT_MAX_FAILURES_PER_DAY,
     groupRead: yes(e.BACKUP_FILE_GROUP_READ),
     notify: {
       email:

@@ -2,6 +2,7 @@
  * The contract between workflows and activities: inputs and results only, no credentials, no I/O.
  * Workflows import this file; activities implement it.
  */
+import type { AuditEntry } from './audit';
 import type { ContentSummary, FileEntry, Manifest, PhaseTiming, SetStatus, StoreRecord } from './manifest';
 import type { LockRequest } from './backup-lock';
 import type { PruneReport } from './workflow-types';
@@ -208,31 +209,34 @@ export interface LegacyCoordinationActivities {
   waitForEarlierBackups(input: { workflowId: string; startedAt: string }): Promise<{ waitedFor: string[] }>;
 }
 
-/** One line of the audit log: every backup, every restore (dry runs included) and every prune that deletes, and who asked for it. */
-export interface AuditEntry {
-  event: 'backup' | 'restore' | 'prune';
-  at: string;
-  /** `user@host` of the CLI, or `schedule` for a scheduled backup. */
-  by: string;
-  workflowId: string;
-  /** The set written or restored; absent when none was (a backup in which every store failed). */
-  set?: string;
-  stores: string[];
-  dryRun: boolean;
-  outcome: string;
-  /** Why it failed, one line. */
-  reason?: string;
-  /** Sets a prune deleted. */
-  deleted?: string[];
-}
+export type { AuditEntry } from './audit';
 
 export interface AuditActivities {
+  /** Appends one entry to LOG_DIR/audit.jsonl (see core/audit.ts for who calls it and how). */
   recordAudit(entry: AuditEntry): Promise<void>;
+}
+
+/** Whether an encrypted set opens on this worker; credentials and key material never leave it. */
+export type SetDecryption =
+  | { encrypted: false }
+  | { encrypted: true; opened: true; checks: string[] }
+  /** The worker has no BACKUP_ENCRYPTION_IDENTITY_FILE: `reason` says what could not be checked. */
+  | { encrypted: true; opened: false; reason: string };
+
+export interface EncryptionActivities {
+  /** Refuses at once (EncryptionIdentityMissing, naming the variable) when the set is encrypted and the worker has no identity. */
+  requireSetIdentity(input: { setName: string }): Promise<void>;
+  /**
+   * Decrypts every encrypted file of the set to its end (age authenticates every chunk): a wrong
+   * identity or a changed ciphertext is refused (VerificationFailed), naming the file. Without an
+   * identity: `opened: false` when `identityRequired` is false, else EncryptionIdentityMissing.
+   */
+  checkSetDecrypts(input: { setName: string; identityRequired: boolean }): Promise<SetDecryption>;
 }
 
 /** A message for people: every failure, and successes when BACKUP_NOTIFY_ON_SUCCESS is set. */
 export interface Notification {
-  kind: 'backup' | 'restore' | 'prune' | 'health-check';
+  kind: 'backup' | 'restore' | 'verify' | 'prune' | 'health-check';
   outcome: 'succeeded' | 'failed' | 'partial' | 'rolled back' | 'refused';
   /** One line, e.g. `daily backup scholaria_backup_20260301_020000 is partial: Redis failed`. */
   title: string;

@@ -2,6 +2,7 @@
  * What the workflows take and give back, their failure types, and their function types: the
  * client starts workflows by these types (client/workflows.ts) and imports no workflow module.
  */
+import type { AuditEntry } from './audit';
 import type { Notification, PreflightReport, SealedSet } from './contract';
 import type { BackupLockState } from './backup-lock';
 import type { RetentionDecision } from './retention';
@@ -73,6 +74,10 @@ export const RESTORE_REPORT_QUERY = 'restoreReport';
 export interface VerifyWorkflowInput {
   /** `latest`, a set name, or a set path inside BACKUP_DIR. */
   reference: string;
+  /** With an encrypted set: fail when the worker cannot decrypt it, instead of checking checksums only (`verify --deep`). */
+  deep?: boolean;
+  /** Who asked, for the audit log: user and host of the CLI. */
+  requestedBy?: string;
 }
 
 export interface VerifyWorkflowResult {
@@ -81,6 +86,8 @@ export interface VerifyWorkflowResult {
   filesChecked: number;
   bytesChecked: number;
   checks: string[];
+  /** What could not be checked, e.g. the deep checks of an encrypted set on a worker without its identity. */
+  notChecked?: string[];
 }
 
 export interface HealthWorkflowInput {
@@ -116,5 +123,6 @@ export interface Workflows {
   healthWorkflow(input: HealthWorkflowInput): Promise<Partial<Record<StoreName, StoreHealth>>>;
   pruneWorkflow(input: PruneWorkflowInput): Promise<PruneReport>;
   notifyWorkflow(notification: Notification): Promise<void>;
+  auditWorkflow(entry: AuditEntry): Promise<void>;
   backupLockWorkflow(state?: BackupLockState): Promise<void>;
 }

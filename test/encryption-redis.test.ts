@@ -309,6 +309,8 @@ describe('a restore through the CLI and the restore workflow (real Temporal dev 
     const result = await restoreWith(undefined, 'no-identity');
     assert.notEqual(result.code, 0, result.output);
     assert.match(result.output, /is encrypted with age; set BACKUP_ENCRYPTION_IDENTITY_FILE on the worker/);
+    const errorLines = result.output.split('\n').filter((line) => line.startsWith('scholaria-backup:'));
+    assert.equal(errorLines.length, 1, result.output);
     assert.deepEqual(await redisFingerprint(target.url), before);
     assert.equal(spawnSync('find', [backupDir, '-path', '*/.safety/*', '-type', 'f']).stdout.toString(), '');
   });
@@ -318,7 +320,8 @@ describe('a restore through the CLI and the restore workflow (real Temporal dev 
     const before = await redisFingerprint(target.url);
     const result = await restoreWith(keys.other.identityFile, 'wrong-identity');
     assert.notEqual(result.code, 0, result.output);
-    assert.match(result.output, new RegExp(`${set.record.files[0]!.name.replace(/\./g, '\\.')}: age exited with code 1: age: error: no identity matched any of the recipients`));
+    // Refused by the restore's decryption step (checkSetDecrypts), after the checksums and before any preflight.
+    assert.match(result.output, new RegExp(`${set.record.files[0]!.name.replace(/\./g, '\\.')} cannot be decrypted with BACKUP_ENCRYPTION_IDENTITY_FILE: age exited with code 1: age: error: no identity matched any of the recipients`));
     assert.deepEqual(await redisFingerprint(target.url), before);
   });
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ScheduleNotFoundError } from '@temporalio/client';
@@ -242,4 +243,21 @@ test('notifications: a partial backup tells the tier, the set, the failing store
   assert.match(note.url!, /^http:\/\/ui\.example:8233\/namespaces\/default\/workflows\/backup-daily-\d{8}T\d{6}Z\/[0-9a-f-]+\/history$/);
   const logs = readdirSync(env.LOG_DIR!).map((file) => readFileSync(join(env.LOG_DIR!, file), 'utf8')).join('\n');
   assert.ok(!logs.includes('secret-token'));
+});
+
+test('schedules apply, pause, resume and trigger each leave an audit line with who, when, what and the outcome', async () => {
+  const schedules = await waitFor('the schedule audit lines', async () => {
+    const lines = readFileSync(join(env.LOG_DIR!, 'audit.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, string>);
+    const found = lines.filter((line) => line.event === 'schedule');
+    return ['apply', 'pause', 'resume', 'trigger'].every((action) => found.some((line) => line.action === action)) ? found : undefined;
+  });
+  const by = `${userInfo().username}@${hostname()}`;
+  for (const line of schedules) {
+    assert.equal(line.by, by);
+    assert.equal(line.outcome, 'done');
+    assert.match(line.workflowId!, /^audit-schedule-(apply|pause|resume|trigger)-/);
+    assert.ok(!Number.isNaN(Date.parse(line.at!)));
+  }
+  // The first pause is the weekly one of the time-zone test (the health-check test pauses another later).
+  assert.equal(schedules.find((line) => line.action === 'pause')?.target, 'weekly');
 });

@@ -17,7 +17,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
 import { createBackupLockActivities } from '../activities/backup-lock';
-import type { AuditEntry, Notification, ResolvedSet, StoreAdapter } from '../core/contract';
+import type { AuditEntry, Notification, ResolvedSet, SetDecryption, StoreAdapter } from '../core/contract';
 import type { ContentSummary, FileEntry, Manifest, StoreRecord } from '../core/manifest';
 import { storeActivitiesOf } from '../core/store-activities';
 import type { StoreName } from '../core/stores';
@@ -39,6 +39,8 @@ interface Script {
   preflightProblem?: readonly StoreName[];
   /** Steps that wait until another step has been reached before they run (to order parallel stores). */
   after?: Record<string, string>;
+  /** The set is age-encrypted; `identity` says what the worker holds to open it. */
+  encrypted?: { identity: 'present' | 'missing' };
 }
 
 let script: Script = {};
@@ -151,8 +153,19 @@ const mockActivities: Activities = {
   resolveBackupSet: step('resolveBackupSet', async (): Promise<ResolvedSet> => ({
     name: 'scholaria_backup_20260301_020000',
     path: '/backups/scholaria_backup_20260301_020000',
-    manifest: manifestOf(['postgres', 'redis']),
+    manifest: {
+      ...manifestOf(['postgres', 'redis']),
+      ...(script.encrypted ? { encryption: { format: 'age' as const, recipients: ['age1recipient'] } } : {}),
+    },
   })),
+  requireSetIdentity: step('requireSetIdentity', async () => {
+    if (script.encrypted?.identity === 'missing') throw ApplicationFailure.nonRetryable('postgres.dump.age is encrypted with age; set BACKUP_ENCRYPTION_IDENTITY_FILE', 'EncryptionIdentityMissing');
+  }),
+  checkSetDecrypts: step('checkSetDecrypts', async ({ identityRequired }): Promise<SetDecryption> => {
+    if (script.encrypted?.identity !== 'missing') return { encrypted: true, opened: true, checks: ['postgres.dump.age: decrypted to its end'] };
+    if (identityRequired) throw ApplicationFailure.nonRetryable('no identity', 'EncryptionIdentityMissing');
+    return { encrypted: true, opened: false, reason: 'postgres.dump.age is encrypted with age; set BACKUP_ENCRYPTION_IDENTITY_FILE' };
+  }),
   verifySetChecksums: step('verifySetChecksums', async () => ({ filesChecked: 2, bytesChecked: 20 })),
   applyRetention: step('applyRetention', async () => ({ deleted: [], overdue: [] })),
   pruneBackupSets: step('pruneBackupSets', async () => ({ decisions: [], deleted: [] })),
@@ -193,7 +206,7 @@ after(async () => {
   await env?.teardown();
 });
 
-function start<K extends 'backupWorkflow' | 'restoreWorkflow'>(type: K, input: Parameters<Workflows[K]>[0]) {
+function start<K extends 'backupWorkflow' | 'restoreWorkflow' | 'verifyWorkflow'>(type: K, input: Parameters<Workflows[K]>[0]) {
   runs += 1;
   return client.workflow.start<Workflows[K]>(type, { taskQueue, workflowId: `${type}-${process.pid}-${runs}`, args: [input] as Parameters<Workflows[K]> });
 }
@@ -342,6 +355,44 @@ describe('restore saga', () => {
 });
 
 const BACKUP: BackupWorkflowInput = { tier: 'daily', components: ['postgres', 'redis'], requestedBy: 'tester@host' };
+
+describe('encrypted sets', () => {
+  test('restore on a worker without identity: refused before the checksums, nothing touched, audited as failed', async () => {
+    script = { encrypted: { identity: 'missing' } };
+    const failure = await failureOf((await start('restoreWorkflow', RESTORE)).result());
+    assert.equal((rootOf(failure) as ApplicationFailure).type, 'EncryptionIdentityMissing');
+    assert.match(rootOf(failure).message, /BACKUP_ENCRYPTION_IDENTITY_FILE/);
+    assert.ok(!calls.includes('verifySetChecksums'), calls.join(' '));
+    assert.ok(!calls.some((call) => /^(preflight|safetySnapshot|restore):/.test(call)), calls.join(' '));
+    assert.equal(audits.length, 1);
+    assert.match(audits[0]!.outcome, /^failed: .*BACKUP_ENCRYPTION_IDENTITY_FILE/);
+  });
+
+  test('restore with the identity: every file is decrypted after the checksums and before the preflight', async () => {
+    script = { encrypted: { identity: 'present' } };
+    const result = await (await start('restoreWorkflow', RESTORE)).result();
+    assert.ok(result.checks.includes('postgres.dump.age: decrypted to its end'));
+    const order = ['requireSetIdentity', 'verifySetChecksums', 'checkSetDecrypts', 'preflight:postgres'].map((name) => calls.indexOf(name));
+    assert.deepEqual([...order].sort((a, b) => a - b), order, calls.join(' '));
+    assert.ok(order.every((index) => index >= 0), calls.join(' '));
+  });
+
+  test('verify on a worker without identity: checksums pass, the result says the deep checks need the identity; audited', async () => {
+    script = { encrypted: { identity: 'missing' } };
+    const result = await (await start('verifyWorkflow', { reference: 'latest', requestedBy: 'tester@host' })).result();
+    assert.equal(result.filesChecked, 2);
+    assert.match(result.notChecked?.[0] ?? '', /deep checks .* need BACKUP_ENCRYPTION_IDENTITY_FILE/);
+    assert.ok(!calls.some((call) => call.startsWith('verify:')), calls.join(' '));
+    assert.deepEqual(audits.map((entry) => [entry.event, entry.by, entry.set, entry.outcome]), [['verify', 'tester@host', 'scholaria_backup_20260301_020000', 'verified checksums only']]);
+  });
+
+  test('verify --deep on a worker without identity fails, naming the variable', async () => {
+    script = { encrypted: { identity: 'missing' } };
+    const failure = await failureOf((await start('verifyWorkflow', { reference: 'latest', deep: true, requestedBy: 'tester@host' })).result());
+    assert.equal((rootOf(failure) as ApplicationFailure).type, 'EncryptionIdentityMissing');
+    assert.match(audits[0]?.outcome ?? '', /^failed/);
+  });
+});
 
 describe('backup', () => {
   test('success: both stores backed up, the set sealed complete, retention applied; audited and notified', async () => {

@@ -12,6 +12,7 @@ import {
   NON_RETRYABLE_FAILURES,
   type AuditActivities,
   type BackupLockActivities,
+  type EncryptionActivities,
   type LegacyCoordinationActivities,
   type NotificationActivities,
   type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
@@ -21,7 +22,7 @@ import { STORE_LABELS, type StoreName } from '../core/stores';
 const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
 
 /** Short calls: a store that does not answer within a minute, three times, is reported as down. */
-const quick = proxyActivities<StoreActivities & RepositoryActivities & AuditActivities>({
+const quick = proxyActivities<StoreActivities & RepositoryActivities & AuditActivities & EncryptionActivities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2, nonRetryableErrorTypes },
 });
@@ -31,7 +32,7 @@ const quick = proxyActivities<StoreActivities & RepositoryActivities & AuditActi
  * worker: its activity is retried on another worker within seconds. Attempts are bounded so a
  * broken store fails the run instead of retrying forever.
  */
-const streaming = proxyActivities<StoreActivities & RepositoryActivities>({
+const streaming = proxyActivities<StoreActivities & RepositoryActivities & EncryptionActivities>({
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '15 seconds',
   // A cancelled restore must have really stopped before its rollback starts, or the two would race.
@@ -133,3 +134,9 @@ export const coordination = { waitForEarlierBackups: waiting.waitForEarlierBacku
 export const notifications = { notify: notifying.notify } satisfies NotificationActivities;
 
 export const audit = { recordAudit: quick.recordAudit } satisfies AuditActivities;
+
+/** Whether an encrypted set opens on the worker: the refusal is quick, the decryption reads every file. */
+export const encryption = {
+  requireSetIdentity: quick.requireSetIdentity,
+  checkSetDecrypts: streaming.checkSetDecrypts,
+} satisfies EncryptionActivities;

@@ -1,4 +1,5 @@
 import type { Workflows } from '../core/workflow-types';
+import { auditWorkflow } from './audit';
 import { backupWorkflow } from './backup';
 import { backupLockWorkflow } from './backup-lock';
 import { healthWorkflow } from './health';
@@ -7,10 +8,11 @@ import { pruneWorkflow } from './prune';
 import { restoreWorkflow } from './restore';
 import { verifyWorkflow } from './verify';
 
-export { backupWorkflow, backupLockWorkflow, healthWorkflow, notifyWorkflow, pruneWorkflow, restoreWorkflow, verifyWorkflow };
+export { auditWorkflow, backupWorkflow, backupLockWorkflow, healthWorkflow, notifyWorkflow, pruneWorkflow, restoreWorkflow, verifyWorkflow };
 
 /** The client starts workflows by the types in core/workflow-types.ts: these are the functions it names. */
 export const registered = {
+  auditWorkflow,
   backupWorkflow,
   backupLockWorkflow,
   healthWorkflow,

@@ -3,6 +3,7 @@ import {
   CancellationScope,
   defineQuery,
   isCancellation,
+  patched,
   setHandler,
   setCurrentDetails,
   workflowInfo,
@@ -13,7 +14,7 @@ import { stampOf } from '../core/set-names';
 import { STORE_LABELS, STORE_NAMES, type StoreName } from '../core/stores';
 import type { RunOutcome } from '../core/search-attributes';
 import { RESTORE_FAILED, RESTORE_REPORT_QUERY, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../core/workflow-types';
-import { audit, repository, storeActivity, withSummary } from './activity-proxies';
+import { audit, encryption, repository, storeActivity, withSummary } from './activity-proxies';
 import { notify } from './notify';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
@@ -37,11 +38,16 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
   let checks: string[] = [];
   // Answers with the report so far; the CLI asks it of a cancelled run, which Temporal records without details.
   setHandler(restoreReport, () => ({ set: setName, dryRun: input.dryRun, checks, stores: reports }));
+  let tier: string | undefined;
   try {
     const set = await withSummary(repository.resolveBackupSet, describeReference(input.reference))({ reference: input.reference });
     setName = set.name;
     recordRun({ set: set.name, tier: set.manifest.tier });
     stores = storesToRestore(set.manifest, input.components);
+    tier = set.manifest.tier;
+    if (set.manifest.encryption && patched(ENCRYPTED_SET_IDENTITY)) {
+      await withSummary(encryption.requireSetIdentity, `Check that this worker holds an identity that can open ${set.name}`)({ setName: set.name });
+    }
     const verified = await verifySealedSet(set, stores, 'restore');
     checks = verified.checks;
     const sources = Object.fromEntries(stores.map((store) => [store, sourceOf(set.manifest, store, restoreId)])) as Record<StoreName, RestoreSource>;
@@ -162,6 +168,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
         by: input.requestedBy,
         workflowId: workflowInfo().workflowId,
         set: setName,
+        tier,
         stores,
         dryRun: input.dryRun,
         outcome,
@@ -171,6 +178,8 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
 }
 
 const restoreReport = defineQuery<RestoreWorkflowResult>(RESTORE_REPORT_QUERY);
+/** Restores recorded before an encrypted set was refused at once on a worker without identity replay without that step. */
+const ENCRYPTED_SET_IDENTITY = 'encrypted-set-identity';
 
 function describeReference(reference: string): string {
   return reference === 'latest' ? 'Find the newest complete set in BACKUP_DIR' : `Find ${reference} in BACKUP_DIR and read its manifest`;

@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import type { Config } from '../../core/config';
 import type { RepositoryActivities } from '../../core/contract';
 import { pruneSets } from './prune';
@@ -5,6 +6,29 @@ import { discardStagedSet, resolveSet, sealSet, stageSet, verifySetChecksums } f
 import { withProgress } from '../heartbeat';
 import { TOOL } from '../package-version';
 import { setEncryptionOf } from '../encryption';
+import { appendAudit } from '../audit';
+import type { PruneReport } from '../../core/workflow-types';
+import type { Tier } from '../../core/tiers';
+
+/**
+ * Retention after a backup deletes inside the backup's activity, so it audits here: which sets, why,
+ * and the backup run that applied it. (A `prune` run audits its deletions in its workflow.)
+ */
+async function auditRetention(config: Config, tier: Tier, report: PruneReport): Promise<void> {
+  const reasons = report.decisions.filter((decision) => report.deleted.includes(decision.name)).map((decision) => `${decision.name}: ${decision.reason}`);
+  await appendAudit(config, {
+    event: 'retention',
+    at: new Date().toISOString(),
+    by: 'retention policy',
+    workflowId: Context.current().info.workflowExecution?.workflowId ?? 'unknown',
+    tier,
+    stores: [],
+    dryRun: false,
+    outcome: 'deleted',
+    reason: reasons.join('; '),
+    deleted: report.deleted,
+  });
+}
 
 /** The backup repository's operations as activities: the set's lifecycle on disk. */
 export function createRepositoryActivities(config: Config): RepositoryActivities {
@@ -19,6 +43,7 @@ export function createRepositoryActivities(config: Config): RepositoryActivities
     resolveBackupSet: ({ reference }) => resolveSet(config.backupDir, reference),
     applyRetention: async ({ tier }) => {
       const report = await pruneSets(config.backupDir, { days: config.retentionDays }, new Date(), { tiers: [tier], apply: true });
+      if (report.deleted.length > 0) await auditRetention(config, tier, report);
       return { deleted: report.deleted, overdue: report.decisions.filter((decision) => decision.overdue).map((decision) => decision.name) };
     },
     pruneBackupSets: ({ tiers, apply }) => pruneSets(config.backupDir, { days: config.retentionDays }, new Date(), { tiers, apply }),

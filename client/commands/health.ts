@@ -11,6 +11,8 @@ import { SCHEDULED_TIERS, type ScheduledTier } from '../../core/schedules';
 import { timeOfSetName } from '../../core/set-names';
 import { STORE_LABELS, STORE_URL_VARIABLES, type StoreName } from '../../core/stores';
 import { ensureWritableBackupDir, listSets } from '../../activities/repository/sets';
+import { findAnomalies } from '../../activities/anomalies';
+import { exposureWarnings, modesUnderBackupDir } from '../../activities/file-modes';
 import type { Notification } from '../../core/contract';
 import type { StoreHealth } from '../../core/workflow-types';
 import { connectTemporal } from '../connection';
@@ -45,6 +47,18 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
   for (const left of await leftReplicating(config.backupDir).catch(() => [])) {
     add({ name: 'redis replication', ok: false, detail: describeLeftReplicating(left), fix: howToRelease(left) });
   }
+  const exposed = exposureWarnings(await modesUnderBackupDir(config.backupDir).catch(() => []));
+  add(
+    exposed.length === 0
+      ? { name: 'file modes', ok: true, detail: `${config.backupDir} and its sets are not readable by other users` }
+      : { name: 'file modes', ok: false, detail: exposed.join('; '), fix: 'sets hold every user\'s data: keep them owner-only (or group-readable with BACKUP_FILE_GROUP_READ=true)' },
+  );
+  const anomalies = await findAnomalies(config);
+  add(
+    anomalies.length === 0
+      ? { name: 'anomalies', ok: true, detail: 'no set changed or deleted outside retention, no unusual failures or restores' }
+      : { name: 'anomalies', ok: false, detail: anomalies.join('; '), fix: 'find out who did it (LOG_DIR/audit.jsonl, the Temporal UI); `scholaria-backup verify <set>` reads a set in full' },
+  );
 
   const sets = await listSets(config.backupDir).catch(() => []);
   const complete = sets.filter((set) => set.manifest?.status === 'complete');

@@ -1,4 +1,6 @@
+import type { Client } from '@temporalio/client';
 import type { Config } from '../../core/config';
+import { auditFromCli } from '../audit';
 import { SCHEDULED_TIERS, type ScheduledTier } from '../../core/schedules';
 import { connectTemporal, UserError } from '../connection';
 import { formatDuration, formatTable } from '../format';
@@ -26,41 +28,60 @@ export async function schedulesCommand(
 ): Promise<number> {
   const tiers = action === 'apply' || action === 'list' ? [...SCHEDULED_TIERS] : tiersOf(argument ?? '');
   const client = await connectTemporal(config);
+  const audited = action === 'apply' || action === 'pause' || action === 'resume' || action === 'trigger';
+  let outcome = 'failed';
+  let reason: string | undefined;
   try {
-    switch (action) {
-      case 'apply': {
-        const outcomes = await applySchedules(client, config);
-        if (options.json) process.stdout.write(`${JSON.stringify(outcomes, null, 2)}\n`);
-        else for (const tier of SCHEDULED_TIERS) process.stdout.write(`${tier.padEnd(8)} ${outcomes[tier]}\n`);
-        return 0;
-      }
-      case 'list': {
-        const rows = await listSchedules(client, config);
-        process.stdout.write(options.json ? `${JSON.stringify(rows, null, 2)}\n` : `${scheduleTable(rows)}\n`);
-        return 0;
-      }
-      case 'pause':
-      case 'resume':
-        await setPaused(client, config, tiers, action === 'pause', options.note ?? `${action}d from the CLI`);
-        process.stdout.write(`${tiers.join(', ')}: ${action === 'pause' ? 'paused' : 'resumed'}\n`);
-        return 0;
-      case 'trigger':
-        if (tiers.length !== 1) throw new UserError('trigger one tier at a time');
-        await triggerSchedule(client, tiers[0]!, config);
-        process.stdout.write(`${tiers[0]}: triggered (skipped if a ${tiers[0]} backup is still running)\n`);
-        return 0;
-      case 'backfill': {
-        if (!options.from || !options.to) throw new UserError('backfill needs --from and --to');
-        const start = parseMoment(options.from, '--from');
-        const end = parseMoment(options.to, '--to');
-        if (end <= start) throw new UserError('--to must be after --from');
-        for (const tier of tiers) await backfillSchedule(client, tier, config, start, end);
-        process.stdout.write(`${tiers.join(', ')}: backfill requested for ${start.toISOString()} to ${end.toISOString()}\n`);
-        return 0;
-      }
-    }
+    const code = await runScheduleAction(client, config, action, tiers, options);
+    outcome = 'done';
+    return code;
+  } catch (error) {
+    reason = (error as Error).message.split('\n')[0];
+    throw error;
   } finally {
+    if (audited) await auditFromCli(client, config, { event: 'schedule', action, target: tiers.join(','), outcome: reason ? `failed: ${reason}` : outcome, reason });
     await client.connection.close();
+  }
+}
+
+async function runScheduleAction(
+  client: Client,
+  config: Config,
+  action: 'apply' | 'list' | 'pause' | 'resume' | 'trigger' | 'backfill',
+  tiers: ScheduledTier[],
+  options: { json?: boolean; note?: string; from?: string; to?: string },
+): Promise<number> {
+  switch (action) {
+    case 'apply': {
+      const outcomes = await applySchedules(client, config);
+      if (options.json) process.stdout.write(`${JSON.stringify(outcomes, null, 2)}\n`);
+      else for (const tier of SCHEDULED_TIERS) process.stdout.write(`${tier.padEnd(8)} ${outcomes[tier]}\n`);
+      return 0;
+    }
+    case 'list': {
+      const rows = await listSchedules(client, config);
+      process.stdout.write(options.json ? `${JSON.stringify(rows, null, 2)}\n` : `${scheduleTable(rows)}\n`);
+      return 0;
+    }
+    case 'pause':
+    case 'resume':
+      await setPaused(client, config, tiers, action === 'pause', options.note ?? `${action}d from the CLI`);
+      process.stdout.write(`${tiers.join(', ')}: ${action === 'pause' ? 'paused' : 'resumed'}\n`);
+      return 0;
+    case 'trigger':
+      if (tiers.length !== 1) throw new UserError('trigger one tier at a time');
+      await triggerSchedule(client, tiers[0]!, config);
+      process.stdout.write(`${tiers[0]}: triggered (skipped if a ${tiers[0]} backup is still running)\n`);
+      return 0;
+    case 'backfill': {
+      if (!options.from || !options.to) throw new UserError('backfill needs --from and --to');
+      const start = parseMoment(options.from, '--from');
+      const end = parseMoment(options.to, '--to');
+      if (end <= start) throw new UserError('--to must be after --from');
+      for (const tier of tiers) await backfillSchedule(client, tier, config, start, end);
+      process.stdout.write(`${tiers.join(', ')}: backfill requested for ${start.toISOString()} to ${end.toISOString()}\n`);
+      return 0;
+    }
   }
 }
 

@@ -67,6 +67,7 @@ export function describeManifest(manifest: Manifest, path: string): string {
     `Size:     ${formatBytes(totalBytes(filesOf(manifest)))}`,
     `Tool:     ${manifest.tool.name} ${manifest.tool.version}`,
     `Workflow: ${manifest.workflow.id}`,
+    `Encrypted: ${manifest.encryption ? `age, to ${manifest.encryption.recipients.join(', ')}` : 'no'}`,
   ];
   for (const [store, record] of Object.entries(manifest.stores) as [StoreName, Manifest['stores'][StoreName]][]) {
     if (!record) continue;

@@ -1,9 +1,8 @@
 /** `status`: schedules, the last run of each tier, running workflows with progress, storage, the last restore. */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { AUDIT_FILE } from '../../activities/audit';
+import { readAudit } from '../../activities/audit';
 import type { Config } from '../../core/config';
 import type { AuditEntry, StoreProgress } from '../../core/contract';
 import { BACKUP_OUTCOME, BACKUP_SET, BACKUP_TIER, isUnregisteredSearchAttributeError, RUN_KIND, RUN_KINDS, RUN_OUTCOMES, runsQuery } from '../../core/search-attributes';
@@ -114,9 +113,7 @@ async function runningWorkflows(client: Client): Promise<{ workflowId: string; t
 }
 
 async function lastAuditEntry(config: Config): Promise<AuditEntry | null> {
-  const text = await readFile(join(config.logDir, AUDIT_FILE), 'utf8').catch(() => '');
-  const restores = text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as AuditEntry).filter((entry) => entry.event === 'restore');
-  return restores.at(-1) ?? null;
+  return (await readAudit(config)).filter((entry) => entry.event === 'restore').at(-1) ?? null;
 }
 
 export interface RunsOptions {

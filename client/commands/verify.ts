@@ -6,9 +6,9 @@ import { connectTemporal, UserError } from '../connection';
 import { rootFailure } from '../failure-details';
 import { watchWorkflow } from '../watch';
 import { StoppedWaiting } from '../wait-through-outages';
-import { startRun, workflowIds } from '../runs';
+import { requester, startRun, workflowIds } from '../runs';
 
-export async function verifyCommand(config: Config, reference: string, options: { json?: boolean }): Promise<number> {
+export async function verifyCommand(config: Config, reference: string, options: { json?: boolean; deep?: boolean }): Promise<number> {
   let parsed;
   try {
     parsed = parseSetReference(reference, config.backupDir);
@@ -21,7 +21,7 @@ export async function verifyCommand(config: Config, reference: string, options: 
     const handle = await startRun(client, config, 'verifyWorkflow', { kind: 'verify' }, (base) => ({
       ...base,
       workflowId,
-      args: [{ reference }],
+      args: [{ reference, deep: options.deep ?? false, requestedBy: requester() }],
       staticSummary: `verify ${reference}`,
       staticDetails: `Re-checks \`${reference}\` as a restore would: \`verifySetChecksums\` (every file against SHA256SUMS), then each store's deep check (\`verify<Store>\`), whose counts must equal the manifest's. Changes nothing.`,
       memo: { reference },
@@ -38,7 +38,12 @@ export async function verifyCommand(config: Config, reference: string, options: 
     if (options.json) {
       process.stdout.write(`${JSON.stringify({ ok: true, workflowId, ...result }, null, 2)}\n`);
     } else {
-      process.stdout.write(`${[`${result.name} (${result.status}): verified`, ...result.checks.map((check) => `  ✓ ${check}`)].join('\n')}\n`);
+      const lines = [
+        `${result.name} (${result.status}): ${result.notChecked ? 'checksums verified; deep checks not run' : 'verified'}`,
+        ...result.checks.map((check) => `  ✓ ${check}`),
+        ...(result.notChecked ?? []).map((missing) => `  - not checked: ${missing}`),
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
     }
     return 0;
   } finally {
