@@ -73,6 +73,7 @@ function program(): Command {
     .option('--yes', 'do not ask for confirmation')
     .option('--force', 'end sessions connected to the target database when they block the swap')
     .option('--keep-safety', 'keep the safety snapshots (e.g. the pre-restore database) after success')
+    .option('--as-database <name>', 'with --component postgres: restore into this new database beside the live one, which is left untouched')
     .option('--json', 'print the result as JSON')
     .action(async (reference: string, options) => finish(await restoreCommand(config(), reference, options)));
 

@@ -71,6 +71,11 @@ export interface RestoreSource {
   summary: ContentSummary;
   /** The server version that produced the files. */
   serverVersion: string;
+  /**
+   * Side by side (PostgreSQL only): restore into this new database on the same server and leave the
+   * live database untouched; no swap.
+   */
+  asDatabase?: string;
 }
 
 export interface PreflightReport {
@@ -133,7 +138,7 @@ export interface StoreAdapter {
   /** Replaces the target's content with the set's; idempotent, so a retry starts over cleanly. */
   restore(input: StoreRestoreInput): Promise<StoreRestoreResult>;
   /** What the live target holds now, in the manifest's units. */
-  summarize(input: { restoreId: string }): Promise<ContentSummary>;
+  summarize(input: { restoreId: string; asDatabase?: string }): Promise<ContentSummary>;
   /** Brings the target back to its safety snapshot; idempotent, safe to call whatever step failed. */
   rollback(input: RollbackInput): Promise<void>;
   /** After the whole restore succeeded: removes (or keeps) the safety snapshot. */
@@ -210,7 +215,7 @@ export interface LegacyCoordinationActivities {
 
 /** One line of the audit log: every backup, every restore (dry runs included) and every prune that deletes, and who asked for it. */
 export interface AuditEntry {
-  event: 'backup' | 'restore' | 'prune';
+  event: 'backup' | 'restore' | 'prune' | 'drill';
   at: string;
   /** `user@host` of the CLI, or `schedule` for a scheduled backup. */
   by: string;
@@ -232,7 +237,7 @@ export interface AuditActivities {
 
 /** A message for people: every failure, and successes when BACKUP_NOTIFY_ON_SUCCESS is set. */
 export interface Notification {
-  kind: 'backup' | 'restore' | 'prune' | 'health-check';
+  kind: 'backup' | 'restore' | 'prune' | 'health-check' | 'drill';
   outcome: 'succeeded' | 'failed' | 'partial' | 'rolled back' | 'refused';
   /** One line, e.g. `daily backup scholaria_backup_20260301_020000 is partial: Redis failed`. */
   title: string;

@@ -8,6 +8,7 @@ import type { RetentionDecision } from './retention';
 import type { Manifest } from './manifest';
 import type { StoreName } from './stores';
 import type { Tier } from './tiers';
+import type { DrillResult, DrillWorkflowInput } from './drills';
 
 export interface BackupWorkflowInput {
   tier: Tier;
@@ -46,6 +47,8 @@ export interface RestoreWorkflowInput {
   keepSafety: boolean;
   /** Who asked, for the audit log: user and host of the CLI. */
   requestedBy: string;
+  /** Restore PostgreSQL beside the live database, into this new database (`--as-database`). */
+  asDatabase?: string;
 }
 
 export type StoreRestoreStatus = 'planned' | 'restored' | 'failed' | 'rolled back' | 'rollback failed' | 'untouched';
@@ -115,4 +118,5 @@ export interface Workflows {
   pruneWorkflow(input: PruneWorkflowInput): Promise<PruneReport>;
   notifyWorkflow(notification: Notification): Promise<void>;
   backupLockWorkflow(state?: BackupLockState): Promise<void>;
+  drillWorkflow(input: DrillWorkflowInput): Promise<DrillResult>;
 }

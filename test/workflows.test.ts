@@ -165,6 +165,11 @@ const mockActivities: Activities = {
   }),
   // The real request: a signalWithStart of the lock workflow through the worker's client.
   ...createBackupLockActivities(),
+  findDrillSet: step('findDrillSet', async () => ({ name: 'scholaria_backup_20260301_020000' })),
+  restoreIntoScratch: step('restoreIntoScratch', async ({ store }) => ({ target: `scratch ${store}`, summary: SUMMARIES[store], details: [] })),
+  runDrillChecks: step('runDrillChecks', async () => []),
+  removeScratch: step('removeScratch', async ({ store }) => [`scratch ${store}`]),
+  recordDrill: step('recordDrill', async () => undefined),
 };
 
 let env: TestWorkflowEnvironment;

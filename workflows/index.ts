@@ -1,18 +1,20 @@
 import type { Workflows } from '../core/workflow-types';
 import { backupWorkflow } from './backup';
 import { backupLockWorkflow } from './backup-lock';
+import { drillWorkflow } from './drill';
 import { healthWorkflow } from './health';
 import { notifyWorkflow } from './notify';
 import { pruneWorkflow } from './prune';
 import { restoreWorkflow } from './restore';
 import { verifyWorkflow } from './verify';
 
-export { backupWorkflow, backupLockWorkflow, healthWorkflow, notifyWorkflow, pruneWorkflow, restoreWorkflow, verifyWorkflow };
+export { backupWorkflow, backupLockWorkflow, drillWorkflow, healthWorkflow, notifyWorkflow, pruneWorkflow, restoreWorkflow, verifyWorkflow };
 
 /** The client starts workflows by the types in core/workflow-types.ts: these are the functions it names. */
 export const registered = {
   backupWorkflow,
   backupLockWorkflow,
+  drillWorkflow,
   healthWorkflow,
   notifyWorkflow,
   pruneWorkflow,
