@@ -1,6 +1,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -94,7 +95,7 @@ export async function drillWorkflow(input: DrillWorkflowInput): Promise<DrillRes
         report.details.push(`content equals the manifest (${restored.summary.unit} of every ${store === 'postgres' ? 'table' : store === 'redis' ? 'database' : 'collection'})`);
         report.status = 'passed';
       } catch (error) {
-        if (!isCancellation(error)) Object.assign(report, { status: 'failed', error: reasonOf(error) });
+        if (!isCancellation(error) && !CancellationScope.current().consideredCancelled) Object.assign(report, { status: 'failed', error: reasonOf(error) });
         throw error;
       }
     };
@@ -116,9 +117,11 @@ export async function drillWorkflow(input: DrillWorkflowInput): Promise<DrillRes
     result.rtoSeconds = Math.round((Date.now() - started.getTime()) / 1000);
     result.outcome = 'passed';
   } catch (error) {
-    if (isCancellation(error)) cancellation = error;
-    result.outcome = isCancellation(error) ? 'cancelled' : 'failed';
-    result.reason = isCancellation(error) ? 'the drill was cancelled' : reasonOf(error);
+    // An activity stopped by the cancellation may report its own failure ("pg_restore was stopped"): the run's scope says what happened.
+    const cancelled = isCancellation(error) || CancellationScope.current().consideredCancelled;
+    if (cancelled) cancellation = isCancellation(error) ? error : new CancelledFailure('the drill was cancelled');
+    result.outcome = cancelled ? 'cancelled' : 'failed';
+    result.reason = cancelled ? 'the drill was cancelled' : reasonOf(error);
   }
   await CancellationScope.nonCancellable(async () => {
     setCurrentDetails('Removing the scratch targets');

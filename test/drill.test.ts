@@ -1,0 +1,232 @@
+/**
+ * Side-by-side restores and restore drills, end to end: real PostgreSQL and Redis, the Qdrant STAND-IN
+ * of test/support/qdrant-standin (no Qdrant server can run here), a real Temporal dev server, the
+ * worker and the CLI.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
+import { Client } from 'pg';
+import type { AuditEntry } from '../core/contract';
+import { DRILLS_FILE, type DrillResult } from '../core/drills';
+import { seedQdrant } from '../devstack/seed';
+import { qdrantFingerprint, redisDifferences, redisFingerprint, tableChecksums } from './support/fingerprints';
+import { startQdrantStandIn, type QdrantStandIn } from './support/qdrant-standin';
+import { addBulkTable, seedStores, TEST_SCALE } from './support/scholaria';
+import { environmentFor, runCli, startStores, startWorker, temporalClient, type RunningWorker, type Stores } from './support/stack';
+
+let stores: Stores;
+let standIn: QdrantStandIn;
+let worker: RunningWorker;
+let env: Record<string, string>;
+
+async function sql<T extends Record<string, unknown>>(url: string, text: string): Promise<T[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function databases(): Promise<string[]> {
+  return (await sql<{ datname: string }>(stores.postgres.url(), 'SELECT datname FROM pg_database ORDER BY 1')).map((row) => row.datname);
+}
+
+async function fingerprint() {
+  return { tables: await tableChecksums(stores.databaseUrl), keys: await redisFingerprint(stores.redis.url), qdrant: await qdrantFingerprint(standIn.url) };
+}
+
+async function assertUnchanged(before: Awaited<ReturnType<typeof fingerprint>>): Promise<void> {
+  const now = await fingerprint();
+  assert.deepEqual(now.tables, before.tables);
+  // TTLs only count down meanwhile.
+  assert.deepEqual(redisDifferences(before.keys, now.keys, 600), []);
+  assert.deepEqual(now.qdrant, before.qdrant);
+}
+
+/** redis-server processes started from this suite's folders (the drill's private server runs from BACKUP_DIR/.tmp). */
+function ourRedisServers(): string[] {
+  return readdirSync('/proc')
+    .filter((pid) => /^\d+$/.test(pid))
+    .map((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      } catch {
+        return '';
+      }
+    })
+    .filter((command) => command.includes('redis-server') && command.includes(env.BACKUP_DIR!));
+}
+
+/** Nothing of a drill is left: no scratch database, no drill collection or alias, no private redis-server. */
+async function assertNothingLeft(): Promise<void> {
+  assert.deepEqual((await databases()).filter((name) => name.startsWith('scholaria_drill_')), []);
+  const qdrant = await qdrantFingerprint(standIn.url);
+  assert.deepEqual(Object.keys(qdrant.collections).filter((name) => name.startsWith('drill_')), []);
+  assert.deepEqual(JSON.stringify(qdrant.aliases).match(/drill_/g), null);
+  assert.deepEqual(ourRedisServers(), []);
+}
+
+function jsonLines<T>(file: string): T[] {
+  return readFileSync(join(env.LOG_DIR!, file), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as T);
+}
+
+const drills = () => jsonLines<DrillResult>(DRILLS_FILE);
+const audits = () => jsonLines<AuditEntry>('audit.jsonl').filter((entry) => entry.event === 'drill');
+
+async function waitForPhase(handle: WorkflowHandle, activity: string, phase: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const description = await handle.describe();
+    for (const pending of description.raw.pendingActivities ?? []) {
+      const payload = pending.heartbeatDetails?.payloads?.[0];
+      const progress = payload ? (defaultPayloadConverter.fromPayload(payload) as { phase: string }) : undefined;
+      if (pending.activityType?.name === activity && progress?.phase === phase) return;
+    }
+    if (description.status.name !== 'RUNNING') assert.fail(`the drill ended (${description.status.name}) before ${activity} reached ${phase}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`${activity} never reached ${phase}`);
+}
+
+before(async () => {
+  stores = await startStores('drill');
+  standIn = await startQdrantStandIn({ dataDir: join(stores.dir, 'qdrant-standin') });
+  await seedStores(stores);
+  await seedQdrant(standIn.url, TEST_SCALE);
+  env = environmentFor(stores, { QDRANT_URL: standIn.url, BACKUP_COMPONENTS: 'postgres,redis,qdrant' });
+  worker = await startWorker(env);
+  const backup = await runCli(['backup', '--tier', 'daily'], env);
+  assert.equal(backup.code, 0, backup.stderr + backup.stdout);
+});
+
+after(async () => {
+  await worker?.stop();
+  await standIn?.stop();
+  await stores?.stop();
+});
+
+test('restore --as-database restores PostgreSQL beside the live database, which keeps every row; an existing name is refused', async () => {
+  const atBackup = await tableChecksums(stores.databaseUrl);
+  await sql(stores.databaseUrl, "DELETE FROM chunks WHERE id % 3 = 0; UPDATE users SET display_name = 'lost' WHERE id = 1");
+  const live = await fingerprint();
+  const result = await runCli(['restore', 'latest', '--component', 'postgres', '--as-database', 'scholaria_recovered'], env);
+  assert.equal(result.code, 0, result.stderr + result.stdout);
+  assert.match(result.stdout, /PostgreSQL: restored/);
+  assert.match(result.stdout, /restored into scholaria_recovered beside scholaria, which was not touched/);
+  await assertUnchanged(live);
+  assert.deepEqual(await tableChecksums(stores.postgres.url('scholaria_recovered')), atBackup, 'the side-by-side copy holds the set');
+
+  const databasesBefore = await databases();
+  const refused = await runCli(['restore', 'latest', '--component', 'postgres', '--as-database', 'scholaria_recovered'], env);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^scholaria-backup: restore .* failed: the restore cannot start: PostgreSQL: database scholaria_recovered already exists; choose a new name/);
+  assert.equal(refused.stderr.trim().split('\n').length, 1);
+  const live2 = await runCli(['restore', 'latest', '--component', 'postgres', '--as-database', 'scholaria'], env);
+  assert.equal(live2.code, 1);
+  assert.match(live2.stderr, /database scholaria already exists/);
+  const wrong = await runCli(['restore', 'latest', '--as-database', 'scholaria_x'], env);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /^scholaria-backup: --as-database restores PostgreSQL only: add --component postgres$/m);
+  assert.deepEqual(await databases(), databasesBefore);
+  await assertUnchanged(live);
+  await sql(stores.postgres.url(), 'DROP DATABASE scholaria_recovered');
+});
+
+test('a drill of a good three-store set passes, records RTO and RPO, leaves nothing behind and does not touch production', async () => {
+  const before = await fingerprint();
+  const result = await runCli(['drill', 'latest', '--tier', 'daily'], env);
+  assert.equal(result.code, 0, result.stderr + result.stdout);
+  assert.match(result.stdout, /Drill of scholaria_backup_\d+_\d+ \(daily\): passed/);
+  assert.match(result.stdout, /RTO [\d.]+ s, RPO .* \(within the schedule's 24 h 0 min\)/);
+  assert.match(result.stdout, /PostgreSQL: passed \(database scholaria_drill_\d+_\d+\)/);
+  assert.match(result.stdout, /Redis: passed \(a private redis-server \(pid \d+\), stopped after the count\)/);
+  assert.match(result.stdout, /Qdrant: passed \(collections drill_\d+_\d+_\* on the production Qdrant server\)/);
+  assert.match(result.stdout, /removed: database scholaria_drill_/);
+  assert.match(result.stdout, /removed: .*alias drill_\d+_\d+_chunks_current.*collection drill_\d+_\d+_scholaria_chunks/);
+  await assertUnchanged(before);
+  await assertNothingLeft();
+  const [recorded] = drills();
+  assert.equal(recorded!.outcome, 'passed');
+  assert.equal(recorded!.tier, 'daily');
+  assert.ok(recorded!.rtoSeconds !== undefined && recorded!.rtoSeconds >= 0 && recorded!.rtoSeconds < 600, `RTO ${recorded!.rtoSeconds}`);
+  assert.ok(recorded!.rpoSeconds >= 0 && recorded!.rpoSeconds < 3600, `RPO ${recorded!.rpoSeconds}`);
+  assert.equal(recorded!.rpoTargetSeconds, 86_400);
+  assert.deepEqual(Object.values(recorded!.stores).map((store) => store.status), ['passed', 'passed', 'passed']);
+  assert.deepEqual(audits().map((entry) => [entry.outcome, entry.set]), [['passed', recorded!.set]]);
+});
+
+test('DRILL_CHECKS_SQL: a query returning false fails the drill, naming the query; nothing is left behind', async () => {
+  const checks = join(stores.dir, 'drill-checks.sql');
+  writeFileSync(checks, "-- the application's own idea of a good restore\nSELECT count(*) > 0 FROM users;\nSELECT count(*) > 0 FROM topics;\nSELECT count(*) > 1000000 FROM chunks;\n");
+  const checkedEnv = { ...env, DRILL_CHECKS_SQL: checks, TEMPORAL_TASK_QUEUE: `${env.TEMPORAL_TASK_QUEUE}-checks` };
+  const checkedWorker = await startWorker(checkedEnv);
+  try {
+    const before = await fingerprint();
+    const result = await runCli(['drill', 'latest', '--component', 'postgres'], checkedEnv);
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stderr, /drill check failed: SELECT count\(\*\) > 1000000 FROM chunks \(returned false, not true\)/);
+    assert.match(result.stdout, /✓ SELECT count\(\*\) > 0 FROM users/);
+    assert.match(result.stdout, /✖ SELECT count\(\*\) > 1000000 FROM chunks/);
+    await assertUnchanged(before);
+    await assertNothingLeft();
+    assert.equal(drills().at(-1)!.outcome, 'failed');
+    assert.equal(audits().at(-1)!.outcome, 'failed');
+  } finally {
+    await checkedWorker.stop();
+  }
+});
+
+test('a drill cancelled from Temporal in the middle of its restore removes its scratch targets', async () => {
+  await addBulkTable(stores.databaseUrl, 30);
+  const backup = await runCli(['backup', '--tier', 'manual'], env);
+  assert.equal(backup.code, 0, backup.stderr + backup.stdout);
+  const before = await fingerprint();
+  const client = await temporalClient();
+  try {
+    const handle = await client.workflow.start('drillWorkflow', {
+      workflowId: `drill-cancel-${Date.now()}`,
+      taskQueue: env.TEMPORAL_TASK_QUEUE!,
+      args: [{ reference: 'latest', requestedBy: 'test@cancel' }],
+    });
+    await waitForPhase(handle, 'restoreIntoScratch', 'pg_restore');
+    await handle.cancel();
+    await assert.rejects(handle.result(), (error: unknown) => error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure);
+    await assertUnchanged(before);
+    await assertNothingLeft();
+    assert.equal(drills().at(-1)!.outcome, 'cancelled');
+    assert.equal(audits().at(-1)!.outcome, 'cancelled');
+  } finally {
+    await client.connection.close();
+  }
+});
+
+test('a set whose custom dump was truncated, with its checksums rewritten to match, fails the drill with a clear reason and leaves nothing behind', async () => {
+  const set = readdirSync(env.BACKUP_DIR!).filter((name) => name.startsWith('scholaria_backup_')).sort().at(-1)!;
+  const dir = join(env.BACKUP_DIR!, set);
+  const file = readdirSync(dir).find((name) => name.endsWith('.sql.custom'))!;
+  const bytes = readFileSync(join(dir, file));
+  const truncated = bytes.subarray(0, Math.floor(bytes.length / 2));
+  writeFileSync(join(dir, file), truncated);
+  const sha256 = createHash('sha256').update(truncated).digest('hex');
+  const sums = readFileSync(join(dir, 'SHA256SUMS'), 'utf8').replace(new RegExp(`^[0-9a-f]{64}(\\s+\\*?${file})$`, 'm'), `${sha256}$1`);
+  writeFileSync(join(dir, 'SHA256SUMS'), sums);
+  const manifest = JSON.parse(readFileSync(join(dir, 'backup_manifest.json'), 'utf8')) as { stores: { postgres: { files: { name: string }[] } } };
+  for (const entry of manifest.stores.postgres.files) if (entry.name === file) Object.assign(entry, { bytes: truncated.length, sha256 });
+  writeFileSync(join(dir, 'backup_manifest.json'), JSON.stringify(manifest, null, 2));
+
+  const before = await fingerprint();
+  const result = await runCli(['drill', set], env);
+  assert.equal(result.code, 1, result.stdout);
+  assert.match(result.stderr, new RegExp(`^scholaria-backup: drill drill-${set}-\\S+ failed: drill of ${set} failed: .*${file.replace(/\./g, '\\.')}`));
+  assert.equal(result.stderr.trim().split('\n').length, 1);
+  await assertUnchanged(before);
+  await assertNothingLeft();
+  assert.equal(drills().at(-1)!.outcome, 'failed');
+});
