@@ -98,3 +98,12 @@ export function scratchNames(drillId: string): { database: string; collectionPre
 const HOUR = 3600;
 /** A tier's promise: the newest set is at most one schedule period old. */
 export const RPO_TARGET_SECONDS: Partial<Record<Tier, number>> = { daily: 24 * HOUR, weekly: 7 * 24 * HOUR, monthly: 31 * 24 * HOUR };
+
+/** The weekly run of the drill schedule: the newest complete set of every tier, one drill each. */
+export interface ScheduledDrillsInput {
+  tiers: Tier[];
+}
+
+export type ScheduledDrillsResult = Partial<Record<Tier, { outcome: DrillOutcome | 'no set'; workflowId: string; reason?: string }>>;
+
+export const DRILL_SCHEDULE_ID = 'scholaria-backup-drill';

@@ -8,7 +8,7 @@ import type { RetentionDecision } from './retention';
 import type { Manifest } from './manifest';
 import type { StoreName } from './stores';
 import type { Tier } from './tiers';
-import type { DrillResult, DrillWorkflowInput } from './drills';
+import type { DrillResult, DrillWorkflowInput, ScheduledDrillsInput, ScheduledDrillsResult } from './drills';
 
 export interface BackupWorkflowInput {
   tier: Tier;
@@ -119,4 +119,5 @@ export interface Workflows {
   notifyWorkflow(notification: Notification): Promise<void>;
   backupLockWorkflow(state?: BackupLockState): Promise<void>;
   drillWorkflow(input: DrillWorkflowInput): Promise<DrillResult>;
+  scheduledDrillsWorkflow(input: ScheduledDrillsInput): Promise<ScheduledDrillsResult>;
 }

@@ -2,6 +2,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
+  executeChild,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -16,6 +17,8 @@ import {
   type DrillOutcome,
   type DrillResult,
   type DrillWorkflowInput,
+  type ScheduledDrillsInput,
+  type ScheduledDrillsResult,
 } from '../core/drills';
 import { summaryDifferences } from '../core/manifest';
 import { stampOf } from '../core/set-names';
@@ -171,6 +174,27 @@ export async function drillWorkflow(input: DrillWorkflowInput): Promise<DrillRes
     throw ApplicationFailure.create({ message: `drill of ${result.set} failed: ${result.reason}`, type: DRILL_FAILED, nonRetryable: true, details: [result] });
   }
   return result;
+}
+
+/**
+ * The drill schedule's run: one drill per tier, one after the other (a drill is a restore's worth of
+ * load), each of the tier's newest complete set; a tier without one is reported, not failed.
+ */
+export async function scheduledDrillsWorkflow(input: ScheduledDrillsInput): Promise<ScheduledDrillsResult> {
+  const results: ScheduledDrillsResult = {};
+  for (const tier of input.tiers) {
+    const workflowId = `${workflowInfo().workflowId}-${tier}`;
+    try {
+      const drill = await executeChild(drillWorkflow, { workflowId, args: [{ reference: 'latest', tier, requestedBy: 'schedule' }] });
+      results[tier] = { outcome: drill.outcome, workflowId };
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      const reason = reasonOf(error);
+      results[tier] = { outcome: /no complete .* backup set/.test(reason) ? 'no set' : 'failed', workflowId, reason };
+    }
+  }
+  setCurrentDetails(Object.entries(results).map(([tier, result]) => `${tier}: ${result.outcome}`).join(', '));
+  return results;
 }
 
 function describeCheck(check: DrillCheckResult): string {

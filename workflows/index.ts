@@ -1,14 +1,14 @@
 import type { Workflows } from '../core/workflow-types';
 import { backupWorkflow } from './backup';
 import { backupLockWorkflow } from './backup-lock';
-import { drillWorkflow } from './drill';
+import { drillWorkflow, scheduledDrillsWorkflow } from './drill';
 import { healthWorkflow } from './health';
 import { notifyWorkflow } from './notify';
 import { pruneWorkflow } from './prune';
 import { restoreWorkflow } from './restore';
 import { verifyWorkflow } from './verify';
 
-export { backupWorkflow, backupLockWorkflow, drillWorkflow, healthWorkflow, notifyWorkflow, pruneWorkflow, restoreWorkflow, verifyWorkflow };
+export { backupWorkflow, backupLockWorkflow, drillWorkflow, scheduledDrillsWorkflow, healthWorkflow, notifyWorkflow, pruneWorkflow, restoreWorkflow, verifyWorkflow };
 
 /** The client starts workflows by the types in core/workflow-types.ts: these are the functions it names. */
 export const registered = {
@@ -19,5 +19,6 @@ export const registered = {
   notifyWorkflow,
   pruneWorkflow,
   restoreWorkflow,
+  scheduledDrillsWorkflow,
   verifyWorkflow,
 } satisfies Workflows;
