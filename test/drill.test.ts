@@ -162,6 +162,23 @@ test('a drill of a good three-store set passes, records RTO and RPO, leaves noth
   assert.deepEqual(audits().map((entry) => [entry.outcome, entry.set]), [['passed', recorded!.set]]);
 });
 
+test('health-check fails with the fix when the last successful drill is too old, and is content while it is recent', async () => {
+  type Health = { checks: { name: string; ok: boolean; detail: string; fix?: string }[] };
+  const drillCheck = async (overrides: Record<string, string>) => {
+    const result = await runCli(['health-check', '--json'], { ...env, ...overrides });
+    return (JSON.parse(result.stdout) as Health).checks.find((check) => check.name === 'recent drill')!;
+  };
+  const recent = await drillCheck({});
+  assert.equal(recent.ok, true, recent.detail);
+  assert.match(recent.detail, /^scholaria_backup_\d+_\d+ drilled .* ago, RTO \d+ s, RPO /);
+  // The drill of the previous test is seconds old; a limit of about a second makes it too old.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const stale = await drillCheck({ BACKUP_DRILL_MAX_AGE_DAYS: '0.00001' });
+  assert.equal(stale.ok, false);
+  assert.match(stale.detail, /^the last successful drill \(scholaria_backup_\d+_\d+\) ran .* ago; the limit is BACKUP_DRILL_MAX_AGE_DAYS=0\.00001$/);
+  assert.match(stale.fix!, /run `scholaria-backup drill latest` now/);
+});
+
 test('DRILL_CHECKS_SQL: a query returning false fails the drill, naming the query; nothing is left behind', async () => {
   const checks = join(stores.dir, 'drill-checks.sql');
   writeFileSync(checks, "-- the application's own idea of a good restore\nSELECT count(*) > 0 FROM users;\nSELECT count(*) > 0 FROM topics;\nSELECT count(*) > 1000000 FROM chunks;\n");

@@ -3,6 +3,7 @@
  * there, each check with what to do when it fails. Exit 0 when healthy, 1 otherwise.
  */
 import { statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Config } from '../../core/config';
@@ -12,6 +13,7 @@ import { timeOfSetName } from '../../core/set-names';
 import { STORE_LABELS, STORE_URL_VARIABLES, type StoreName } from '../../core/stores';
 import { ensureWritableBackupDir, listSets, type SetListing } from '../../activities/repository/sets';
 import { readDrills } from '../../activities/drill/history';
+import { DRILLS_FILE } from '../../core/drills';
 import type { Notification } from '../../core/contract';
 import type { StoreHealth } from '../../core/workflow-types';
 import { connectTemporal } from '../connection';
@@ -49,12 +51,11 @@ async function drillFreshness(config: Config, complete: readonly SetListing[], n
     ok: false,
     detail: passed
       ? `the last successful drill (${passed.set}) ran ${formatDuration(age!)} ago; the limit is BACKUP_DRILL_MAX_AGE_DAYS=${config.drill.maxAgeDays}`
-      : `no successful drill in ${LOG_DIR_OF(config)}; backups exist since ${formatDuration(waiting)}`,
+      : `no successful drill in ${join(config.logDir, DRILLS_FILE)}; complete sets exist since ${formatDuration(waiting)}`,
     fix: 'run `scholaria-backup drill latest` now and read why the last drills failed (`scholaria-backup status`, LOG_DIR/drills.jsonl); check that the drill schedule is not paused (`scholaria-backup schedules list`)',
   };
 }
 
-const LOG_DIR_OF = (config: Config): string => `${config.logDir}/drills.jsonl`;
 
 export async function healthCheckCommand(config: Config, options: { json?: boolean }): Promise<number> {
   const checks: Check[] = [];
