@@ -124,6 +124,7 @@ const environmentSchema = z.object({
   DRILL_REDIS_URL: urlWithScheme(['redis', 'rediss']),
   DRILL_QDRANT_URL: urlWithScheme(['http', 'https']),
   DRILL_CHECKS_SQL: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
+  BACKUP_METRICS_PORT: z.coerce.number({ error: 'must be a port number' }).int().min(1).max(65535).optional(),
   BACKUP_DRILL_SCHEDULE: z
     .string()
     .optional()
@@ -233,6 +234,8 @@ export interface Config {
    * ordinary commands; `auto`: replication where the target allows it, else copy.
    */
   redisRestoreMethod: 'auto' | 'replication' | 'copy';
+  /** The worker serves Prometheus metrics on this port when set. */
+  metricsPort?: number;
   /** Restore drills: scratch servers (the production ones when absent), the operator's SQL checks, how old the last good drill may be. */
   drill: {
     storeUrls: Partial<Record<StoreName, string>>;
@@ -353,6 +356,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     },
     storeUrls: { postgres: e.POSTGRES_URL, redis: e.REDIS_URL, qdrant: e.QDRANT_URL },
     redisRestoreMethod: e.REDIS_RESTORE_METHOD,
+    metricsPort: e.BACKUP_METRICS_PORT,
     drill: {
       storeUrls: { postgres: e.DRILL_POSTGRES_URL, redis: e.DRILL_REDIS_URL, qdrant: e.DRILL_QDRANT_URL },
       checksSqlFile: e.DRILL_CHECKS_SQL,

@@ -13,6 +13,7 @@ import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { Client } from 'pg';
 import type { AuditEntry } from '../core/contract';
 import { DRILLS_FILE, type DrillResult } from '../core/drills';
+import { freePort } from '../devstack/ports';
 import { seedQdrant } from '../devstack/seed';
 import { qdrantFingerprint, redisDifferences, redisFingerprint, tableChecksums } from './support/fingerprints';
 import { startQdrantStandIn, type QdrantStandIn } from './support/qdrant-standin';
@@ -23,6 +24,7 @@ let stores: Stores;
 let standIn: QdrantStandIn;
 let worker: RunningWorker;
 let env: Record<string, string>;
+let metricsPort: number;
 
 async function sql<T extends Record<string, unknown>>(url: string, text: string): Promise<T[]> {
   const client = new Client({ connectionString: url });
@@ -100,7 +102,8 @@ before(async () => {
   standIn = await startQdrantStandIn({ dataDir: join(stores.dir, 'qdrant-standin') });
   await seedStores(stores);
   await seedQdrant(standIn.url, TEST_SCALE);
-  env = environmentFor(stores, { QDRANT_URL: standIn.url, BACKUP_COMPONENTS: 'postgres,redis,qdrant' });
+  metricsPort = await freePort();
+  env = environmentFor(stores, { QDRANT_URL: standIn.url, BACKUP_COMPONENTS: 'postgres,redis,qdrant', BACKUP_METRICS_PORT: String(metricsPort) });
   worker = await startWorker(env);
   const backup = await runCli(['backup', '--tier', 'daily'], env);
   assert.equal(backup.code, 0, backup.stderr + backup.stdout);
@@ -246,4 +249,37 @@ test('a set whose custom dump was truncated, with its checksums rewritten to mat
   await assertUnchanged(before);
   await assertNothingLeft();
   assert.equal(drills().at(-1)!.outcome, 'failed');
+});
+
+test('the worker serves /metrics: Temporal SDK metrics, the newest complete set per tier, the last drill per tier, failed runs by kind', async () => {
+  const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+  assert.equal(response.status, 200);
+  const page = await response.text();
+  const value = (name: string, labels: string): number => {
+    const line = page.split('\n').find((candidate) => candidate.startsWith(`${name}{${labels}} `));
+    assert.ok(line, `${name}{${labels}} is missing from /metrics`);
+    return Number(line.split(' ').at(-1));
+  };
+  assert.match(page, /^temporal_\w+/m, 'the SDK metrics are served too');
+
+  const sets = readdirSync(env.BACKUP_DIR!).filter((name) => name.startsWith('scholaria_backup_')).sort();
+  const manifests = sets.map((name) => JSON.parse(readFileSync(join(env.BACKUP_DIR!, name, 'backup_manifest.json'), 'utf8')) as { tier: string; finishedAt: string; startedAt: string; stores: Record<string, { files: { bytes: number }[] }> });
+  const daily = manifests.filter((manifest) => manifest.tier === 'daily').at(-1)!;
+  assert.equal(value('scholaria_backup_last_complete_set_timestamp_seconds', 'tier="daily"'), Date.parse(daily.finishedAt) / 1000);
+  assert.equal(value('scholaria_backup_last_complete_set_duration_seconds', 'tier="daily"'), (Date.parse(daily.finishedAt) - Date.parse(daily.startedAt)) / 1000);
+  for (const store of ['postgres', 'redis', 'qdrant']) {
+    assert.equal(value('scholaria_backup_last_complete_set_bytes', `tier="daily",store="${store}"`), daily.stores[store]!.files.reduce((sum, file) => sum + file.bytes, 0));
+  }
+
+  const recorded = drills();
+  const lastDaily = recorded.filter((drill) => drill.tier === 'daily').at(-1)!;
+  const passedDaily = recorded.filter((drill) => drill.tier === 'daily' && drill.outcome === 'passed').at(-1)!;
+  assert.equal(value('scholaria_backup_last_drill_timestamp_seconds', 'tier="daily"'), Date.parse(lastDaily.startedAt) / 1000);
+  assert.equal(value('scholaria_backup_last_drill_success', 'tier="daily"'), lastDaily.outcome === 'passed' ? 1 : 0);
+  assert.equal(value('scholaria_backup_last_successful_drill_timestamp_seconds', 'tier="daily"'), Date.parse(passedDaily.startedAt) / 1000);
+  assert.equal(value('scholaria_backup_last_drill_rpo_seconds', 'tier="daily"'), lastDaily.rpoSeconds);
+  assert.equal(value('scholaria_backup_last_drill_rpo_seconds', 'tier="manual"'), recorded.filter((drill) => drill.tier === 'manual').at(-1)!.rpoSeconds);
+  // The failed drills of this file: the SQL check and the truncated dump (the cancelled one is not a failure).
+  assert.equal(value('scholaria_backup_failed_runs_total', 'kind="drill"'), recorded.filter((drill) => drill.outcome === 'failed').length);
+  assert.ok(recorded.filter((drill) => drill.outcome === 'failed').length >= 2);
 });
