@@ -75,6 +75,10 @@ async function assertNothingLeft(): Promise<void> {
   assert.deepEqual(ourRedisServers(), []);
 }
 
+function withoutMetrics(environment: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(environment).filter(([name]) => name !== 'BACKUP_METRICS_PORT'));
+}
+
 function jsonLines<T>(file: string): T[] {
   return readFileSync(join(env.LOG_DIR!, file), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as T);
 }
@@ -185,7 +189,8 @@ test('health-check fails with the fix when the last successful drill is too old,
 test('DRILL_CHECKS_SQL: a query returning false fails the drill, naming the query; nothing is left behind', async () => {
   const checks = join(stores.dir, 'drill-checks.sql');
   writeFileSync(checks, "-- the application's own idea of a good restore\nSELECT count(*) > 0 FROM users;\nSELECT count(*) > 0 FROM topics;\nSELECT count(*) > 1000000 FROM chunks;\n");
-  const checkedEnv = { ...env, DRILL_CHECKS_SQL: checks, TEMPORAL_TASK_QUEUE: `${env.TEMPORAL_TASK_QUEUE}-checks` };
+  // A second worker of its own, without the metrics port the first one holds.
+  const checkedEnv = { ...withoutMetrics(env), DRILL_CHECKS_SQL: checks, TEMPORAL_TASK_QUEUE: `${env.TEMPORAL_TASK_QUEUE}-checks` };
   const checkedWorker = await startWorker(checkedEnv);
   try {
     const before = await fingerprint();
