@@ -14,6 +14,7 @@ import type {
   StoreActivities,
   StoreAdapter,
 } from '../core/contract';
+import type { DrillActivities } from '../core/drills';
 import { runUrl } from '../core/temporal-ui';
 import { storeActivitiesOf } from '../core/store-activities';
 import type { StoreName } from '../core/stores';
@@ -22,6 +23,7 @@ import { createQdrantAdapter } from './qdrant';
 import { createRedisAdapter } from './redis';
 import { createAuditActivities } from './audit';
 import { createBackupLockActivities } from './backup-lock';
+import { createDrillActivities } from './drill/index';
 import { createNotificationActivities } from './notifications';
 import { createRepositoryActivities } from './repository/index';
 import { createEncryptionActivities } from './set-decryption';
@@ -30,7 +32,7 @@ export function createStoreAdapters(config: Config): Record<StoreName, StoreAdap
   return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
 }
 
-export type Activities = StoreActivities & RepositoryActivities & AuditActivities & EncryptionActivities & BackupLockActivities & NotificationActivities;
+export type Activities = StoreActivities & RepositoryActivities & AuditActivities & EncryptionActivities & BackupLockActivities & NotificationActivities & DrillActivities;
 
 /**
  * Successes are sent only when BACKUP_NOTIFY_ON_SUCCESS asks for them, and every message links the run
@@ -55,6 +57,7 @@ export function createActivities(config: Config): Activities {
     ...createAuditActivities(config),
     ...createEncryptionActivities(config),
     ...createBackupLockActivities(),
+    ...createDrillActivities(config),
     ...notificationPolicy(config, createNotificationActivities(config)),
   };
 }

@@ -14,6 +14,7 @@ import { backupCommand } from './commands/backup';
 import { listCommand, showCommand } from './commands/sets';
 import { restoreCommand } from './commands/restore';
 import { verifyCommand } from './commands/verify';
+import { drillCommand } from './commands/drill';
 import { healthCheckCommand } from './commands/health';
 import { pruneCommand } from './commands/prune';
 import { schedulesCommand } from './commands/schedules';
@@ -75,8 +76,18 @@ function program(): Command {
     .option('--yes', 'do not ask for confirmation')
     .option('--force', 'end sessions connected to the target database when they block the swap')
     .option('--keep-safety', 'keep the safety snapshots (e.g. the pre-restore database) after success')
+    .option('--as-database <name>', 'with --component postgres: restore into this new database beside the live one, which is left untouched')
     .option('--json', 'print the result as JSON')
     .action(async (reference: string, options) => finish(await restoreCommand(config(), reference, options)));
+
+  cli
+    .command('drill')
+    .argument('[set]', 'latest (with --tier: the newest complete set of that tier), a set name, or its path', 'latest')
+    .description('restore a set into scratch targets production never sees, check it, measure RTO and RPO, remove the scratch targets')
+    .option('--tier <tier>', `with latest: the newest complete set of this tier (${TIERS.join(', ')})`)
+    .option('--component <list>', `comma-separated stores (${STORE_NAMES.join(',')}); default: every store the set holds`)
+    .option('--json', 'print the result as JSON')
+    .action(async (reference: string, options) => finish(await drillCommand(config(), reference, options)));
 
   const schedules = cli.command('schedules').description('the daily, weekly and monthly Temporal Schedules');
   schedules

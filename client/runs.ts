@@ -22,12 +22,14 @@ export const workflowIds = {
   restore: (reference: SetReference, now = new Date()) => `restore-${reference.kind === 'latest' ? 'latest' : reference.name}-${compactTimeOf(now)}`,
   verify: (reference: SetReference, now = new Date()) => `verify-${reference.kind === 'latest' ? 'latest' : reference.name}-${compactTimeOf(now)}`,
   health: (now = new Date()) => `health-check-${compactTimeOf(now)}-${process.pid}`,
+  drill: (reference: SetReference, tier?: Tier, now = new Date()) =>
+    `drill-${tier && reference.kind === 'latest' ? tier : reference.kind === 'latest' ? 'latest' : reference.name}-${compactTimeOf(now)}`,
   prune: (now = new Date()) => `prune-${compactTimeOf(now)}-${process.pid}`,
   notify: (kind: Notification['kind'], now = new Date()) => `notify-${kind}-${compactTimeOf(now)}-${process.pid}`,
 };
 
 /** The workflow types `status` shows as running work. */
-export const USER_RUN_TYPES: readonly WorkflowType[] = ['backupWorkflow', 'restoreWorkflow', 'verifyWorkflow', 'pruneWorkflow'];
+export const USER_RUN_TYPES: readonly WorkflowType[] = ['backupWorkflow', 'restoreWorkflow', 'verifyWorkflow', 'pruneWorkflow', 'drillWorkflow'];
 
 /** Who asks, for the audit log. */
 export function requester(): string {

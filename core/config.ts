@@ -125,6 +125,16 @@ const environmentSchema = z.object({
   POSTGRES_URL: urlWithScheme(['postgres', 'postgresql']),
   REDIS_URL: urlWithScheme(['redis', 'rediss']),
   REDIS_RESTORE_METHOD: z.enum(['auto', 'replication', 'copy'], { error: 'must be auto, replication or copy' }).default('auto'),
+  DRILL_POSTGRES_URL: urlWithScheme(['postgres', 'postgresql']),
+  DRILL_REDIS_URL: urlWithScheme(['redis', 'rediss']),
+  DRILL_QDRANT_URL: urlWithScheme(['http', 'https']),
+  DRILL_CHECKS_SQL: z.string().optional().refine((path) => path === undefined || path.startsWith('/'), 'must be an absolute path'),
+  BACKUP_METRICS_PORT: z.coerce.number({ error: 'must be a port number' }).int().min(1).max(65535).optional(),
+  BACKUP_DRILL_SCHEDULE: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value === 'off' || value.trim().split(/\s+/).length === 5, 'must be a cron expression (minute hour day-of-month month day-of-week) or off'),
+  BACKUP_DRILL_MAX_AGE_DAYS: z.coerce.number({ error: 'must be a number of days' }).positive().default(8),
   BACKUP_NOTIFY_EMAIL: z
     .string()
     .optional()
@@ -202,6 +212,16 @@ export interface Config {
    * ordinary commands; `auto`: replication where the target allows it, else copy.
    */
   redisRestoreMethod: 'auto' | 'replication' | 'copy';
+  /** The worker serves Prometheus metrics on this port when set. */
+  metricsPort?: number;
+  /** Restore drills: scratch servers (the production ones when absent), the operator's SQL checks, how old the last good drill may be. */
+  drill: {
+    storeUrls: Partial<Record<StoreName, string>>;
+    checksSqlFile?: string;
+    maxAgeDays: number;
+    /** BACKUP_DRILL_SCHEDULE: a cron expression, `off`, or (absent) two hours after the weekly backup. */
+    schedule?: string;
+  };
   qdrant: { apiKey?: string; collections?: string[] };
   /**
    * age encryption of the set's data files. On when recipients are given (in the variable or the
@@ -316,6 +336,13 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     },
     storeUrls: { postgres: e.POSTGRES_URL, redis: e.REDIS_URL, qdrant: e.QDRANT_URL },
     redisRestoreMethod: e.REDIS_RESTORE_METHOD,
+    metricsPort: e.BACKUP_METRICS_PORT,
+    drill: {
+      storeUrls: { postgres: e.DRILL_POSTGRES_URL, redis: e.DRILL_REDIS_URL, qdrant: e.DRILL_QDRANT_URL },
+      checksSqlFile: e.DRILL_CHECKS_SQL,
+      maxAgeDays: e.BACKUP_DRILL_MAX_AGE_DAYS,
+      schedule: e.BACKUP_DRILL_SCHEDULE?.trim(),
+    },
     qdrant: { apiKey: e.QDRANT_API_KEY, collections: e.QDRANT_COLLECTIONS },
     encryption: {
       recipients: e.BACKUP_ENCRYPTION_RECIPIENTS,

@@ -72,6 +72,11 @@ export interface RestoreSource {
   summary: ContentSummary;
   /** The server version that produced the files. */
   serverVersion: string;
+  /**
+   * Side by side (PostgreSQL only): restore into this new database on the same server and leave the
+   * live database untouched; no swap.
+   */
+  asDatabase?: string;
 }
 
 export interface PreflightReport {
@@ -134,7 +139,7 @@ export interface StoreAdapter {
   /** Replaces the target's content with the set's; idempotent, so a retry starts over cleanly. */
   restore(input: StoreRestoreInput): Promise<StoreRestoreResult>;
   /** What the live target holds now, in the manifest's units. */
-  summarize(input: { restoreId: string }): Promise<ContentSummary>;
+  summarize(input: { restoreId: string; asDatabase?: string }): Promise<ContentSummary>;
   /** Brings the target back to its safety snapshot; idempotent, safe to call whatever step failed. */
   rollback(input: RollbackInput): Promise<void>;
   /** After the whole restore succeeded: removes (or keeps) the safety snapshot. */
@@ -236,7 +241,7 @@ export interface EncryptionActivities {
 
 /** A message for people: every failure, and successes when BACKUP_NOTIFY_ON_SUCCESS is set. */
 export interface Notification {
-  kind: 'backup' | 'restore' | 'verify' | 'prune' | 'health-check';
+  kind: 'backup' | 'restore' | 'verify' | 'prune' | 'health-check' | 'drill';
   outcome: 'succeeded' | 'failed' | 'partial' | 'rolled back' | 'refused';
   /** One line, e.g. `daily backup scholaria_backup_20260301_020000 is partial: Redis failed`. */
   title: string;

@@ -21,7 +21,7 @@ export const BACKUP_OUTCOME = defineSearchAttributeKey('BackupOutcome', SearchAt
 
 export const SEARCH_ATTRIBUTES = [RUN_KIND, BACKUP_TIER, BACKUP_SET, BACKUP_OUTCOME] as const;
 
-export const RUN_KINDS = ['backup', 'restore', 'verify', 'health', 'prune', 'notify', 'audit'] as const;
+export const RUN_KINDS = ['backup', 'restore', 'verify', 'health', 'prune', 'notify', 'audit', 'drill'] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
 
 export const RUN_OUTCOMES = [
@@ -41,6 +41,8 @@ export const RUN_OUTCOMES = [
   'unhealthy',
   // prune
   'pruned',
+  // drill
+  'passed',
   // any
   'failed',
   'cancelled',

@@ -9,6 +9,7 @@ import type { RetentionDecision } from './retention';
 import type { Manifest } from './manifest';
 import type { StoreName } from './stores';
 import type { Tier } from './tiers';
+import type { DrillResult, DrillWorkflowInput, ScheduledDrillsInput, ScheduledDrillsResult } from './drills';
 
 export interface BackupWorkflowInput {
   tier: Tier;
@@ -47,6 +48,8 @@ export interface RestoreWorkflowInput {
   keepSafety: boolean;
   /** Who asked, for the audit log: user and host of the CLI. */
   requestedBy: string;
+  /** Restore PostgreSQL beside the live database, into this new database (`--as-database`). */
+  asDatabase?: string;
 }
 
 export type StoreRestoreStatus = 'planned' | 'restored' | 'failed' | 'rolled back' | 'rollback failed' | 'untouched';
@@ -125,4 +128,6 @@ export interface Workflows {
   notifyWorkflow(notification: Notification): Promise<void>;
   auditWorkflow(entry: AuditEntry): Promise<void>;
   backupLockWorkflow(state?: BackupLockState): Promise<void>;
+  drillWorkflow(input: DrillWorkflowInput): Promise<DrillResult>;
+  scheduledDrillsWorkflow(input: ScheduledDrillsInput): Promise<ScheduledDrillsResult>;
 }

@@ -178,6 +178,11 @@ const mockActivities: Activities = {
   }),
   // The real request: a signalWithStart of the lock workflow through the worker's client.
   ...createBackupLockActivities(),
+  findDrillSet: step('findDrillSet', async () => ({ name: 'scholaria_backup_20260301_020000' })),
+  restoreIntoScratch: step('restoreIntoScratch', async ({ store }) => ({ target: `scratch ${store}`, summary: SUMMARIES[store], details: [] })),
+  runDrillChecks: step('runDrillChecks', async () => []),
+  removeScratch: step('removeScratch', async ({ store }) => [`scratch ${store}`]),
+  recordDrill: step('recordDrill', async () => undefined),
 };
 
 let env: TestWorkflowEnvironment;
@@ -206,7 +211,7 @@ after(async () => {
   await env?.teardown();
 });
 
-function start<K extends 'backupWorkflow' | 'restoreWorkflow' | 'verifyWorkflow'>(type: K, input: Parameters<Workflows[K]>[0]) {
+function start<K extends 'backupWorkflow' | 'restoreWorkflow' | 'verifyWorkflow' | 'drillWorkflow'>(type: K, input: Parameters<Workflows[K]>[0]) {
   runs += 1;
   return client.workflow.start<Workflows[K]>(type, { taskQueue, workflowId: `${type}-${process.pid}-${runs}`, args: [input] as Parameters<Workflows[K]> });
 }
@@ -478,4 +483,40 @@ describe('backup', () => {
     const next = await (await start('backupWorkflow', BACKUP)).result();
     assert.equal(next.set.status, 'complete');
   });
+});
+
+describe('drill workflow', () => {
+  const DRILL = { reference: 'latest', requestedBy: 'tester@host' };
+
+  test('a good set passes: every store restored into its scratch target and checked, then every scratch target removed; recorded and audited', async () => {
+    const handle = await start('drillWorkflow', DRILL);
+    const result = await handle.result();
+    assert.equal(result.outcome, 'passed');
+    assert.ok(result.rtoSeconds !== undefined);
+    assert.deepEqual(calls.filter((call) => call === 'restoreIntoScratch' || call === 'removeScratch'), ['restoreIntoScratch', 'restoreIntoScratch', 'removeScratch', 'removeScratch']);
+    assert.ok(calls.indexOf('recordDrill') > calls.lastIndexOf('removeScratch'));
+    assert.equal(audits.at(-1)!.event, 'drill');
+  });
+
+  test('a scratch restore that fails fails the drill with its reason, and every scratch target is still removed', async () => {
+    script = { fail: ['restoreIntoScratch'] };
+    const error = await failureOf((await start('drillWorkflow', DRILL)).result());
+    assert.match(String(error.cause?.message), /drill of scholaria_backup_20260301_020000 failed: restoreIntoScratch broke/);
+    assert.equal(calls.filter((call) => call === 'removeScratch').length, 2);
+    assert.equal(audits.at(-1)!.outcome, 'failed');
+    assert.equal(notifications.at(-1)!.outcome, 'failed');
+  });
+
+  for (const stopFails of [false, true]) {
+    test(`cancelled during its restore${stopFails ? ' (the activity reports its own stop)' : ''}: ends cancelled, and every scratch target is removed`, async () => {
+      script = { block: 'restoreIntoScratch', stopFails };
+      const handle = await start('drillWorkflow', DRILL);
+      await reachedPromise('restoreIntoScratch');
+      await handle.cancel();
+      const error = await failureOf(handle.result());
+      assert.ok(error.cause instanceof CancelledFailure, `cancelled, got ${String(error.cause)}`);
+      assert.equal(calls.filter((call) => call === 'removeScratch').length, 2);
+      assert.equal(audits.at(-1)!.outcome, 'cancelled');
+    });
+  }
 });

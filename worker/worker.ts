@@ -4,6 +4,8 @@
  * last progress before they are cancelled (which kills their child processes).
  */
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { freeLoopbackPort, serveMetrics } from './metrics';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import type { Config } from '../core/config';
 import { createActivities } from '../activities';
@@ -33,10 +35,12 @@ const TEMPORAL_LOG_LEVELS: Record<Config['logLevel'], LogLevel> = {
 
 let runtimeInstalled = false;
 
-export function installRuntime(config: Config): void {
+/** Installs the SDK's Runtime once per process; with `sdkMetricsPort`, its Prometheus exporter on that loopback port. */
+export function installRuntime(config: Config, sdkMetricsPort?: number): void {
   if (runtimeInstalled) return;
   const logger = processLogger(config.logLevel, 'temporal');
   Runtime.install({
+    ...(sdkMetricsPort ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}` } } } } : {}),
     logger: new DefaultLogger(TEMPORAL_LOG_LEVELS[config.logLevel], (entry) => {
       const level = entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error');
       logger[level](entry.meta ?? {}, entry.message);
@@ -45,11 +49,13 @@ export function installRuntime(config: Config): void {
   runtimeInstalled = true;
 }
 
-export async function createWorker(config: Config, options: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
+export async function createWorker(config: Config, options: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection; metrics?: Server }> {
   registerSecrets(Object.values(config.storeUrls), [config.qdrant.apiKey, config.temporal.apiKey]);
   // Sets, safety snapshots and logs are owner-only (or group-readable) whatever umask the worker inherited.
   applyFileModes(config);
-  installRuntime(config);
+  // The SDK's exporter must own its port: it gets a loopback one, and /metrics on BACKUP_METRICS_PORT serves its page with ours.
+  const sdkMetricsPort = config.metricsPort && !runtimeInstalled ? await freeLoopbackPort() : undefined;
+  installRuntime(config, sdkMetricsPort);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config, readFileSync));
   // The workflows upsert these; a namespace that predates them gets them here (or a warning saying how).
   const registration = await ensureSearchAttributes(connection, config.temporal.namespace);
@@ -72,12 +78,17 @@ export async function createWorker(config: Config, options: WorkerOptions = {}):
     defaultHeartbeatThrottleInterval: '1 second',
     shutdownGraceTime: '20 seconds',
   });
-  return { worker, connection };
+  const metrics = config.metricsPort ? await serveMetrics(config, config.metricsPort, sdkMetricsPort ?? metricsPortOfRuntime) : undefined;
+  if (sdkMetricsPort) metricsPortOfRuntime = sdkMetricsPort;
+  return { worker, connection, ...(metrics ? { metrics } : {}) };
 }
+
+/** The SDK exporter's port, when the Runtime was installed with one (a second worker in the process shares it). */
+let metricsPortOfRuntime: number | undefined;
 
 export async function runWorker(config: Config, options: WorkerOptions = {}): Promise<void> {
   const log = processLogger(config.logLevel, 'worker');
-  const { worker, connection } = await createWorker(config, options);
+  const { worker, connection, metrics } = await createWorker(config, options);
   log.info({ address: config.temporal.address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue }, 'worker polling');
   try {
     // The Runtime turns SIGINT/SIGTERM into a graceful shutdown, which ends run().
@@ -86,6 +97,7 @@ export async function runWorker(config: Config, options: WorkerOptions = {}): Pr
     await running;
     log.info('worker stopped');
   } finally {
+    metrics?.close();
     await connection.close();
   }
 }

@@ -2,22 +2,25 @@ import type { Workflows } from '../core/workflow-types';
 import { auditWorkflow } from './audit';
 import { backupWorkflow } from './backup';
 import { backupLockWorkflow } from './backup-lock';
+import { drillWorkflow, scheduledDrillsWorkflow } from './drill';
 import { healthWorkflow } from './health';
 import { notifyWorkflow } from './notify';
 import { pruneWorkflow } from './prune';
 import { restoreWorkflow } from './restore';
 import { verifyWorkflow } from './verify';
 
-export { auditWorkflow, backupWorkflow, backupLockWorkflow, healthWorkflow, notifyWorkflow, pruneWorkflow, restoreWorkflow, verifyWorkflow };
+export { auditWorkflow, backupWorkflow, backupLockWorkflow, drillWorkflow, scheduledDrillsWorkflow, healthWorkflow, notifyWorkflow, pruneWorkflow, restoreWorkflow, verifyWorkflow };
 
 /** The client starts workflows by the types in core/workflow-types.ts: these are the functions it names. */
 export const registered = {
   auditWorkflow,
   backupWorkflow,
   backupLockWorkflow,
+  drillWorkflow,
   healthWorkflow,
   notifyWorkflow,
   pruneWorkflow,
   restoreWorkflow,
+  scheduledDrillsWorkflow,
   verifyWorkflow,
 } satisfies Workflows;

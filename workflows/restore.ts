@@ -39,18 +39,23 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
   // Answers with the report so far; the CLI asks it of a cancelled run, which Temporal records without details.
   setHandler(restoreReport, () => ({ set: setName, dryRun: input.dryRun, checks, stores: reports }));
   let tier: string | undefined;
+  // Absent unless asked for, so the activities' inputs of an ordinary restore are what they always were.
+  const sideBySide = input.asDatabase === undefined ? {} : { asDatabase: input.asDatabase };
   try {
     const set = await withSummary(repository.resolveBackupSet, describeReference(input.reference))({ reference: input.reference });
     setName = set.name;
     recordRun({ set: set.name, tier: set.manifest.tier });
     stores = storesToRestore(set.manifest, input.components);
     tier = set.manifest.tier;
+    if (input.asDatabase !== undefined && (stores.length !== 1 || stores[0] !== 'postgres')) {
+      throw ApplicationFailure.nonRetryable('--as-database restores PostgreSQL only: use it with --component postgres', 'ConfigError');
+    }
     if (set.manifest.encryption && patched(ENCRYPTED_SET_IDENTITY)) {
       await withSummary(encryption.requireSetIdentity, `Check that this worker holds an identity that can open ${set.name}`)({ setName: set.name });
     }
     const verified = await verifySealedSet(set, stores, 'restore');
     checks = verified.checks;
-    const sources = Object.fromEntries(stores.map((store) => [store, sourceOf(set.manifest, store, restoreId)])) as Record<StoreName, RestoreSource>;
+    const sources = Object.fromEntries(stores.map((store) => [store, { ...sourceOf(set.manifest, store, restoreId), ...sideBySide }])) as Record<StoreName, RestoreSource>;
 
     setCurrentDetails(`Preflight of ${stores.map((store) => STORE_LABELS[store]).join(', ')}`);
     const plans = await Promise.all(stores.map((store) => storeActivity('preflight', store, { set: set.name })(sources[store])));
@@ -84,7 +89,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
         phases.set(store, `restoring from ${set.name}`);
         const restored = await storeActivity('restore', store, { set: set.name })({ ...sources[store], safety, force: input.force });
         phases.set(store, 'checking the restored content');
-        const now = await storeActivity('summarize', store, { set: set.name })({ restoreId });
+        const now = await storeActivity('summarize', store, { set: set.name })({ restoreId, ...sideBySide });
         const differences = summaryDifferences(restored.expected ?? sources[store].summary, now);
         if (differences.length > 0) {
           throw ApplicationFailure.nonRetryable(`${label} after the restore does not hold what the set holds: ${differences.slice(0, 3).join('; ')}`, 'VerificationFailed');
@@ -223,7 +228,7 @@ class StorePhases {
 }
 
 /** The requested stores, each of which the set must hold; by default every store it holds. */
-function storesToRestore(manifest: Manifest, requested: readonly StoreName[] | undefined): StoreName[] {
+export function storesToRestore(manifest: Manifest, requested: readonly StoreName[] | undefined): StoreName[] {
   const held = STORE_NAMES.filter((store) => manifest.stores[store]?.status === 'ok');
   if (!requested || requested.length === 0) {
     if (held.length === 0) throw ApplicationFailure.nonRetryable(`backup set ${manifest.name} holds no store that can be restored`, 'SetNotFound');
@@ -239,7 +244,7 @@ function storesToRestore(manifest: Manifest, requested: readonly StoreName[] | u
   return STORE_NAMES.filter((store) => requested.includes(store));
 }
 
-function sourceOf(manifest: Manifest, store: StoreName, restoreId: string): RestoreSource {
+export function sourceOf(manifest: Manifest, store: StoreName, restoreId: string): RestoreSource {
   const record = manifest.stores[store];
   if (record?.status !== 'ok') throw ApplicationFailure.nonRetryable(`backup set ${manifest.name} has no ${store} backup`, 'SetNotFound');
   return { restoreId, setName: manifest.name, files: record.files, summary: record.summary, serverVersion: record.serverVersion };

@@ -3,6 +3,7 @@
  * there, each check with what to do when it fails. Exit 0 when healthy, 1 otherwise.
  */
 import { statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Config } from '../../core/config';
@@ -10,9 +11,11 @@ import { filesOf, totalBytes } from '../../core/manifest';
 import { SCHEDULED_TIERS, type ScheduledTier } from '../../core/schedules';
 import { timeOfSetName } from '../../core/set-names';
 import { STORE_LABELS, STORE_URL_VARIABLES, type StoreName } from '../../core/stores';
-import { ensureWritableBackupDir, listSets } from '../../activities/repository/sets';
+import { ensureWritableBackupDir, listSets, type SetListing } from '../../activities/repository/sets';
 import { findAnomalies } from '../../activities/anomalies';
 import { exposureWarnings, modesUnderBackupDir } from '../../activities/file-modes';
+import { readDrills } from '../../activities/drill/history';
+import { DRILLS_FILE } from '../../core/drills';
 import type { Notification } from '../../core/contract';
 import type { StoreHealth } from '../../core/workflow-types';
 import { connectTemporal } from '../connection';
@@ -32,6 +35,30 @@ export interface Check {
 const HOUR = 3_600_000;
 /** How old the newest complete set of a tier may be before something is wrong. */
 export const FRESHNESS: Record<ScheduledTier, number> = { daily: 26 * HOUR, weekly: 8 * 24 * HOUR, monthly: 32 * 24 * HOUR };
+
+/**
+ * A successful drill within BACKUP_DRILL_MAX_AGE_DAYS, once drills have had that long to run: from the
+ * time the oldest complete set exists (no set, nothing to drill).
+ */
+async function drillFreshness(config: Config, complete: readonly SetListing[], now: number): Promise<Check> {
+  const limit = config.drill.maxAgeDays * 24 * HOUR;
+  const name = 'recent drill';
+  const passed = (await readDrills(config.logDir).catch(() => [])).filter((drill) => drill.outcome === 'passed').at(-1);
+  const age = passed ? now - Date.parse(passed.startedAt) : undefined;
+  if (passed && age! <= limit) return { name, ok: true, detail: `${passed.set} drilled ${formatDuration(age!)} ago, RTO ${passed.rtoSeconds} s, RPO ${formatDuration(passed.rpoSeconds * 1000)}` };
+  const oldest = complete.at(-1);
+  const waiting = oldest ? now - (timeOfSetName(oldest.name)?.getTime() ?? now) : 0;
+  if (!passed && waiting <= limit) return { name, ok: true, detail: `no drill yet; due within ${formatDuration(limit - waiting)} (BACKUP_DRILL_MAX_AGE_DAYS=${config.drill.maxAgeDays})` };
+  return {
+    name,
+    ok: false,
+    detail: passed
+      ? `the last successful drill (${passed.set}) ran ${formatDuration(age!)} ago; the limit is BACKUP_DRILL_MAX_AGE_DAYS=${config.drill.maxAgeDays}`
+      : `no successful drill in ${join(config.logDir, DRILLS_FILE)}; complete sets exist since ${formatDuration(waiting)}`,
+    fix: 'run `scholaria-backup drill latest` now and read why the last drills failed (`scholaria-backup status`, LOG_DIR/drills.jsonl); check that the drill schedule is not paused (`scholaria-backup schedules list`)',
+  };
+}
+
 
 export async function healthCheckCommand(config: Config, options: { json?: boolean }): Promise<number> {
   const checks: Check[] = [];
@@ -132,6 +159,8 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
       });
     }
   }
+
+  add(await drillFreshness(config, complete, now));
 
   if (client && workerPolling) {
     const stores = await probeStores(client, config).catch((error: Error) => error);

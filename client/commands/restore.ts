@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
+import { parseDatabaseName } from '../../core/database-names';
 import { parseSetReference } from '../../core/set-names';
 import { parseComponents, STORE_LABELS, type StoreName } from '../../core/stores';
 import { RESTORE_FAILED, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../../core/workflow-types';
@@ -18,6 +19,7 @@ export interface RestoreOptions {
   yes?: boolean;
   force?: boolean;
   keepSafety?: boolean;
+  asDatabase?: string;
   json?: boolean;
 }
 
@@ -27,12 +29,17 @@ export async function restoreCommand(config: Config, reference: string, options:
   try {
     parsed = parseSetReference(reference, config.backupDir);
     components = options.component ? parseComponents(options.component) : undefined;
+    if (options.asDatabase !== undefined) {
+      parseDatabaseName(options.asDatabase);
+      if (components?.length !== 1 || components[0] !== 'postgres') throw new Error('--as-database restores PostgreSQL only: add --component postgres');
+    }
   } catch (error) {
     throw new UserError((error as Error).message);
   }
   for (const store of components ?? []) storeUrl(config, store);
   const dryRun = options.dryRun ?? false;
-  if (!dryRun && !options.yes) await confirm(reference, components);
+  // Beside the live database nothing is replaced, so there is nothing to confirm.
+  if (!dryRun && !options.yes && options.asDatabase === undefined) await confirm(reference, components);
 
   const input: RestoreWorkflowInput = {
     reference,
@@ -41,11 +48,13 @@ export async function restoreCommand(config: Config, reference: string, options:
     force: options.force ?? false,
     keepSafety: options.keepSafety ?? false,
     requestedBy: requester(),
+    ...(options.asDatabase === undefined ? {} : { asDatabase: options.asDatabase }),
   };
   const client = await connectTemporal(config);
   const workflowId = workflowIds.restore(parsed);
   try {
-    const what = components ? components.map((store) => STORE_LABELS[store]).join(', ') : 'every store the set holds';
+    const stores = components ? components.map((store) => STORE_LABELS[store]).join(', ') : 'every store the set holds';
+    const what = options.asDatabase === undefined ? stores : `${stores} into the new database ${options.asDatabase}, beside the live one`;
     const handle = await startRun(client, config, 'restoreWorkflow', { kind: 'restore' }, (base) => ({
       ...base,
       workflowId,

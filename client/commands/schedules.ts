@@ -55,7 +55,7 @@ async function runScheduleAction(
     case 'apply': {
       const outcomes = await applySchedules(client, config);
       if (options.json) process.stdout.write(`${JSON.stringify(outcomes, null, 2)}\n`);
-      else for (const tier of SCHEDULED_TIERS) process.stdout.write(`${tier.padEnd(8)} ${outcomes[tier]}\n`);
+      else for (const tier of [...SCHEDULED_TIERS, 'drill'] as const) process.stdout.write(`${tier.padEnd(8)} ${outcomes[tier]}\n`);
       return 0;
     }
     case 'list': {

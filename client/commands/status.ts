@@ -13,6 +13,7 @@ import { TIERS } from '../../core/tiers';
 import { listSets } from '../../activities/repository/sets';
 import { listSafetySnapshots } from '../../activities/repository/safety-snapshots';
 import { describeLeftReplicating, howToRelease, leftReplicating } from '../left-behind';
+import { lastDrillPerTier, readDrills } from '../../activities/drill/history';
 import { connectTemporal, UserError } from '../connection';
 import { formatBytes, formatDuration, formatTable } from '../format';
 import { listSchedules } from '../schedules';
@@ -45,8 +46,9 @@ export async function statusCommand(config: Config, options: { json?: boolean })
     const lastRestore = await lastAuditEntry(config);
     const safetySnapshots = (await listSafetySnapshots(config.backupDir)).filter((snapshot) => snapshot.stores.length > 0);
     const replicating = await leftReplicating(config.backupDir, safetySnapshots);
+    const lastDrills = lastDrillPerTier(await readDrills(config.logDir));
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ schedules, lastRuns, running, storage, lastRestore, safetySnapshots, replicating }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ schedules, lastRuns, running, storage, lastRestore, lastDrills, safetySnapshots, replicating }, null, 2)}\n`);
       return 0;
     }
     const now = Date.now();
@@ -60,6 +62,26 @@ export async function statusCommand(config: Config, options: { json?: boolean })
           return [tier, run.status.toLowerCase(), `${formatDuration(now - Date.parse(run.startedAt))} ago`, run.durationMs === undefined ? '-' : formatDuration(run.durationMs), run.workflowId];
         }),
       ),
+    );
+    lines.push('', 'Last drill per tier');
+    const drilled = TIERS.filter((tier) => lastDrills[tier]);
+    lines.push(
+      drilled.length === 0
+        ? '  none recorded (`scholaria-backup drill latest`)'
+        : formatTable(
+            ['TIER', 'OUTCOME', 'STARTED', 'RTO', 'RPO', 'SET'],
+            drilled.map((tier) => {
+              const drill = lastDrills[tier]!;
+              return [
+                tier,
+                drill.outcome,
+                `${formatDuration(now - Date.parse(drill.startedAt))} ago`,
+                drill.rtoSeconds === undefined ? '-' : formatDuration(drill.rtoSeconds * 1000),
+                `${formatDuration(drill.rpoSeconds * 1000)}${drill.rpoTargetSeconds !== undefined && drill.rpoSeconds > drill.rpoTargetSeconds ? ' (over target)' : ''}`,
+                drill.set,
+              ];
+            }),
+          ),
     );
     lines.push('', 'Running');
     lines.push(

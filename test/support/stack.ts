@@ -88,13 +88,14 @@ export interface RunningWorker {
 
 /** A worker inside the test process, configured from `env` exactly as the CLI's `worker` would be. */
 export async function startWorker(env: Record<string, string>): Promise<RunningWorker> {
-  const { worker, connection } = await createWorker(loadConfig(env), { workflowBundlePath: env.BACKUP_WORKFLOW_BUNDLE });
+  const { worker, connection, metrics } = await createWorker(loadConfig(env), { workflowBundlePath: env.BACKUP_WORKFLOW_BUNDLE });
   const running = worker.run();
   return {
     worker,
     stop: async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
+      metrics?.close();
       await connection.close();
     },
   };
