@@ -12,7 +12,9 @@ import type {
   RepositoryActivities,
   StoreActivities,
   StoreAdapter,
+  WorkerBindingActivities,
 } from '../core/contract';
+import type { OffsiteActivities } from '../core/offsite';
 import { runUrl } from '../core/temporal-ui';
 import { storeActivitiesOf } from '../core/store-activities';
 import type { StoreName } from '../core/stores';
@@ -22,13 +24,21 @@ import { createRedisAdapter } from './redis';
 import { createAuditActivities } from './audit';
 import { createBackupLockActivities } from './backup-lock';
 import { createNotificationActivities } from './notifications';
+import { createOffsiteActivities } from './offsite';
 import { createRepositoryActivities } from './repository/index';
+import { createWorkerBindingActivities } from './worker-binding';
 
 export function createStoreAdapters(config: Config): Record<StoreName, StoreAdapter> {
   return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
 }
 
-export type Activities = StoreActivities & RepositoryActivities & AuditActivities & BackupLockActivities & NotificationActivities;
+export type Activities = StoreActivities &
+  RepositoryActivities &
+  AuditActivities &
+  BackupLockActivities &
+  NotificationActivities &
+  OffsiteActivities &
+  WorkerBindingActivities;
 
 /**
  * Successes are sent only when BACKUP_NOTIFY_ON_SUCCESS asks for them, and every message links the run
@@ -53,5 +63,7 @@ export function createActivities(config: Config): Activities {
     ...createAuditActivities(config),
     ...createBackupLockActivities(),
     ...notificationPolicy(config, createNotificationActivities(config)),
+    ...createOffsiteActivities(config),
+    ...createWorkerBindingActivities(config),
   };
 }

@@ -29,6 +29,19 @@ export interface BackupWorkflowResult {
   stores: Partial<Record<StoreName, BackupStoreOutcome>>;
   /** What retention did after the backup, one line each. */
   retention?: string[];
+  /** The copy to the bucket, when BACKUP_OFFSITE_URL is set on the worker that sealed the set. */
+  offsite?: OffsiteCopyOutcome;
+}
+
+/** A failed copy leaves the run complete: the local set is complete, and `offsite sync` catches up. */
+export interface OffsiteCopyOutcome {
+  status: 'copied' | 'failed';
+  url: string;
+  objects?: number;
+  bytes?: number;
+  error?: string;
+  /** What the offsite retention did after the copy, one line each. */
+  retention?: string[];
 }
 
 /** Failure type of a run whose set was sealed as partial; its details carry the BackupWorkflowResult. */

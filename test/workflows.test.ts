@@ -17,7 +17,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
 import { createBackupLockActivities } from '../activities/backup-lock';
-import type { AuditEntry, Notification, ResolvedSet, StoreAdapter } from '../core/contract';
+import type { AuditEntry, Notification, OffsiteActivities, ResolvedSet, StoreAdapter } from '../core/contract';
 import type { ContentSummary, FileEntry, Manifest, StoreRecord } from '../core/manifest';
 import { storeActivitiesOf } from '../core/store-activities';
 import type { StoreName } from '../core/stores';
@@ -165,7 +165,27 @@ const mockActivities: Activities = {
   }),
   // The real request: a signalWithStart of the lock workflow through the worker's client.
   ...createBackupLockActivities(),
+  // One worker polls both queues here: its own queue is the suite's.
+  bindRunToWorker: step('bindRunToWorker', async () => ({ taskQueue })),
+  ...offsiteNotUsed(),
 };
+
+/** These runs have no bucket (bindRunToWorker names none): an offsite step reached here is a defect. */
+function offsiteNotUsed(): OffsiteActivities {
+  const refuse = (name: string) => async (): Promise<never> => {
+    throw new Error(`${name} was called without offsite storage`);
+  };
+  return {
+    copySetOffsite: refuse('copySetOffsite'),
+    abandonOffsiteCopy: refuse('abandonOffsiteCopy'),
+    listOffsiteSets: refuse('listOffsiteSets'),
+    verifyOffsiteSet: refuse('verifyOffsiteSet'),
+    downloadOffsiteSet: refuse('downloadOffsiteSet'),
+    deleteOffsiteSet: refuse('deleteOffsiteSet'),
+    syncOffsite: refuse('syncOffsite'),
+    applyOffsiteRetention: refuse('applyOffsiteRetention'),
+  };
+}
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
