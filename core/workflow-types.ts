@@ -6,6 +6,7 @@ import type { Notification, PreflightReport, SealedSet } from './contract';
 import type { BackupLockState } from './backup-lock';
 import type { RetentionDecision } from './retention';
 import type { Manifest } from './manifest';
+import type { OffsitePruneResult, OffsiteSet, OffsiteSyncResult, OffsiteVerifyResult } from './offsite';
 import type { StoreName } from './stores';
 import type { Tier } from './tiers';
 
@@ -59,6 +60,11 @@ export interface RestoreWorkflowInput {
   keepSafety: boolean;
   /** Who asked, for the audit log: user and host of the CLI. */
   requestedBy: string;
+  /**
+   * `offsite`: download the set from the bucket first (kept if already in BACKUP_DIR). Without it,
+   * `latest` still comes from the bucket when BACKUP_DIR holds no complete set.
+   */
+  from?: 'local' | 'offsite';
 }
 
 export type StoreRestoreStatus = 'planned' | 'restored' | 'failed' | 'rolled back' | 'rollback failed' | 'untouched';
@@ -119,6 +125,18 @@ export interface PruneReport {
 /** The failure of a backup run in which no store could be backed up: no set is sealed. */
 export const BACKUP_FAILED = 'BackupFailed';
 
+export interface OffsiteSyncInput {
+  /** Who asked: user and host of the CLI. */
+  requestedBy: string;
+}
+
+export interface OffsitePruneInput {
+  tier?: Tier;
+  /** Delete the offsite sets the policy gives up; otherwise only say what would go. */
+  apply: boolean;
+  requestedBy: string;
+}
+
 /** The workflows by type name, as the worker registers them (workflows/index.ts is checked against this). */
 export interface Workflows {
   backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult>;
@@ -128,4 +146,8 @@ export interface Workflows {
   pruneWorkflow(input: PruneWorkflowInput): Promise<PruneReport>;
   notifyWorkflow(notification: Notification): Promise<void>;
   backupLockWorkflow(state?: BackupLockState): Promise<void>;
+  offsiteSyncWorkflow(input: OffsiteSyncInput): Promise<OffsiteSyncResult>;
+  offsiteListWorkflow(): Promise<OffsiteSet[]>;
+  offsiteVerifyWorkflow(input: { setName: string }): Promise<OffsiteVerifyResult>;
+  offsitePruneWorkflow(input: OffsitePruneInput): Promise<OffsitePruneResult>;
 }

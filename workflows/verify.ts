@@ -3,7 +3,7 @@ import { summaryDifferences, type Manifest } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
 import type { ResolvedSet, StoreVerifyInput } from '../core/contract';
 import type { VerifyWorkflowInput, VerifyWorkflowResult } from '../core/workflow-types';
-import { repository, storeActivity, withSummary } from './activity-proxies';
+import { repository, repository as sharedRepository, storeActivity as sharedStoreActivity, withSummary, type RunActivities } from './activity-proxies';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
 
@@ -38,6 +38,7 @@ export async function verifySealedSet(
   set: ResolvedSet,
   stores?: readonly StoreName[],
   depth: StoreVerifyInput['depth'] = 'all',
+  { repository, storeActivity }: RunActivities = { repository: sharedRepository, storeActivity: sharedStoreActivity },
 ): Promise<{ filesChecked: number; bytesChecked: number; checks: string[] }> {
   setCurrentDetails(`Checking the checksums of ${set.name}`);
   const report = await withSummary(repository.verifySetChecksums, `Check every file of ${set.name} against SHA256SUMS`)({ setName: set.name });
