@@ -24,10 +24,11 @@ export const workflowIds = {
   health: (now = new Date()) => `health-check-${compactTimeOf(now)}-${process.pid}`,
   prune: (now = new Date()) => `prune-${compactTimeOf(now)}-${process.pid}`,
   notify: (kind: Notification['kind'], now = new Date()) => `notify-${kind}-${compactTimeOf(now)}-${process.pid}`,
+  offsite: (action: 'sync' | 'list' | 'verify' | 'prune', now = new Date()) => `offsite-${action}-${compactTimeOf(now)}-${process.pid}`,
 };
 
 /** The workflow types `status` shows as running work. */
-export const USER_RUN_TYPES: readonly WorkflowType[] = ['backupWorkflow', 'restoreWorkflow', 'verifyWorkflow', 'pruneWorkflow'];
+export const USER_RUN_TYPES: readonly WorkflowType[] = ['backupWorkflow', 'restoreWorkflow', 'verifyWorkflow', 'pruneWorkflow', 'offsiteSyncWorkflow', 'offsitePruneWorkflow'];
 
 /** Who asks, for the audit log. */
 export function requester(): string {

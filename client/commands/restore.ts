@@ -16,6 +16,7 @@ export interface RestoreOptions {
   yes?: boolean;
   force?: boolean;
   keepSafety?: boolean;
+  from?: 'local' | 'offsite';
   json?: boolean;
 }
 
@@ -39,6 +40,7 @@ export async function restoreCommand(config: Config, reference: string, options:
     force: options.force ?? false,
     keepSafety: options.keepSafety ?? false,
     requestedBy: requester(),
+    ...(options.from ? { from: options.from } : {}),
   };
   const client = await connectTemporal(config);
   const workflowId = workflowIds.restore(parsed);

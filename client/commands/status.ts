@@ -13,6 +13,7 @@ import { SCHEDULED_TIERS } from '../../core/schedules';
 import { TIERS } from '../../core/tiers';
 import { listSets } from '../../activities/repository/sets';
 import { connectTemporal, UserError } from '../connection';
+import { offsiteHealth } from './offsite';
 import { formatBytes, formatDuration, formatTable } from '../format';
 import { listSchedules } from '../schedules';
 import { scheduleTable } from './schedules';
@@ -42,9 +43,12 @@ export async function statusCommand(config: Config, options: { json?: boolean })
       newest: sets[0]?.name ?? null,
     };
     const lastRestore = await lastAuditEntry(config);
+    // The bucket unreachable, or lagging more than one set per tier, makes `status` fail as health-check does.
+    const offsite = config.offsite ? await offsiteHealth(client, config) : null;
+    const code = offsite && !offsite.ok ? 1 : 0;
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ schedules, lastRuns, running, storage, lastRestore }, null, 2)}\n`);
-      return 0;
+      process.stdout.write(`${JSON.stringify({ schedules, lastRuns, running, storage, lastRestore, offsite }, null, 2)}\n`);
+      return code;
     }
     const now = Date.now();
     const lines = ['Schedules', scheduleTable(schedules), '', 'Last backup per tier'];
@@ -69,8 +73,9 @@ export async function statusCommand(config: Config, options: { json?: boolean })
       `Storage: ${storage.sets} sets in ${config.backupDir} (${storage.complete} complete, ${storage.partial} partial${storage.unreadable ? `, ${storage.unreadable} unreadable` : ''}), ${formatBytes(storage.bytes)}${storage.newest ? `; newest ${storage.newest}` : ''}`,
       `Last restore: ${lastRestore ? `${lastRestore.at} by ${lastRestore.by}: ${lastRestore.dryRun ? 'dry run of ' : ''}${lastRestore.set} (${lastRestore.stores.join(', ')}) → ${lastRestore.outcome}` : 'none recorded'}`,
     );
+    if (offsite) lines.push(`Offsite: ${offsite.ok ? '' : 'PROBLEM: '}${offsite.detail}`);
     process.stdout.write(`${lines.join('\n')}\n`);
-    return 0;
+    return code;
   } finally {
     await client.connection.close();
   }
