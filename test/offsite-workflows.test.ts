@@ -102,7 +102,7 @@ test('the disaster: BACKUP_DIR gone and the stores damaged; a worker with an emp
   rmSync(env.BACKUP_DIR!, { recursive: true, force: true });
   const pg = new Client({ connectionString: stores.databaseUrl });
   await pg.connect();
-  await pg.query('DROP TABLE IF EXISTS chunks CASCADE; UPDATE users SET display_name = $1', ['lost']);
+  await pg.query("DROP TABLE IF EXISTS chunks CASCADE; UPDATE users SET display_name = 'lost'");
   await pg.end();
   const redis = new Redis(stores.redis.url);
   await redis.flushall();

@@ -29,12 +29,12 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
       return { backedUp, retention: await applyRetention(tier) };
     };
     // Retention deletes sets: it runs under the lock too, so it never races another run's backup or prune.
-    const { backedUp: result, retention } = patched('backup-lock-workflow')
+    const ran: { backedUp: BackupWorkflowResult; retention: string[]; offsite?: BackupWorkflowResult['offsite'] } = patched('backup-lock-workflow')
       ? await withBackupLock(`${tier} backup`, backUpAndPrune)
       : await waitByPolling(workflowId).then(backUpAndPrune);
+    const { backedUp: result, retention, offsite } = ran;
     outcome = 'complete';
     setName = result.set.name;
-    const offsite = 'offsite' in result ? result.offsite : undefined;
     if (offsite?.status === 'failed') setCurrentDetails(`Complete: ${result.set.name}; the offsite copy FAILED: ${offsite.error}`);
     await notify({
       kind: 'backup',
