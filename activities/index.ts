@@ -13,8 +13,10 @@ import type {
   RepositoryActivities,
   StoreActivities,
   StoreAdapter,
+  WorkerBindingActivities,
 } from '../core/contract';
 import type { DrillActivities } from '../core/drills';
+import type { OffsiteActivities } from '../core/offsite';
 import { runUrl } from '../core/temporal-ui';
 import { storeActivitiesOf } from '../core/store-activities';
 import type { StoreName } from '../core/stores';
@@ -25,14 +27,24 @@ import { createAuditActivities } from './audit';
 import { createBackupLockActivities } from './backup-lock';
 import { createDrillActivities } from './drill/index';
 import { createNotificationActivities } from './notifications';
+import { createOffsiteActivities } from './offsite';
 import { createRepositoryActivities } from './repository/index';
 import { createEncryptionActivities } from './set-decryption';
+import { createWorkerBindingActivities } from './worker-binding';
 
 export function createStoreAdapters(config: Config): Record<StoreName, StoreAdapter> {
   return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
 }
 
-export type Activities = StoreActivities & RepositoryActivities & AuditActivities & EncryptionActivities & BackupLockActivities & NotificationActivities & DrillActivities;
+export type Activities = StoreActivities &
+  RepositoryActivities &
+  AuditActivities &
+  EncryptionActivities &
+  BackupLockActivities &
+  NotificationActivities &
+  DrillActivities &
+  OffsiteActivities &
+  WorkerBindingActivities;
 
 /**
  * Successes are sent only when BACKUP_NOTIFY_ON_SUCCESS asks for them, and every message links the run
@@ -59,5 +71,7 @@ export function createActivities(config: Config): Activities {
     ...createBackupLockActivities(),
     ...createDrillActivities(config),
     ...notificationPolicy(config, createNotificationActivities(config)),
+    ...createOffsiteActivities(config),
+    ...createWorkerBindingActivities(config),
   };
 }

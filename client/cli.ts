@@ -17,6 +17,7 @@ import { verifyCommand } from './commands/verify';
 import { drillCommand } from './commands/drill';
 import { healthCheckCommand } from './commands/health';
 import { pruneCommand } from './commands/prune';
+import { offsiteListCommand, offsitePruneCommand, offsiteSyncCommand, offsiteVerifyCommand } from './commands/offsite';
 import { schedulesCommand } from './commands/schedules';
 import { runsCommand, statusCommand } from './commands/status';
 import { connectTemporal, UserError } from './connection';
@@ -47,10 +48,11 @@ function program(): Command {
 
   cli
     .command('list')
-    .description('the backup sets in BACKUP_DIR, newest first')
+    .description('the backup sets in BACKUP_DIR (or, with --offsite, in the bucket), newest first')
     .option('--tier <tier>', `only sets of this tier (${TIERS.join(', ')})`)
+    .option('--offsite', 'the sets in the bucket, complete or not, with sizes')
     .option('--json', 'print JSON')
-    .action(async (options) => finish(await listCommand(config(), options)));
+    .action(async (options) => finish(await (options.offsite ? offsiteListCommand : listCommand)(config(), options)));
 
   cli
     .command('show')
@@ -64,8 +66,11 @@ function program(): Command {
     .argument('<set>', 'latest, a set name, or its path')
     .description('re-check every checksum of a set and the deep checks of each store')
     .option('--deep', 'an encrypted set must also decrypt on the worker (fail without BACKUP_ENCRYPTION_IDENTITY_FILE)')
+    .option('--offsite', 'read every object of the set in the bucket back against its SHA256SUMS')
     .option('--json', 'print JSON')
-    .action(async (reference: string, options) => finish(await verifyCommand(config(), reference, options)));
+    .action(async (reference: string, options) =>
+      finish(await (options.offsite ? offsiteVerifyCommand(config(), reference, options) : verifyCommand(config(), reference, options))),
+    );
 
   cli
     .command('restore')
@@ -77,6 +82,7 @@ function program(): Command {
     .option('--force', 'end sessions connected to the target database when they block the swap')
     .option('--keep-safety', 'keep the safety snapshots (e.g. the pre-restore database) after success')
     .option('--as-database <name>', 'with --component postgres: restore into this new database beside the live one, which is left untouched')
+    .addOption(new Option('--from <where>', 'offsite: download the set from the bucket first (latest comes from there anyway when BACKUP_DIR has no complete set)').choices(['local', 'offsite']))
     .option('--json', 'print the result as JSON')
     .action(async (reference: string, options) => finish(await restoreCommand(config(), reference, options)));
 
@@ -128,9 +134,18 @@ function program(): Command {
     .command('prune')
     .description('apply retention: print what would be deleted and why; delete only with --yes')
     .option('--tier <tier>', `only this tier (${TIERS.join(', ')})`)
+    .option('--offsite', 'apply the same retention to the sets in the bucket')
     .option('--yes', 'delete the sets the policy gives up')
     .option('--json', 'print JSON')
-    .action(async (options) => finish(await pruneCommand(config(), options)));
+    .action(async (options) => finish(await (options.offsite ? offsitePruneCommand : pruneCommand)(config(), options)));
+
+  cli
+    .command('offsite')
+    .description('the offsite copies in the bucket (BACKUP_OFFSITE_URL)')
+    .command('sync')
+    .description('copy every complete set of BACKUP_DIR that is missing or incomplete in the bucket (the catch-up after an outage)')
+    .option('--json', 'print JSON')
+    .action(async (options) => finish(await offsiteSyncCommand(config(), options)));
 
   cli
     .command('status')

@@ -26,10 +26,11 @@ export const workflowIds = {
     `drill-${tier && reference.kind === 'latest' ? tier : reference.kind === 'latest' ? 'latest' : reference.name}-${compactTimeOf(now)}`,
   prune: (now = new Date()) => `prune-${compactTimeOf(now)}-${process.pid}`,
   notify: (kind: Notification['kind'], now = new Date()) => `notify-${kind}-${compactTimeOf(now)}-${process.pid}`,
+  offsite: (action: 'sync' | 'list' | 'verify' | 'prune', now = new Date()) => `offsite-${action}-${compactTimeOf(now)}-${process.pid}`,
 };
 
 /** The workflow types `status` shows as running work. */
-export const USER_RUN_TYPES: readonly WorkflowType[] = ['backupWorkflow', 'restoreWorkflow', 'verifyWorkflow', 'pruneWorkflow', 'drillWorkflow'];
+export const USER_RUN_TYPES: readonly WorkflowType[] = ['backupWorkflow', 'restoreWorkflow', 'verifyWorkflow', 'pruneWorkflow', 'drillWorkflow', 'offsiteSyncWorkflow', 'offsitePruneWorkflow'];
 
 /** Who asks, for the audit log. */
 export function requester(): string {

@@ -9,6 +9,8 @@ import type { PruneReport } from './workflow-types';
 import type { StoreName } from './stores';
 import type { Tier } from './tiers';
 
+export type { OffsiteActivities } from './offsite';
+
 /** A set being written under `<BACKUP_DIR>/.partial/<name>/`. */
 export interface StagedSet {
   name: string;
@@ -266,6 +268,22 @@ export interface ChannelOutcome {
 export interface NotificationActivities {
   /** Sends to every configured channel; one failing channel never stops the others, nor fails the caller. */
   notify(notification: Notification): Promise<ChannelOutcome[]>;
+}
+
+/**
+ * The worker that takes a run's local files: staging, dumps, seal, retention, the offsite copy and
+ * download all run there (Temporal's worker-specific task queue pattern), since each worker has its
+ * own BACKUP_DIR.
+ */
+export interface WorkerBinding {
+  /** The task queue only this worker (and any worker on the same host with the same BACKUP_DIR) polls. */
+  taskQueue: string;
+  /** Whether this worker copies sets offsite (BACKUP_OFFSITE_URL is set); the bucket's URL, never credentials. */
+  offsiteUrl?: string;
+}
+
+export interface WorkerBindingActivities {
+  bindRunToWorker(): Promise<WorkerBinding>;
 }
 
 /** What a store activity reports in its heartbeats; the CLI shows it as live progress. */

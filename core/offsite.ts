@@ -153,3 +153,25 @@ export interface OffsiteActivities {
   syncOffsite(): Promise<OffsiteSyncResult>;
   applyOffsiteRetention(input: { tier?: Tier; apply: boolean }): Promise<OffsitePruneResult>;
 }
+
+/** Per tier: the newest complete offsite set, and how many local complete sets are newer than it (the copy's lag). */
+export interface OffsiteTierState {
+  tier: Tier;
+  newestOffsite?: string;
+  newestLocal?: string;
+  /** Local complete sets of the tier newer than the newest complete offsite one. */
+  behind: number;
+}
+
+/** More than one set behind in a tier is a problem: one may be on its way (the copy runs after the seal). */
+export const OFFSITE_LAG_ALLOWED = 1;
+
+export function offsiteLagByTier(local: readonly { name: string; tier: Tier }[], offsite: readonly OffsiteSet[], tiers: readonly Tier[]): OffsiteTierState[] {
+  // Set names carry their UTC stamp, so their order is their time order.
+  const newest = (names: string[]) => names.sort().at(-1);
+  return tiers.map((tier) => {
+    const newestOffsite = newest(offsite.filter((set) => set.status === 'complete' && set.tier === tier).map((set) => set.name));
+    const localNames = local.filter((set) => set.tier === tier).map((set) => set.name);
+    return { tier, newestOffsite, newestLocal: newest([...localNames]), behind: localNames.filter((name) => newestOffsite === undefined || name > newestOffsite).length };
+  });
+}

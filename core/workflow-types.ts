@@ -7,6 +7,7 @@ import type { Notification, PreflightReport, SealedSet } from './contract';
 import type { BackupLockState } from './backup-lock';
 import type { RetentionDecision } from './retention';
 import type { Manifest } from './manifest';
+import type { OffsitePruneResult, OffsiteSet, OffsiteSyncResult, OffsiteVerifyResult } from './offsite';
 import type { StoreName } from './stores';
 import type { Tier } from './tiers';
 import type { DrillResult, DrillWorkflowInput, ScheduledDrillsInput, ScheduledDrillsResult } from './drills';
@@ -31,6 +32,19 @@ export interface BackupWorkflowResult {
   stores: Partial<Record<StoreName, BackupStoreOutcome>>;
   /** What retention did after the backup, one line each. */
   retention?: string[];
+  /** The copy to the bucket, when BACKUP_OFFSITE_URL is set on the worker that sealed the set. */
+  offsite?: OffsiteCopyOutcome;
+}
+
+/** A failed copy leaves the run complete: the local set is complete, and `offsite sync` catches up. */
+export interface OffsiteCopyOutcome {
+  status: 'copied' | 'failed';
+  url: string;
+  objects?: number;
+  bytes?: number;
+  error?: string;
+  /** What the offsite retention did after the copy, one line each. */
+  retention?: string[];
 }
 
 /** Failure type of a run whose set was sealed as partial; its details carry the BackupWorkflowResult. */
@@ -50,6 +64,11 @@ export interface RestoreWorkflowInput {
   requestedBy: string;
   /** Restore PostgreSQL beside the live database, into this new database (`--as-database`). */
   asDatabase?: string;
+  /**
+   * `offsite`: download the set from the bucket first (kept if already in BACKUP_DIR). Without it,
+   * `latest` still comes from the bucket when BACKUP_DIR holds no complete set.
+   */
+  from?: 'local' | 'offsite';
 }
 
 export type StoreRestoreStatus = 'planned' | 'restored' | 'failed' | 'rolled back' | 'rollback failed' | 'untouched';
@@ -118,6 +137,18 @@ export interface PruneReport {
 /** The failure of a backup run in which no store could be backed up: no set is sealed. */
 export const BACKUP_FAILED = 'BackupFailed';
 
+export interface OffsiteSyncInput {
+  /** Who asked: user and host of the CLI. */
+  requestedBy: string;
+}
+
+export interface OffsitePruneInput {
+  tier?: Tier;
+  /** Delete the offsite sets the policy gives up; otherwise only say what would go. */
+  apply: boolean;
+  requestedBy: string;
+}
+
 /** The workflows by type name, as the worker registers them (workflows/index.ts is checked against this). */
 export interface Workflows {
   backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult>;
@@ -130,4 +161,8 @@ export interface Workflows {
   backupLockWorkflow(state?: BackupLockState): Promise<void>;
   drillWorkflow(input: DrillWorkflowInput): Promise<DrillResult>;
   scheduledDrillsWorkflow(input: ScheduledDrillsInput): Promise<ScheduledDrillsResult>;
+  offsiteSyncWorkflow(input: OffsiteSyncInput): Promise<OffsiteSyncResult>;
+  offsiteListWorkflow(): Promise<OffsiteSet[]>;
+  offsiteVerifyWorkflow(input: { setName: string }): Promise<OffsiteVerifyResult>;
+  offsitePruneWorkflow(input: OffsitePruneInput): Promise<OffsitePruneResult>;
 }

@@ -17,7 +17,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
 import { createBackupLockActivities } from '../activities/backup-lock';
-import type { AuditEntry, Notification, ResolvedSet, SetDecryption, StoreAdapter } from '../core/contract';
+import type { AuditEntry, Notification, OffsiteActivities, ResolvedSet, SetDecryption, StoreAdapter } from '../core/contract';
 import type { ContentSummary, FileEntry, Manifest, StoreRecord } from '../core/manifest';
 import { storeActivitiesOf } from '../core/store-activities';
 import type { StoreName } from '../core/stores';
@@ -183,7 +183,27 @@ const mockActivities: Activities = {
   runDrillChecks: step('runDrillChecks', async () => []),
   removeScratch: step('removeScratch', async ({ store }) => [`scratch ${store}`]),
   recordDrill: step('recordDrill', async () => undefined),
+  // One worker polls both queues here: its own queue is the suite's.
+  bindRunToWorker: step('bindRunToWorker', async () => ({ taskQueue })),
+  ...offsiteNotUsed(),
 };
+
+/** These runs have no bucket (bindRunToWorker names none): an offsite step reached here is a defect. */
+function offsiteNotUsed(): OffsiteActivities {
+  const refuse = (name: string) => async (): Promise<never> => {
+    throw new Error(`${name} was called without offsite storage`);
+  };
+  return {
+    copySetOffsite: refuse('copySetOffsite'),
+    abandonOffsiteCopy: refuse('abandonOffsiteCopy'),
+    listOffsiteSets: refuse('listOffsiteSets'),
+    verifyOffsiteSet: refuse('verifyOffsiteSet'),
+    downloadOffsiteSet: refuse('downloadOffsiteSet'),
+    deleteOffsiteSet: refuse('deleteOffsiteSet'),
+    syncOffsite: refuse('syncOffsite'),
+    applyOffsiteRetention: refuse('applyOffsiteRetention'),
+  };
+}
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;

@@ -6,14 +6,16 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { freeLoopbackPort, serveMetrics } from './metrics';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions as TemporalWorkerOptions } from '@temporalio/worker';
 import type { Config } from '../core/config';
 import { createActivities } from '../activities';
 import { registerSecrets } from '../core/redaction';
 import { applyFileModes } from '../activities/file-modes';
 import { processLogger } from '../activities/logging';
 import { temporalConnectionOptions } from '../core/temporal-connection';
+import { setTaskQueueOf } from '../activities/worker-binding';
 import { activityInterceptors } from './activity-interceptor';
+import { WorkerPair } from './worker-pair';
 import { ensureSearchAttributes } from './register-search-attributes';
 
 export interface WorkerOptions {
@@ -49,7 +51,7 @@ export function installRuntime(config: Config, sdkMetricsPort?: number): void {
   runtimeInstalled = true;
 }
 
-export async function createWorker(config: Config, options: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection; metrics?: Server }> {
+export async function createWorker(config: Config, options: WorkerOptions = {}): Promise<{ worker: WorkerPair; connection: NativeConnection; metrics?: Server }> {
   registerSecrets(Object.values(config.storeUrls), [config.qdrant.apiKey, config.temporal.apiKey]);
   // Sets, safety snapshots and logs are owner-only (or group-readable) whatever umask the worker inherited.
   applyFileModes(config);
@@ -62,13 +64,9 @@ export async function createWorker(config: Config, options: WorkerOptions = {}):
   const log = processLogger(config.logLevel, 'worker');
   if (registration.warning) log.warn(registration.warning);
   else if (registration.added.length > 0) log.info({ added: registration.added }, 'search attributes registered');
-  const worker = await Worker.create({
+  const activityOptions = {
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    ...(options.workflowBundlePath
-      ? { workflowBundle: { codePath: options.workflowBundlePath } }
-      : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities(config),
     interceptors: { activity: [activityInterceptors(config)] },
     // Dumps are CPU- and disk-bound; a few at a time is what two cores can carry.
@@ -77,9 +75,19 @@ export async function createWorker(config: Config, options: WorkerOptions = {}):
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
     shutdownGraceTime: '20 seconds',
+  } satisfies Omit<TemporalWorkerOptions, 'taskQueue'>;
+  const shared = await Worker.create({
+    ...activityOptions,
+    taskQueue: config.temporal.taskQueue,
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath: require.resolve('../workflows') }),
   });
   const metrics = config.metricsPort ? await serveMetrics(config, config.metricsPort, sdkMetricsPort ?? metricsPortOfRuntime) : undefined;
   if (sdkMetricsPort) metricsPortOfRuntime = sdkMetricsPort;
+  // This worker's own queue: the steps of a run that touch its BACKUP_DIR (activities/worker-binding.ts).
+  const own = await Worker.create({ ...activityOptions, taskQueue: setTaskQueueOf(config) });
+  const worker = new WorkerPair(shared, own);
   return { worker, connection, ...(metrics ? { metrics } : {}) };
 }
 

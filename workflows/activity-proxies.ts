@@ -6,7 +6,7 @@
  * scholaria_backup_…", "Roll back Redis to its safety snapshot"); the Temporal Web UI shows it next
  * to the activity type in the run's history.
  */
-import { ActivityCancellationType, proxyActivities, type ActivityFunctionWithOptions, type ActivityInterfaceFor } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityFunctionWithOptions, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
 import type { ActivityFunction } from '@temporalio/common';
 import {
   NON_RETRYABLE_FAILURES,
@@ -15,24 +15,27 @@ import {
   type EncryptionActivities,
   type LegacyCoordinationActivities,
   type NotificationActivities,
-  type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb } from '../core/contract';
+  type OffsiteActivities,
+  type RepositoryActivities, type StoreActivities, type StoreAdapter, type StoreVerb,
+  type WorkerBindingActivities } from '../core/contract';
 import { byStore } from '../core/store-activities';
 import { STORE_LABELS, type StoreName } from '../core/stores';
 
 const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
 
 /** Short calls: a store that does not answer within a minute, three times, is reported as down. */
-const quick = proxyActivities<StoreActivities & RepositoryActivities & AuditActivities & EncryptionActivities>({
+const QUICK: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2, nonRetryableErrorTypes },
-});
+};
+const quick = proxyActivities<StoreActivities & RepositoryActivities & AuditActivities & EncryptionActivities & WorkerBindingActivities>(QUICK);
 
 /**
  * Long streaming work. The heartbeat timeout, not the hours-long ceiling, is what notices a dead
  * worker: its activity is retried on another worker within seconds. Attempts are bounded so a
  * broken store fails the run instead of retrying forever.
  */
-const streaming = proxyActivities<StoreActivities & RepositoryActivities & EncryptionActivities>({
+const STREAMING: ActivityOptions = {
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '15 seconds',
   // A cancelled restore must have really stopped before its rollback starts, or the two would race.
@@ -44,13 +47,22 @@ const streaming = proxyActivities<StoreActivities & RepositoryActivities & Encry
     maximumInterval: '1 minute',
     nonRetryableErrorTypes,
   },
-});
+};
+const streaming = proxyActivities<StoreActivities & RepositoryActivities & EncryptionActivities>(STREAMING);
 
 /** Housekeeping that may take minutes without progress to report: retention. */
-const housekeeping = proxyActivities<RepositoryActivities>({
+const HOUSEKEEPING: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
   retry: { maximumAttempts: 2, initialInterval: '5 seconds', nonRetryableErrorTypes },
-});
+};
+const housekeeping = proxyActivities<RepositoryActivities>(HOUSEKEEPING);
+
+/**
+ * Uploads and downloads of whole sets: a 30 s heartbeat timeout, since a part in flight on a slow or
+ * bandwidth-limited link reports progress less often; the checkpoint in the heartbeats makes the
+ * retry resume where the dead attempt stopped.
+ */
+const TRANSFER: ActivityOptions = { ...STREAMING, heartbeatTimeout: '30 seconds' };
 
 /**
  * Notifications retry inside, per channel (activities/notifications/retry.ts, honouring Retry-After):
@@ -110,6 +122,51 @@ export function storeActivity<V extends StoreVerb>(verb: V, store: StoreName, co
   const activity: ActivityFunctionWithOptions<StoreAdapter[V]> = (verb === 'probe' ? quickStores : streamingStores)[store][verb];
   return withSummary(activity, context.summary ?? STORE_STEPS[verb](STORE_LABELS[store], context.set ?? 'the set'));
 }
+
+/** Who waits on a worker's own queue longer than this finds the worker gone: the run goes to another worker. */
+export const WORKER_LOST_AFTER = '1 minute';
+
+/**
+ * The activities of a run bound to one worker (its own task queue, activities/worker-binding.ts):
+ * every step that reads or writes that worker's BACKUP_DIR. A step nobody picks up within
+ * WORKER_LOST_AFTER fails with a schedule-to-start timeout, which `isWorkerLost` recognizes.
+ */
+export function onWorker(taskQueue: string) {
+  const pinned = (options: ActivityOptions): ActivityOptions => ({ ...options, taskQueue, scheduleToStartTimeout: WORKER_LOST_AFTER });
+  const pinnedQuick = proxyActivities<StoreActivities & RepositoryActivities & OffsiteActivities>(pinned(QUICK));
+  const pinnedStreaming = proxyActivities<StoreActivities & RepositoryActivities & OffsiteActivities>(pinned(STREAMING));
+  const pinnedHousekeeping = proxyActivities<RepositoryActivities & OffsiteActivities>(pinned(HOUSEKEEPING));
+  const pinnedTransfer = proxyActivities<OffsiteActivities>(pinned(TRANSFER));
+  const stores = proxiesOf(pinnedStreaming);
+  return {
+    storeActivity<V extends StoreVerb>(verb: V, store: StoreName, context: { set?: string; summary?: string } = {}): StoreAdapter[V] {
+      return withSummary(stores[store][verb], context.summary ?? STORE_STEPS[verb](STORE_LABELS[store], context.set ?? 'the set'));
+    },
+    repository: {
+      prepareBackupSet: pinnedQuick.prepareBackupSet,
+      discardStagedSet: pinnedQuick.discardStagedSet,
+      resolveBackupSet: pinnedQuick.resolveBackupSet,
+      sealBackupSet: pinnedStreaming.sealBackupSet,
+      verifySetChecksums: pinnedStreaming.verifySetChecksums,
+      applyRetention: pinnedHousekeeping.applyRetention,
+      pruneBackupSets: pinnedHousekeeping.pruneBackupSets,
+    } satisfies RepositoryActivities,
+    offsite: {
+      copySetOffsite: pinnedTransfer.copySetOffsite,
+      downloadOffsiteSet: pinnedTransfer.downloadOffsiteSet,
+      syncOffsite: pinnedTransfer.syncOffsite,
+      verifyOffsiteSet: pinnedTransfer.verifyOffsiteSet,
+      abandonOffsiteCopy: pinnedQuick.abandonOffsiteCopy,
+      listOffsiteSets: pinnedQuick.listOffsiteSets,
+      deleteOffsiteSet: pinnedQuick.deleteOffsiteSet,
+      applyOffsiteRetention: pinnedHousekeeping.applyOffsiteRetention,
+    } satisfies OffsiteActivities,
+  };
+}
+export type RunActivities = Pick<ReturnType<typeof onWorker>, 'storeActivity' | 'repository'>;
+
+/** Asks any worker to take the run's local files; the answer names its own task queue. */
+export const binding = { bindRunToWorker: quick.bindRunToWorker } satisfies WorkerBindingActivities;
 
 export function probeOnce(store: StoreName): StoreAdapter['probe'] {
   return withSummary(onceStores[store].probe, STORE_STEPS.probe(STORE_LABELS[store], ''));

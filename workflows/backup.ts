@@ -3,7 +3,8 @@ import { summaryDifferences, type StoreRecord } from '../core/manifest';
 import { STORE_LABELS, type StoreName } from '../core/stores';
 import type { Tier } from '../core/tiers';
 import { BACKUP_FAILED, PARTIAL_BACKUP, type BackupStoreOutcome, type BackupWorkflowInput, type BackupWorkflowResult } from '../core/workflow-types';
-import { audit, coordination, repository, storeActivity, withSummary } from './activity-proxies';
+import { audit, binding, coordination, onWorker, repository, storeActivity, withSummary, type RunActivities } from './activity-proxies';
+import { copyOffsite, isWorkerLost } from './offsite-copy';
 import { withBackupLock } from './backup-lock';
 import { notify } from './notify';
 import { failureTypeOf, reasonOf } from './failure-reasons';
@@ -22,25 +23,28 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   let reason: string | undefined;
   try {
     const backUpAndPrune = async () => {
+      if (patched(ONE_WORKER_AND_OFFSITE)) return backUpOnOneWorker(tier, components, { id: workflowId, runId });
       const backedUp = await backUp(tier, components, { id: workflowId, runId });
       recordRun({ outcome: 'complete' });
       return { backedUp, retention: await applyRetention(tier) };
     };
     // Retention deletes sets: it runs under the lock too, so it never races another run's backup or prune.
-    const { backedUp: result, retention } = patched('backup-lock-workflow')
+    const ran: { backedUp: BackupWorkflowResult; retention: string[]; offsite?: BackupWorkflowResult['offsite'] } = patched('backup-lock-workflow')
       ? await withBackupLock(`${tier} backup`, backUpAndPrune)
       : await waitByPolling(workflowId).then(backUpAndPrune);
+    const { backedUp: result, retention, offsite } = ran;
     outcome = 'complete';
     setName = result.set.name;
+    if (offsite?.status === 'failed') setCurrentDetails(`Complete: ${result.set.name}; the offsite copy FAILED: ${offsite.error}`);
     await notify({
       kind: 'backup',
       outcome: 'succeeded',
       title: `${tier} backup ${result.set.name} is complete`,
       tier,
       set: result.set.name,
-      details: [...describeStores(result), ...retention],
+      details: [...describeStores(result), ...retention, ...describeOffsite(offsite)],
     });
-    return { ...result, retention };
+    return { ...result, retention, ...(offsite ? { offsite } : {}) };
   } catch (error) {
     const partial = error instanceof ApplicationFailure && error.type === PARTIAL_BACKUP ? (error.details?.[0] as BackupWorkflowResult) : undefined;
     const failedStore = partial && (Object.entries(partial.stores) as [StoreName, BackupStoreOutcome][]).find(([, outcome]) => outcome.status === 'failed');
@@ -91,6 +95,40 @@ function everyStoreFailed(records: Partial<Record<StoreName, StoreRecord>>): App
   return ApplicationFailure.create({ message: `no store could be backed up, so no set was written: ${reasons.join('; ')}`, type: BACKUP_FAILED, nonRetryable: true });
 }
 
+/**
+ * Patch of runs recorded before a run's local steps were bound to one worker's own task queue and
+ * before the offsite copy: those replay as they ran.
+ */
+const ONE_WORKER_AND_OFFSITE = 'one-worker-and-offsite';
+
+/** How many times a run may move to another worker after the one writing its set was lost. */
+const WORKER_HANDOVERS = 3;
+
+/**
+ * The backup's local steps on one worker, which a worker answers for (`bindRunToWorker`, on the shared
+ * queue); then local retention and, when that worker has a bucket, the offsite copy and its retention.
+ * A worker lost before the seal hands the whole run to another, which stages the set afresh; the lost
+ * worker's staged files stay on its disk (no other worker can reach them), and its next run there
+ * discards them. Lost after the seal, the set is complete on its disk: the copy is reported failed.
+ */
+async function backUpOnOneWorker(tier: Tier, components: StoreName[], workflow: { id: string; runId: string }) {
+  for (let handover = 0; ; handover += 1) {
+    const worker = await withSummary(binding.bindRunToWorker, 'Bind the run to the worker that will write the set')();
+    const on = onWorker(worker.taskQueue);
+    try {
+      const backedUp = await backUp(tier, components, workflow, on);
+      recordRun({ outcome: 'complete' });
+      const retention = await applyRetention(tier, on);
+      if (!worker.offsiteUrl) return { backedUp, retention };
+      setCurrentDetails(`Copying ${backedUp.set.name} to ${worker.offsiteUrl}`);
+      return { backedUp, retention, offsite: await copyOffsite(backedUp.set, tier, worker.offsiteUrl, on.offsite) };
+    } catch (error) {
+      if (!isWorkerLost(error) || handover >= WORKER_HANDOVERS) throw error;
+      log.warn('the worker writing the set is gone; the run starts afresh on another worker', { taskQueue: worker.taskQueue });
+    }
+  }
+}
+
 /** How runs recorded before the lock workflow queued; kept so they replay. */
 async function waitByPolling(workflowId: string): Promise<void> {
   const { waitedFor } = await withSummary(coordination.waitForEarlierBackups, 'Wait until earlier backups (any tier) have finished')({
@@ -101,7 +139,13 @@ async function waitByPolling(workflowId: string): Promise<void> {
 }
 
 /** Probe, stage, back up every store in parallel (each verified by reading it back), seal. */
-async function backUp(tier: Tier, components: StoreName[], workflow: { id: string; runId: string }): Promise<BackupWorkflowResult> {
+async function backUp(
+  tier: Tier,
+  components: StoreName[],
+  workflow: { id: string; runId: string },
+  on: RunActivities = { storeActivity, repository },
+): Promise<BackupWorkflowResult> {
+  const { repository } = on;
   // Named after the moment the work starts, after any wait in the queue of backups.
   const startedAt = new Date(Date.now()).toISOString();
   const records: Partial<Record<StoreName, StoreRecord>> = {};
@@ -126,7 +170,7 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
   try {
     await Promise.all(
       reachable.map(async (store) => {
-        records[store] = await backUpStore(store, set);
+        records[store] = await backUpStore(store, set, on);
       }),
     );
     if (components.every((store) => records[store]?.status === 'failed') && patched(AUDITED_BACKUPS)) {
@@ -155,6 +199,8 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
     setCurrentDetails(`Complete: ${sealed.name}`);
     return result;
   } catch (error) {
+    // The staged files of a lost worker are out of reach; the run starts afresh elsewhere.
+    if (isWorkerLost(error)) throw error;
     // Also when the run is cancelled: the cleanup must still run, so it is shielded from the cancellation.
     await CancellationScope.nonCancellable(() => withSummary(repository.discardStagedSet, `Discard the unsealed files of ${set.name}`)({ setName: set.name }));
     throw error;
@@ -162,7 +208,8 @@ async function backUp(tier: Tier, components: StoreName[], workflow: { id: strin
 }
 
 /** Retention of the tier after its complete backup; a retention problem is reported, never fails the backup. */
-async function applyRetention(tier: Tier): Promise<string[]> {
+async function applyRetention(tier: Tier, on: Pick<RunActivities, 'repository'> = { repository }): Promise<string[]> {
+  const { repository } = on;
   try {
     const { deleted, overdue } = await withSummary(repository.applyRetention, `Apply the ${tier} retention policy to BACKUP_DIR`)({ tier });
     if (overdue.length > 0) {
@@ -187,7 +234,8 @@ function describeStores(result: BackupWorkflowResult): string[] {
   );
 }
 
-async function backUpStore(store: StoreName, set: Parameters<typeof repository.sealBackupSet>[0]['set']): Promise<StoreRecord> {
+async function backUpStore(store: StoreName, set: Parameters<typeof repository.sealBackupSet>[0]['set'], on: RunActivities): Promise<StoreRecord> {
+  const { storeActivity } = on;
   const label = STORE_LABELS[store];
   try {
     const dumped = await storeActivity('backup', store, { set: set.name })({ set });
@@ -207,9 +255,15 @@ async function backUpStore(store: StoreName, set: Parameters<typeof repository.s
     }
     return { ...record, summary: verified.summary, checks: verified.checks };
   } catch (error) {
-    if (isCancellation(error)) throw error;
+    if (isCancellation(error) || isWorkerLost(error)) throw error;
     return { status: 'failed', error: `${label}: ${reasonOf(error)}` };
   }
+}
+
+function describeOffsite(offsite: BackupWorkflowResult['offsite']): string[] {
+  if (!offsite) return [];
+  const copy = offsite.status === 'copied' ? `offsite: copied to ${offsite.url} (${offsite.objects} objects, ${offsite.bytes} bytes)` : `offsite: copy to ${offsite.url} FAILED: ${offsite.error}`;
+  return [copy, ...(offsite.retention ?? [])];
 }
 
 function outcomesOf(records: Partial<Record<StoreName, StoreRecord>>): BackupWorkflowResult['stores'] {

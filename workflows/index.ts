@@ -5,11 +5,27 @@ import { backupLockWorkflow } from './backup-lock';
 import { drillWorkflow, scheduledDrillsWorkflow } from './drill';
 import { healthWorkflow } from './health';
 import { notifyWorkflow } from './notify';
+import { offsiteListWorkflow, offsitePruneWorkflow, offsiteSyncWorkflow, offsiteVerifyWorkflow } from './offsite';
 import { pruneWorkflow } from './prune';
 import { restoreWorkflow } from './restore';
 import { verifyWorkflow } from './verify';
 
-export { auditWorkflow, backupWorkflow, backupLockWorkflow, drillWorkflow, scheduledDrillsWorkflow, healthWorkflow, notifyWorkflow, pruneWorkflow, restoreWorkflow, verifyWorkflow };
+export {
+  auditWorkflow,
+  backupWorkflow,
+  backupLockWorkflow,
+  drillWorkflow,
+  healthWorkflow,
+  notifyWorkflow,
+  offsiteListWorkflow,
+  offsitePruneWorkflow,
+  offsiteSyncWorkflow,
+  offsiteVerifyWorkflow,
+  pruneWorkflow,
+  restoreWorkflow,
+  scheduledDrillsWorkflow,
+  verifyWorkflow,
+};
 
 /** The client starts workflows by the types in core/workflow-types.ts: these are the functions it names. */
 export const registered = {
@@ -19,6 +35,10 @@ export const registered = {
   drillWorkflow,
   healthWorkflow,
   notifyWorkflow,
+  offsiteListWorkflow,
+  offsitePruneWorkflow,
+  offsiteSyncWorkflow,
+  offsiteVerifyWorkflow,
   pruneWorkflow,
   restoreWorkflow,
   scheduledDrillsWorkflow,

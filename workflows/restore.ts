@@ -14,7 +14,8 @@ import { stampOf } from '../core/set-names';
 import { STORE_LABELS, STORE_NAMES, type StoreName } from '../core/stores';
 import type { RunOutcome } from '../core/search-attributes';
 import { RESTORE_FAILED, RESTORE_REPORT_QUERY, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../core/workflow-types';
-import { audit, encryption, repository, storeActivity, withSummary } from './activity-proxies';
+import { audit, encryption, repository, storeActivity, withSummary, type RunActivities } from './activity-proxies';
+import { restoreOnOneWorker } from './restore-source';
 import { notify } from './notify';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
@@ -42,7 +43,12 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
   // Absent unless asked for, so the activities' inputs of an ordinary restore are what they always were.
   const sideBySide = input.asDatabase === undefined ? {} : { asDatabase: input.asDatabase };
   try {
-    const set = await withSummary(repository.resolveBackupSet, describeReference(input.reference))({ reference: input.reference });
+    // Runs recorded before a restore's steps were bound to one worker replay on the shared queue.
+    const { on, resolve } = patched(RESTORE_ON_ONE_WORKER)
+      ? await restoreOnOneWorker(input, describeReference(input.reference))
+      : { on: { storeActivity, repository }, resolve: () => withSummary(repository.resolveBackupSet, describeReference(input.reference))({ reference: input.reference }) };
+    const { storeActivity: storeStep } = on;
+    const set = await resolve();
     setName = set.name;
     recordRun({ set: set.name, tier: set.manifest.tier });
     stores = storesToRestore(set.manifest, input.components);
@@ -53,12 +59,12 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     if (set.manifest.encryption && patched(ENCRYPTED_SET_IDENTITY)) {
       await withSummary(encryption.requireSetIdentity, `Check that this worker holds an identity that can open ${set.name}`)({ setName: set.name });
     }
-    const verified = await verifySealedSet(set, stores, 'restore');
+    const verified = await verifySealedSet(set, stores, 'restore', true, on);
     checks = verified.checks;
     const sources = Object.fromEntries(stores.map((store) => [store, { ...sourceOf(set.manifest, store, restoreId), ...sideBySide }])) as Record<StoreName, RestoreSource>;
 
     setCurrentDetails(`Preflight of ${stores.map((store) => STORE_LABELS[store]).join(', ')}`);
-    const plans = await Promise.all(stores.map((store) => storeActivity('preflight', store, { set: set.name })(sources[store])));
+    const plans = await Promise.all(stores.map((store) => storeStep('preflight', store, { set: set.name })(sources[store])));
     stores.forEach((store, index) => (reports[store] = { status: input.dryRun ? 'planned' : 'untouched', plan: plans[index]!, details: [] }));
     const problems = stores.flatMap((store, index) => plans[index]!.problems.map((problem) => `${STORE_LABELS[store]}: ${problem}`));
     if (problems.length > 0) {
@@ -83,13 +89,13 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
       const label = STORE_LABELS[store];
       try {
         phases.set(store, 'safety snapshot');
-        const safety = await storeActivity('safetySnapshot', store, { set: set.name })(sources[store]);
+        const safety = await storeStep('safetySnapshot', store, { set: set.name })(sources[store]);
         // Registered before the restore starts: a restore that fails halfway has already changed the target.
         safeties.unshift({ store, safety });
         phases.set(store, `restoring from ${set.name}`);
-        const restored = await storeActivity('restore', store, { set: set.name })({ ...sources[store], safety, force: input.force });
+        const restored = await storeStep('restore', store, { set: set.name })({ ...sources[store], safety, force: input.force });
         phases.set(store, 'checking the restored content');
-        const now = await storeActivity('summarize', store, { set: set.name })({ restoreId, ...sideBySide });
+        const now = await storeStep('summarize', store, { set: set.name })({ restoreId, ...sideBySide });
         const differences = summaryDifferences(restored.expected ?? sources[store].summary, now);
         if (differences.length > 0) {
           throw ApplicationFailure.nonRetryable(`${label} after the restore does not hold what the set holds: ${differences.slice(0, 3).join('; ')}`, 'VerificationFailed');
@@ -110,7 +116,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     } catch (error) {
       restoring.cancel();
       await Promise.allSettled(runs);
-      await CancellationScope.nonCancellable(() => rollBack(safeties, restoreId, reports));
+      await CancellationScope.nonCancellable(() => rollBack(safeties, restoreId, reports, on));
       const touched = safeties.length > 0;
       outcome = isCancellation(error) ? (touched ? 'cancelled, rolled back' : 'cancelled') : touched ? 'failed, rolled back' : `failed: ${reasonOf(error)}`;
       if (isCancellation(error)) throw error;
@@ -127,7 +133,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     for (const { store, safety } of safeties) {
       try {
         const summary = input.keepSafety ? `Keep the ${STORE_LABELS[store]} safety snapshot (--keep-safety)` : undefined;
-        await storeActivity('release', store, { summary })({ restoreId, safety, keep: input.keepSafety });
+        await storeStep('release', store, { summary })({ restoreId, safety, keep: input.keepSafety });
         if (input.keepSafety) reports[store]!.details.push(`kept: ${safety.description}`);
       } catch (error) {
         reports[store]!.details.push(`the safety snapshot could not be removed: ${reasonOf(error)}`);
@@ -185,6 +191,8 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
 const restoreReport = defineQuery<RestoreWorkflowResult>(RESTORE_REPORT_QUERY);
 /** Restores recorded before an encrypted set was refused at once on a worker without identity replay without that step. */
 const ENCRYPTED_SET_IDENTITY = 'encrypted-set-identity';
+/** Patch of restores recorded before their steps were bound to one worker and could download from the bucket. */
+const RESTORE_ON_ONE_WORKER = 'restore-on-one-worker-offsite';
 
 function describeReference(reference: string): string {
   return reference === 'latest' ? 'Find the newest complete set in BACKUP_DIR' : `Find ${reference} in BACKUP_DIR and read its manifest`;
@@ -201,6 +209,7 @@ async function rollBack(
   safeties: readonly { store: StoreName; safety: SafetySnapshot }[],
   restoreId: string,
   reports: RestoreWorkflowResult['stores'],
+  { storeActivity }: Pick<RunActivities, 'storeActivity'>,
 ): Promise<void> {
   for (const { store, safety } of safeties) {
     setCurrentDetails(`${STORE_LABELS[store]}: rolling back`);

@@ -4,7 +4,7 @@ import { STORE_LABELS, type StoreName } from '../core/stores';
 import type { ResolvedSet, StoreVerifyInput } from '../core/contract';
 import { IDENTITY_VARIABLE } from '../core/encryption-identity';
 import type { VerifyWorkflowInput, VerifyWorkflowResult } from '../core/workflow-types';
-import { encryption, repository, storeActivity, withSummary } from './activity-proxies';
+import { encryption, repository, repository as sharedRepository, storeActivity as sharedStoreActivity, withSummary, type RunActivities } from './activity-proxies';
 import { recordAudit } from './audit';
 import { failureTypeOf, reasonOf } from './failure-reasons';
 import { notify } from './notify';
@@ -69,6 +69,7 @@ export async function verifySealedSet(
   stores?: readonly StoreName[],
   depth: StoreVerifyInput['depth'] = 'all',
   identityRequired = depth === 'restore',
+  { repository, storeActivity }: RunActivities = { repository: sharedRepository, storeActivity: sharedStoreActivity },
 ): Promise<{ filesChecked: number; bytesChecked: number; checks: string[]; notChecked?: string[] }> {
   setCurrentDetails(`Checking the checksums of ${set.name}`);
   const report = await withSummary(repository.verifySetChecksums, `Check every file of ${set.name} against SHA256SUMS`)({ setName: set.name });

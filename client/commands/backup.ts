@@ -5,6 +5,7 @@ import { PARTIAL_BACKUP, type BackupWorkflowInput, type BackupWorkflowResult } f
 import { runUrl } from '../../core/temporal-ui';
 import { connectTemporal, UserError } from '../connection';
 import { failureDetails, rootFailure } from '../failure-details';
+import { describeOffsiteCopy } from './offsite';
 import { formatBytes } from '../format';
 import { watchWorkflow } from '../watch';
 import { StoppedWaiting } from '../wait-through-outages';
@@ -96,6 +97,7 @@ function printResult(result: BackupWorkflowResult, workflowId: string, url: stri
     }
   }
   if (result.set.status === 'complete') lines.push(`Verification: passed (checksums re-read at seal, deep checks above)`);
+  if (result.offsite) lines.push(describeOffsiteCopy(result.offsite));
   lines.push(`Workflow:   ${workflowId}${url ? `  ${url}` : ''}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

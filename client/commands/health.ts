@@ -19,6 +19,7 @@ import { DRILLS_FILE } from '../../core/drills';
 import type { Notification } from '../../core/contract';
 import type { StoreHealth } from '../../core/workflow-types';
 import { connectTemporal } from '../connection';
+import { offsiteHealth } from './offsite';
 import { formatBytes, formatDuration } from '../format';
 import { listSchedules, type ScheduleRow } from '../schedules';
 import { startRun, workflowIds } from '../runs';
@@ -138,6 +139,16 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
     } catch (error) {
       add({ name: 'schedules', ok: false, detail: (error as Error).message, fix: 'check the Temporal namespace and permissions' });
     }
+  }
+
+  if (client && workerPolling && config.offsite) {
+    const offsite = await offsiteHealth(client, config);
+    add({
+      name: 'offsite',
+      ok: offsite.ok,
+      detail: offsite.detail,
+      ...(offsite.ok ? {} : { fix: 'check the bucket and the credentials in the worker environment, then `scholaria-backup offsite sync`' }),
+    });
   }
 
   const now = Date.now();

@@ -20,6 +20,7 @@ export interface RestoreOptions {
   force?: boolean;
   keepSafety?: boolean;
   asDatabase?: string;
+  from?: 'local' | 'offsite';
   json?: boolean;
 }
 
@@ -49,6 +50,7 @@ export async function restoreCommand(config: Config, reference: string, options:
     keepSafety: options.keepSafety ?? false,
     requestedBy: requester(),
     ...(options.asDatabase === undefined ? {} : { asDatabase: options.asDatabase }),
+    ...(options.from ? { from: options.from } : {}),
   };
   const client = await connectTemporal(config);
   const workflowId = workflowIds.restore(parsed);

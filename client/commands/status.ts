@@ -15,6 +15,7 @@ import { listSafetySnapshots } from '../../activities/repository/safety-snapshot
 import { describeLeftReplicating, howToRelease, leftReplicating } from '../left-behind';
 import { lastDrillPerTier, readDrills } from '../../activities/drill/history';
 import { connectTemporal, UserError } from '../connection';
+import { offsiteHealth } from './offsite';
 import { formatBytes, formatDuration, formatTable } from '../format';
 import { listSchedules } from '../schedules';
 import { scheduleTable } from './schedules';
@@ -47,9 +48,12 @@ export async function statusCommand(config: Config, options: { json?: boolean })
     const safetySnapshots = (await listSafetySnapshots(config.backupDir)).filter((snapshot) => snapshot.stores.length > 0);
     const replicating = await leftReplicating(config.backupDir, safetySnapshots);
     const lastDrills = lastDrillPerTier(await readDrills(config.logDir));
+    // The bucket unreachable, or lagging more than one set per tier, makes `status` fail as health-check does.
+    const offsite = config.offsite ? await offsiteHealth(client, config) : null;
+    const code = offsite && !offsite.ok ? 1 : 0;
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ schedules, lastRuns, running, storage, lastRestore, lastDrills, safetySnapshots, replicating }, null, 2)}\n`);
-      return 0;
+      process.stdout.write(`${JSON.stringify({ schedules, lastRuns, running, storage, lastRestore, lastDrills, safetySnapshots, replicating, offsite }, null, 2)}\n`);
+      return code;
     }
     const now = Date.now();
     const lines = ['Schedules', scheduleTable(schedules), '', 'Last backup per tier'];
@@ -98,8 +102,9 @@ export async function statusCommand(config: Config, options: { json?: boolean })
       lines.push(`Safety snapshots kept (pruned after BACKUP_DAILY_RETENTION=${config.retentionDays.daily} days): ${safetySnapshots.map((snapshot) => `${snapshot.restoreId} (${snapshot.stores.join(', ')})`).join(', ')} in ${join(config.backupDir, '.safety')}`);
     }
     for (const left of replicating) lines.push(`Warning: ${describeLeftReplicating(left)}; ${howToRelease(left)}`);
+    if (offsite) lines.push(`Offsite: ${offsite.ok ? '' : 'PROBLEM: '}${offsite.detail}`);
     process.stdout.write(`${lines.join('\n')}\n`);
-    return 0;
+    return code;
   } finally {
     await client.connection.close();
   }

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Worker } from '@temporalio/worker';
+import type { WorkerPair } from '../../worker/worker-pair';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../core/config';
 import { startLocalRedis, type LocalRedis } from '../../activities/redis/local-server';
@@ -82,7 +82,7 @@ export function environmentFor(stores: Stores, overrides: Record<string, string 
 }
 
 export interface RunningWorker {
-  worker: Worker;
+  worker: WorkerPair;
   stop(): Promise<void>;
 }
 

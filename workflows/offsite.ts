@@ -1,0 +1,82 @@
+/**
+ * The offsite repository's own runs. The bucket's credentials live in the workers' environment only,
+ * so the CLI reads and changes the bucket through these workflows: `offsite sync` (the catch-up after
+ * an outage, serialized with backups and prunes by the backup lock), `list --offsite`,
+ * `verify <set> --offsite` and `prune --offsite`.
+ */
+import { CancellationScope, isCancellation, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import type { OffsitePruneResult, OffsiteSet, OffsiteSyncResult, OffsiteVerifyResult } from '../core/offsite';
+import type { OffsitePruneInput, OffsiteSyncInput } from '../core/workflow-types';
+import { audit, binding, onWorker, withSummary } from './activity-proxies';
+import { withBackupLock } from './backup-lock';
+import { reasonOf } from './failure-reasons';
+import { recordRun } from './run-attributes';
+
+/** Copies every local complete set of a worker that is missing or incomplete in the bucket, oldest first. */
+export async function offsiteSyncWorkflow(input: OffsiteSyncInput): Promise<OffsiteSyncResult> {
+  return withBackupLock('offsite sync', async () => {
+    const worker = await withSummary(binding.bindRunToWorker, 'Bind the sync to a worker and its BACKUP_DIR')();
+    const result = await withSummary(
+      onWorker(worker.taskQueue).offsite.syncOffsite,
+      `Copy every complete set of BACKUP_DIR that the bucket lacks to ${worker.offsiteUrl ?? 'the bucket'}`,
+    )();
+    setCurrentDetails(`Copied ${result.copied.length} sets; ${result.present.length} were already there (asked by ${input.requestedBy})`);
+    return result;
+  });
+}
+
+/** The sets in the bucket, complete or not, with sizes. */
+export async function offsiteListWorkflow(): Promise<OffsiteSet[]> {
+  const worker = await withSummary(binding.bindRunToWorker, 'Ask a worker for the bucket')();
+  return withSummary(onWorker(worker.taskQueue).offsite.listOffsiteSets, `List the sets in ${worker.offsiteUrl ?? 'the bucket'}`)();
+}
+
+/** Reads every object of an offsite set back against its SHA256SUMS. */
+export async function offsiteVerifyWorkflow(input: { setName: string }): Promise<OffsiteVerifyResult> {
+  const worker = await withSummary(binding.bindRunToWorker, 'Ask a worker for the bucket')();
+  recordRun({ set: input.setName });
+  try {
+    const result = await withSummary(onWorker(worker.taskQueue).offsite.verifyOffsiteSet, `Read every object of ${input.setName} back against SHA256SUMS`)(input);
+    recordRun({ outcome: 'verified' });
+    return result;
+  } catch (error) {
+    recordRun({ outcome: isCancellation(error) ? 'cancelled' : 'failed' });
+    throw error;
+  }
+}
+
+/** Offsite retention by hand: every offsite set's decision; with `apply`, under the backup lock, audited. */
+export async function offsitePruneWorkflow(input: OffsitePruneInput): Promise<OffsitePruneResult> {
+  const worker = await withSummary(binding.bindRunToWorker, 'Ask a worker for the bucket')();
+  const prune = () =>
+    withSummary(
+      onWorker(worker.taskQueue).offsite.applyOffsiteRetention,
+      input.apply ? 'Delete the offsite sets the retention policy gives up' : 'Decide the retention of every offsite set; delete nothing',
+    )({ tier: input.tier, apply: input.apply });
+  if (!input.apply) return prune();
+  let result: OffsitePruneResult | undefined;
+  let reason: string | undefined;
+  try {
+    result = await withBackupLock('offsite prune', prune);
+    recordRun({ outcome: 'pruned' });
+    return result;
+  } catch (error) {
+    reason = reasonOf(error);
+    recordRun({ outcome: isCancellation(error) ? 'cancelled' : 'failed' });
+    throw error;
+  } finally {
+    await CancellationScope.nonCancellable(() =>
+      withSummary(audit.recordAudit, 'Append the offsite prune to the audit log')({
+        event: 'prune',
+        at: workflowInfo().startTime.toISOString(),
+        by: input.requestedBy,
+        workflowId: workflowInfo().workflowId,
+        stores: [],
+        dryRun: false,
+        outcome: result ? 'pruned offsite' : 'failed',
+        reason,
+        deleted: result?.deleted ?? [],
+      }),
+    );
+  }
+}
