@@ -11,6 +11,8 @@ import type { BackupWorkflowResult } from '../core/workflow-types';
 import { tableChecksums } from './support/fingerprints';
 import { addBulkTable, createDatabase, seedStores, sha256sumCheck } from './support/scholaria';
 import { CLI, environmentFor, run, runCli, startStores, temporalClient, type Stores } from './support/stack';
+import { descendantsOf } from './support/processes';
+import { isAlive } from '../devstack/local-stack';
 
 let stores: Stores;
 let env: Record<string, string>;
@@ -35,21 +37,6 @@ async function dumpInProgress(handle: WorkflowHandle): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   assert.fail('the PostgreSQL dump was never seen running');
-}
-
-/** The pids of a process's children, and theirs, now. */
-function descendantsOf(pid: number): number[] {
-  const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map(Number);
-  return children.flatMap((child) => [child, ...descendantsOf(child)]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function dumpProcesses(): string[] {
@@ -86,8 +73,8 @@ test('a worker killed with SIGKILL in the middle of the PostgreSQL dump: a new w
     await new Promise((resolve) => first.once('exit', resolve));
     // The worker's children die with it: nothing keeps reading the database or writing a dead pipe.
     const deadline = Date.now() + 5000;
-    while (children.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.deepEqual(children.filter(alive), [], 'no child of the killed worker is left running');
+    while (children.some(isAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(children.filter(isAlive), [], 'no child of the killed worker is left running');
     assert.deepEqual(dumpProcesses(), [], 'no pg_dump is left running');
 
     startWorkerProcess();

@@ -5,15 +5,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { scratchDir } from './support/stack';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isAlive } from '../devstack/local-stack';
 
 test('a worker killed with SIGKILL takes its children with it (scratch redis-server, spawned tools)', async () => {
   const dir = scratchDir('children');
@@ -21,12 +13,12 @@ test('a worker killed with SIGKILL takes its children with it (scratch redis-ser
   try {
     const [line] = (await once(parent.stdout.setEncoding('utf8'), 'data')) as [string];
     const pids = JSON.parse(line) as { redis: number; sleep: number };
-    assert.ok(alive(pids.redis) && alive(pids.sleep), 'the children run while their parent does');
+    assert.ok(isAlive(pids.redis) && isAlive(pids.sleep), 'the children run while their parent does');
     parent.kill('SIGKILL');
     await once(parent, 'exit');
     const deadline = Date.now() + 5000;
-    while ((alive(pids.redis) || alive(pids.sleep)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    const left = Object.entries(pids).filter(([, pid]) => alive(pid));
+    while ((isAlive(pids.redis) || isAlive(pids.sleep)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const left = Object.entries(pids).filter(([, pid]) => isAlive(pid));
     for (const [, pid] of left) process.kill(pid, 'SIGKILL');
     assert.deepEqual(left.map(([name]) => name), [], 'no child outlived its SIGKILLed parent');
   } finally {

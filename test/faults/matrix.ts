@@ -18,6 +18,8 @@ import { bundleWorkflows } from '../../worker/bundle';
 import { tableChecksums } from '../support/fingerprints';
 import { addBulkTable, seedStores } from '../support/scholaria';
 import { CLI, environmentFor, runCli, scratchDir, startStores, type CliResult, type Stores } from '../support/stack';
+import { descendantsOf } from '../support/processes';
+import { isAlive } from '../../devstack/local-stack';
 
 type Kind = 'backup' | 'restore';
 type Fault = 'worker SIGKILL' | 'Temporal killed+restarted';
@@ -79,20 +81,6 @@ async function whenRunning(kind: Kind, activity: string, cli: { done: boolean })
   return undefined;
 }
 
-function descendantsOf(pid: number): number[] {
-  const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map(Number);
-  return children.flatMap((child) => [child, ...descendantsOf(child)]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function inject(fault: Fault): Promise<number[]> {
   if (fault === 'worker SIGKILL') {
     const children = descendantsOf(worker.pid!);
@@ -102,7 +90,7 @@ async function inject(fault: Fault): Promise<number[]> {
     return children;
   }
   process.kill(server.pid, 'SIGKILL');
-  while (alive(server.pid)) await sleep(50);
+  while (isAlive(server.pid)) await sleep(50);
   await sleep(10_000);
   server = await startServer();
   return [];
@@ -138,8 +126,8 @@ async function runCase(kind: Kind, activity: string, fault: Fault, setTables: Re
   const status = await withClient((client) => client.workflow.getHandle(workflowId).describe()).then((description) => description.status.name);
   const problems: string[] = [];
   const deadline = Date.now() + 5000;
-  while (children.some(alive) && Date.now() < deadline) await sleep(50);
-  if (children.some(alive)) problems.push(`children of the killed worker alive: ${children.filter(alive).join(',')}`);
+  while (children.some(isAlive) && Date.now() < deadline) await sleep(50);
+  if (children.some(isAlive)) problems.push(`children of the killed worker alive: ${children.filter(isAlive).join(',')}`);
   if (readdirSync(join(env.BACKUP_DIR!, '.partial')).length > 0) problems.push('.partial/ not empty');
   if ((await redisRole()) !== 'master') problems.push('Redis left a replica');
   if (auditLines() !== auditBefore + 1) problems.push(`audit lines +${auditLines() - auditBefore}, expected +1`);
