@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CancelledFailure } from '@temporalio/common';
-import { Duplex, PassThrough, Writable, type Readable } from 'node:stream';
+import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
 import { boundToThisProcess, SETPRIV_COMMAND_NOT_FOUND } from './process-lifetime';
 
 /** A child whose exit code is checked: a dump that ends early must fail, however much it wrote. */
@@ -14,19 +14,43 @@ export class ChildFailed extends Error {
   override name = 'ChildFailed';
 }
 
+/** A program and its arguments, run as a stage of a pipe. */
+export interface Command {
+  command: string;
+  args: readonly string[];
+}
+
 export function spawnChecked(
   command: string,
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'ignore' },
+  options: {
+    env?: NodeJS.ProcessEnv;
+    signal?: AbortSignal;
+    /** A Readable here is another child's stdout, handed over as the child's stdin: its bytes never pass through Node. */
+    stdin?: 'pipe' | 'ignore' | Readable;
+    /**
+     * A named pipe the child reads as its stdin, opened by a shell that then becomes the child: Node
+     * would block a thread opening it, and a program given the name itself may open it twice
+     * (pg_restore reopens its input file after reading the header).
+     */
+    stdinFrom?: string;
+    stdout?: 'pipe' | 'ignore';
+  },
 ): CheckedChild {
   // Bound to the worker: a worker killed with SIGKILL takes its children with it.
-  const line = boundToThisProcess(command, args);
+  const line =
+    options.stdinFrom === undefined
+      ? boundToThisProcess(command, args)
+      : boundToThisProcess('sh', ['-c', 'input=$1; shift; exec "$@" < "$input"', 'sh', options.stdinFrom, command, ...args]);
   const child = spawn(line.command, line.args, {
     env: options.env ?? process.env,
     stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
     signal: options.signal,
     killSignal: 'SIGKILL',
   });
+  // The child holds its own copy of the pipe now; ours would keep it open after the reader is gone, so a
+  // writer upstream would block instead of getting EPIPE.
+  if (options.stdin instanceof Readable) options.stdin.destroy();
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (text: string) => {
     stderr = (stderr + text).slice(-4000);
@@ -82,6 +106,31 @@ export function feedChild(source: Readable, stdin: Writable): Promise<void> {
     source.once('end', resolve);
     source.pipe(stdin);
   });
+}
+
+/**
+ * `commands` run as a shell pipe does, each reading the previous one's stdout, the first reading
+ * `source` (a child's stdout, not read by Node): the bytes between them never pass through Node.
+ * `done` resolves once every command exited with 0, and rejects with the first failure, after which
+ * the others are killed.
+ */
+export function spawnPipe(source: Readable, commands: readonly [Command, ...Command[]], signal?: AbortSignal): { output: Readable; done: Promise<void> } {
+  const stop = new AbortController();
+  const stopped = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  let input = source;
+  const children = commands.map(({ command, args }) => {
+    const child = spawnChecked(command, args, { stdin: input, signal: stopped });
+    input = child.process.stdout as Readable;
+    return child;
+  });
+  const done = Promise.all(children.map((child) => child.done)).then(
+    () => undefined,
+    (error: Error) => {
+      stop.abort(error);
+      throw error;
+    },
+  );
+  return { output: input, done };
 }
 
 /**

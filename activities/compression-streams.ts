@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { Compression, CompressionAlgorithm } from '../core/compression';
-import { childFilter } from './child-process';
+import { childFilter, type Command } from './child-process';
 
 const threads = String(Math.max(1, availableParallelism()));
 let pigzInstalled: boolean | undefined;
@@ -17,11 +17,17 @@ function hasPigz(): boolean {
   return pigzInstalled;
 }
 
+/** The program that compresses stdin to stdout for `compression`; none when gzip falls back to Node's zlib. */
+export function compressorCommand(compression: Compression): Command | undefined {
+  if (compression.algorithm === 'zstd') return { command: 'zstd', args: ['-q', `-${compression.level}`, `-T${threads}`, '-c'] };
+  if (hasPigz()) return { command: 'pigz', args: [`-${compression.level}`, '-p', threads, '-c'] };
+  return undefined;
+}
+
 /** A compressing stream for `compression`. */
 export function compressor(compression: Compression, signal?: AbortSignal): Duplex {
-  if (compression.algorithm === 'zstd') return childFilter('zstd', ['-q', `-${compression.level}`, `-T${threads}`, '-c'], signal);
-  if (hasPigz()) return childFilter('pigz', [`-${compression.level}`, '-p', threads, '-c'], signal);
-  return createGzip({ level: compression.level });
+  const command = compressorCommand(compression);
+  return command ? childFilter(command.command, command.args, signal) : createGzip({ level: compression.level });
 }
 
 /** A decompressing stream for a file written with `algorithm`. */

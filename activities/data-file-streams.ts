@@ -11,8 +11,9 @@ import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { algorithmOfFile, isEncryptedFile, storedFileName, type Compression } from '../core/compression';
 import type { Config } from '../core/config';
-import { compressor, decompressor } from './compression-streams';
-import { decryptor, encryptor, identityFor } from './encryption';
+import { spawnPipe, type Command } from './child-process';
+import { compressor, compressorCommand, decompressor } from './compression-streams';
+import { decryptor, encryptor, encryptorCommand, identityFor } from './encryption';
 import { fileModes } from './file-modes';
 import { HashingTap } from './repository/hashing';
 
@@ -55,6 +56,13 @@ export function encodingStages(encoding: DataFileEncoding, signal?: AbortSignal)
   ];
 }
 
+/** The stages between the plaintext and the file as programs, or undefined when one runs inside Node (gzip without pigz). */
+export function encodingCommands(encoding: DataFileEncoding): Command[] | undefined {
+  const compress = encoding.compression ? compressorCommand(encoding.compression) : undefined;
+  if (encoding.compression && !compress) return undefined;
+  return [...(compress ? [compress] : []), ...(encoding.recipients.length > 0 ? [encryptorCommand(encoding.recipients)] : [])];
+}
+
 /**
  * The stages from a stored file's bytes to its plaintext, by its name: decrypt (`.age`), then
  * decompress (`.gz`, `.zst`). An encrypted file on a worker without an identity is refused at once
@@ -83,6 +91,30 @@ export async function writeDataFile(
   try {
     await pipeline([...plaintext, ...encodingStages(encoding, signal), tap, createWriteStream(path, { mode: fileModes().file })]);
   } catch (error) {
+    await rm(path, { force: true });
+    throw error;
+  }
+  return { bytes: tap.bytes, sha256: tap.digest() };
+}
+
+/**
+ * Writes a child's stdout (not read by Node) to `path` as `encoding` says. The compressor and age read
+ * it directly, as in a shell pipe, so only the stored bytes pass through Node, to be hashed; every
+ * stage's exit code is checked. Falls back to writeDataFile when a stage runs inside Node.
+ */
+export async function writeChildOutput(output: Readable, path: string, encoding: DataFileEncoding, signal?: AbortSignal): Promise<WrittenDataFile> {
+  const commands = encodingCommands(encoding);
+  if (!commands) return writeDataFile([output], path, encoding, signal);
+  const stop = new AbortController();
+  const stopped = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const [first, ...rest] = commands;
+  const stages = first ? spawnPipe(output, [first, ...rest], stopped) : { output, done: Promise.resolve() };
+  const tap = new HashingTap();
+  try {
+    await Promise.all([pipeline([stages.output, tap, createWriteStream(path, { mode: fileModes().file })], { signal: stopped }), stages.done]);
+  } catch (error) {
+    stop.abort(error);
+    await stages.done.catch(() => undefined);
     await rm(path, { force: true });
     throw error;
   }

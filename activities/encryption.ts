@@ -14,7 +14,7 @@ import { isEncryptedFile } from '../core/compression';
 import { ConfigError, parseRecipients, type Config } from '../core/config';
 import { IDENTITY_VARIABLE } from '../core/encryption-identity';
 import { filesOf, type SetEncryption } from '../core/manifest';
-import { childFilter, spawnChecked } from './child-process';
+import { childFilter, spawnChecked, type Command } from './child-process';
 import { VerificationFailed } from './repository/errors';
 import { readManifest, setDirectory } from './repository/sets';
 
@@ -76,10 +76,16 @@ export async function setEncryptionOf(config: Pick<Config, 'encryption'>): Promi
   return recipients.length > 0 ? { format: 'age', recipients } : undefined;
 }
 
+/** The `age` command that encrypts stdin to `recipients` (at least one) on stdout. */
+export function encryptorCommand(recipients: readonly string[]): Command {
+  if (recipients.length === 0) throw new RangeError('encryption needs at least one recipient');
+  return { command: 'age', args: ['--encrypt', ...recipients.flatMap((recipient) => ['--recipient', recipient])] };
+}
+
 /** An encrypting stream to `recipients` (at least one). */
 export function encryptor(recipients: readonly string[], signal?: AbortSignal): Duplex {
-  if (recipients.length === 0) throw new RangeError('encryption needs at least one recipient');
-  return childFilter('age', ['--encrypt', ...recipients.flatMap((recipient) => ['--recipient', recipient])], signal);
+  const { command, args } = encryptorCommand(recipients);
+  return childFilter(command, args, signal);
 }
 
 /** A decrypting stream: fails, with age's own reason, on a wrong identity or a ciphertext that does not authenticate. */

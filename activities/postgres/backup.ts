@@ -8,15 +8,18 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../core/config';
 import type { StoreBackupResult } from '../../core/contract';
 import type { FileEntry } from '../../core/manifest';
 import { VerificationFailed } from '../repository/errors';
 import { fsyncPath } from '../repository/sets';
-import { ChildFailed, feedChild, spawnChecked } from '../child-process';
-import { encryptionChecks, writeDataFile } from '../data-file-streams';
+import { ChildFailed, spawnChecked } from '../child-process';
+import { encryptionChecks, writeChildOutput, writeDataFile } from '../data-file-streams';
+import { withNamedPipes } from '../named-pipes';
+import { discard } from '../repository/hashing';
 import { recipientsOf } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
 import { connect, qualifiedName, tablesWithRows } from './catalog';
@@ -85,9 +88,13 @@ interface Dumped {
 }
 
 /**
- * pg_dump → (custom file) and → pg_restore -f - → row counter → (plain file), each written through
- * writeDataFile (compressed, then encrypted, then hashed), so pg_restore reads and counts the plaintext.
- * Any child that fails, or a stream that breaks, fails the whole dump.
+ * The database read once, its bytes moved between the tools as a shell pipe moves them:
+ *   pg_dump | tee -p (fifo 1) | [compress | encrypt] > custom file
+ *   pg_restore -f - < (fifo 1) | tee (fifo 2) | row counter
+ *   cat (fifo 2) | [compress | encrypt] > plain file
+ * Only the row counter's plaintext and the stored bytes (to be hashed) pass through Node. pg_restore reads
+ * the whole archive as it is written, so the custom file is proven readable, and the rows it holds are
+ * counted, before the set is sealed. Any tool that fails, or a stream that breaks, fails the whole dump.
  */
 async function dumpDatabase(
   target: LibpqTarget,
@@ -101,45 +108,46 @@ async function dumpDatabase(
   const onCancel = () => abort.abort(progress.signal.reason);
   progress.signal.addEventListener('abort', onCancel, { once: true });
   const internal = encoding.compression.algorithm === 'gzip' ? [`--compress=${encoding.compression.level}`] : ['--compress=0'];
-  const dump = spawnChecked(
-    'pg_dump',
-    ['--format=custom', '--create', ...internal, `--snapshot=${snapshot}`, '--lock-wait-timeout=60s', `--dbname=${target.uri}`],
-    { env: target.env, signal: abort.signal },
-  );
-  const toSql = spawnChecked('pg_restore', ['--file=-'], { stdin: 'pipe', signal: abort.signal });
-  const rows = new CopyRowCounter();
-  const dumpOut = dump.process.stdout as Readable;
-  let dumpedBytes = 0;
-  dumpOut.on('data', (chunk: Buffer) => progress.bytes((dumpedBytes += chunk.length)));
-  const toFile = new PassThrough({ highWaterMark: 1 << 20 });
-  const toConverter = new PassThrough({ highWaterMark: 1 << 20 });
-  dumpOut.pipe(toFile);
-  dumpOut.pipe(toConverter);
-  const custom = writeDataFile([toFile], join(dir, names.custom), customArchiveEncoding(encoding), abort.signal);
-  const plain = writeDataFile([toSql.process.stdout as Readable, rows], join(dir, names.plain), encoding, abort.signal);
-  const tasks = [dump.done, toSql.done, custom, feedChild(toConverter, toSql.process.stdin as Writable), plain];
-  try {
-    await Promise.all(tasks);
-  } catch (error) {
-    // The first symptom is often a stream ending early; the cause is the tool that exits with an error a
-    // moment later. It gets that moment before the rest is stopped, unless the run was cancelled.
-    if (!progress.signal.aborted) await Promise.race([Promise.allSettled(tasks), sleep(TOOLS_EXIT_GRACE_MS)]);
-    abort.abort(error);
-    const settled = await Promise.allSettled(tasks);
-    const exited = settled.find(
-      (result): result is PromiseRejectedResult => result.status === 'rejected' && result.reason instanceof ChildFailed && /exited with code/.test(result.reason.message),
+  return withNamedPipes(['archive', 'sql'], async (fifos) => {
+    const dump = spawnChecked(
+      'pg_dump',
+      ['--format=custom', '--create', ...internal, `--snapshot=${snapshot}`, '--lock-wait-timeout=60s', `--dbname=${target.uri}`],
+      { env: target.env, signal: abort.signal },
     );
-    if (exited) throw exited.reason;
-    throw error instanceof ChildFailed ? error : new Error(`the dump stream broke: ${(error as Error).message}`);
-  } finally {
-    progress.signal.removeEventListener('abort', onCancel);
-  }
-  if (dumpedBytes === 0) throw new Error('pg_dump produced an empty archive');
-  return {
-    custom: { name: names.custom, ...(await custom), role: POSTGRES_FILE_ROLES.custom },
-    plain: { name: names.plain, ...(await plain), role: POSTGRES_FILE_ROLES.plain },
-    rowsInArchive: rows.counts,
-  };
+    // tee -p: pg_restore may stop reading a few bytes before the archive's end; the file still gets every byte.
+    const archiveSplit = spawnChecked('tee', ['-p', fifos.archive], { stdin: dump.process.stdout as Readable, signal: abort.signal });
+    const custom = writeChildOutput(archiveSplit.process.stdout as Readable, join(dir, names.custom), customArchiveEncoding(encoding), abort.signal);
+    const toSql = spawnChecked('pg_restore', ['--file=-'], { stdinFrom: fifos.archive, signal: abort.signal });
+    const sqlSplit = spawnChecked('tee', [fifos.sql], { stdin: toSql.process.stdout as Readable, signal: abort.signal });
+    const sqlForFile = spawnChecked('cat', [fifos.sql], { signal: abort.signal });
+    const plain = writeChildOutput(sqlForFile.process.stdout as Readable, join(dir, names.plain), encoding, abort.signal);
+    const rows = new CopyRowCounter((bytes) => progress.bytes(bytes));
+    const counted = pipeline(sqlSplit.process.stdout as Readable, rows, discard());
+    const tasks = [dump.done, archiveSplit.done, custom, toSql.done, sqlSplit.done, sqlForFile.done, plain, counted];
+    try {
+      await Promise.all(tasks);
+    } catch (error) {
+      // The first symptom is often a stream ending early; the cause is the tool that exits with an error a
+      // moment later. It gets that moment before the rest is stopped, unless the run was cancelled.
+      if (!progress.signal.aborted) await Promise.race([Promise.allSettled(tasks), sleep(TOOLS_EXIT_GRACE_MS)]);
+      abort.abort(error);
+      const settled = await Promise.allSettled(tasks);
+      const exited = settled.find(
+        (result): result is PromiseRejectedResult => result.status === 'rejected' && result.reason instanceof ChildFailed && /exited with code/.test(result.reason.message),
+      );
+      if (exited) throw exited.reason;
+      throw error instanceof ChildFailed ? error : new Error(`the dump stream broke: ${(error as Error).message}`);
+    } finally {
+      progress.signal.removeEventListener('abort', onCancel);
+    }
+    const written = await custom;
+    if (written.bytes === 0) throw new Error('pg_dump produced an empty archive');
+    return {
+      custom: { name: names.custom, ...written, role: POSTGRES_FILE_ROLES.custom },
+      plain: { name: names.plain, ...(await plain), role: POSTGRES_FILE_ROLES.plain },
+      rowsInArchive: rows.counts,
+    };
+  });
 }
 
 /**

@@ -3,17 +3,20 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { Transform } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config';
-import { decodingStages, readDataFile, writeDataFile, type DataFileEncoding } from '../data-file-streams';
+import { spawnChecked } from '../child-process';
+import { decodingStages, readDataFile, writeChildOutput, writeDataFile, type DataFileEncoding, type WrittenDataFile } from '../data-file-streams';
+import { withNamedPipes } from '../named-pipes';
+import { VerificationFailed } from '../repository/errors';
 import { fileModes } from '../file-modes';
 import { fsyncPath } from '../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
 import { connectOnce } from './connection';
 import { startLocalRedis, type LocalRedis } from './local-server';
-import { RdbError, RdbInspector, type RdbFacts } from './rdb';
+import { keysPerDatabase, RdbError, RdbInspector, type RdbFacts } from './rdb';
 import { streamRdbFromServer } from './replication';
 
 export interface CapturedRdb {
@@ -23,21 +26,55 @@ export interface CapturedRdb {
   transfer: string;
 }
 
+export interface CheckedRdb extends CapturedRdb {
+  /** What redis-check-rdb printed: it read every key. */
+  checkReport: string;
+  /** Keys per database, from the RDB's RESIZEDB records, adding up to the keys redis-check-rdb read; undefined when they do not. */
+  keysPerDatabase: Record<string, number> | undefined;
+}
+
 /**
  * Takes the server's RDB over the replication protocol into `path` (compressed, then encrypted when
  * `encoding` has recipients), checking its header and CRC64 on the plaintext. A failure leaves no file behind.
  */
-export async function captureRdb(
-  url: string,
-  path: string,
-  encoding: DataFileEncoding,
-  progress: ProgressReporter,
-  options: { plaintextCopy?: string } = {},
-): Promise<CapturedRdb> {
+export async function captureRdb(url: string, path: string, encoding: DataFileEncoding, progress: ProgressReporter): Promise<CapturedRdb> {
   await rm(path, { force: true });
   const inspector = new RdbInspector();
-  const taps = options.plaintextCopy ? [copyTo(options.plaintextCopy)] : [];
-  const written = writeDataFile([inspector, ...taps], path, encoding, progress.signal);
+  const written = writeDataFile([inspector], path, encoding, progress.signal);
+  return { ...(await streamInto(url, path, inspector, written, progress)), facts: inspector.result() };
+}
+
+/**
+ * captureRdb, and while the plaintext streams, `redis-check-rdb` reads it too (through a named pipe fed
+ * by `tee`), walking every key: the file is proven loadable before the set is sealed, without
+ * decompressing it again afterwards. A file redis-check-rdb rejects fails with VerificationFailed.
+ */
+export async function captureCheckedRdb(url: string, path: string, encoding: DataFileEncoding, progress: ProgressReporter): Promise<CheckedRdb> {
+  await rm(path, { force: true });
+  return withNamedPipes(['rdb'], async (fifos) => {
+    const checker = spawnChecked('redis-check-rdb', [fifos.rdb], { signal: progress.signal });
+    let report = '';
+    checker.process.stdout?.setEncoding('utf8').on('data', (text: string) => (report += text));
+    // tee -p: a checker that stops early (a bad RDB) must not stop the file; its exit code speaks for it.
+    const split = spawnChecked('tee', ['-p', fifos.rdb], { stdin: 'pipe', signal: progress.signal });
+    const inspector = new RdbInspector();
+    const written = Promise.all([
+      writeChildOutput(split.process.stdout as Readable, path, encoding, progress.signal),
+      pipeline(inspector, split.process.stdin as Writable),
+      split.done,
+    ]).then(([file]) => file);
+    const captured = await streamInto(url, path, inspector, written, progress);
+    const facts = inspector.result();
+    await checker.done.catch((error: Error) => {
+      const said = report.trim().split('\n').slice(-3).join('; ');
+      throw new VerificationFailed(`redis-check-rdb rejects the RDB (${error.message}${said ? `: ${said}` : ''})`);
+    });
+    return { ...captured, facts, checkReport: report, keysPerDatabase: keysPerDatabase(report, inspector) };
+  });
+}
+
+/** Streams the server's RDB into `inspector`, whose consumers' work is `written`; fsyncs the file. */
+async function streamInto(url: string, path: string, inspector: RdbInspector, written: Promise<WrittenDataFile>, progress: ProgressReporter): Promise<Omit<CapturedRdb, 'facts'>> {
   try {
     const { transfer } = await streamRdbFromServer({
       url,
@@ -47,32 +84,13 @@ export async function captureRdb(
     });
     inspector.end();
     const stored = await written;
-    const facts = inspector.result();
     await fsyncPath(path);
-    return { ...stored, facts, transfer };
+    return { ...stored, transfer };
   } catch (error) {
     inspector.destroy(error as Error);
     await written.catch(() => undefined);
     throw error;
   }
-}
-
-/** A pass-through that also writes what flows through it to `path` (owner-only), waiting for the file as it waits for the pipeline. */
-function copyTo(path: string): Transform {
-  const file = createWriteStream(path, { mode: fileModes().file });
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      if (file.write(chunk)) callback(null, chunk);
-      else file.once('drain', () => callback(null, chunk));
-    },
-    flush(callback) {
-      file.end(() => callback());
-    },
-    destroy(error, callback) {
-      file.destroy();
-      callback(error);
-    },
-  });
 }
 
 /**

@@ -124,6 +124,12 @@ const MAGIC = 'REDIS';
 const HEADER_BYTES = 9;
 const EOF_OPCODE = 0xff;
 const AUX_OPCODE = 0xfa;
+const SELECTDB_OPCODE = 0xfe;
+const RESIZEDB_OPCODE = 0xfb;
+/** A RESIZEDB record is its opcode and two lengths of at most 9 bytes each. */
+const RESIZEDB_MAX_BYTES = 19;
+/** Beyond this many look-alike byte patterns the stream is not worth watching (the counts then come from elsewhere). */
+const RESIZEDB_CANDIDATE_LIMIT = 100_000;
 const CRC_BYTES = 8;
 /** The trailer the loader checks: the EOF opcode followed by the CRC. */
 const TRAILER_BYTES = 1 + CRC_BYTES;
@@ -213,12 +219,45 @@ export class RdbInspector extends Transform {
   private rdbVersion: number | undefined;
   private redisVersion: string | undefined;
   private finished = false;
+  /** `[keys, expires]` of every byte run that looks like a RESIZEDB right after a SELECTDB, by the offset of its opcode. */
+  private readonly resizeCandidates = new Map<number, [number, number]>();
+  private resizeWindow = Buffer.alloc(0);
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.watchResizeRecords(chunk);
     this.byteCount += chunk.length;
     if (!this.headerDone) this.collectHeader(chunk);
     this.feedChecksum(chunk);
     callback(null, chunk);
+  }
+
+  /**
+   * The key and expire counts a RESIZEDB record at `offset` holds, if the bytes there look like one.
+   * Which offsets are real records, only a parser of every key knows: `redis-check-rdb` reports them.
+   */
+  resizeRecordAt(offset: number): { keys: number; expires: number } | undefined {
+    const found = this.resizeCandidates.get(offset);
+    return found && { keys: found[0], expires: found[1] };
+  }
+
+  /**
+   * Remembers every `0xFE <db> 0xFB <keys> <expires>` run. Each chunk is scanned with the end of the one
+   * before it, so a record cut across two chunks is seen whole in the second scan.
+   */
+  private watchResizeRecords(chunk: Buffer): void {
+    if (this.resizeCandidates.size >= RESIZEDB_CANDIDATE_LIMIT) return;
+    const window = Buffer.concat([this.resizeWindow, chunk]);
+    const base = this.byteCount - this.resizeWindow.length;
+    for (let at = window.indexOf(RESIZEDB_OPCODE, 2); at !== -1; at = window.indexOf(RESIZEDB_OPCODE, at + 1)) {
+      const afterSelect = window[at - 2] === SELECTDB_OPCODE && window[at - 1]! >> 6 === 0;
+      const afterWideSelect = at >= 3 && window[at - 3] === SELECTDB_OPCODE && window[at - 2]! >> 6 === 1;
+      if (!afterSelect && !afterWideSelect) continue;
+      const counts = readResizeCounts(window, at + 1);
+      if (counts) this.resizeCandidates.set(base + at, counts);
+    }
+    this.resizeWindow = window.subarray(Math.max(0, window.length - RESIZEDB_MAX_BYTES - 3));
+    // A copy, so the window never pins the caller's chunk.
+    this.resizeWindow = Buffer.from(this.resizeWindow);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -315,6 +354,42 @@ export class RdbInspector extends Transform {
     }
     if (this.headerDone) this.header = Buffer.alloc(0);
   }
+}
+
+/** The two lengths of a RESIZEDB record; undefined when the bytes end first or are no lengths. */
+function readResizeCounts(buffer: Buffer, offset: number): [number, number] | undefined {
+  try {
+    const keys = readLength(buffer, offset);
+    const expires = keys && readLength(buffer, keys.end);
+    return keys && expires ? [keys.value, expires.value] : undefined;
+  } catch (error) {
+    if (error instanceof RdbError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The keys of each database of an RDB that `redis-check-rdb` read to its end: it prints where each
+ * database starts (`[offset N] Selecting DB ID k`, N being where the RESIZEDB record that Redis writes
+ * there begins) and how many keys and expires it read in all. The counts come from those RESIZEDB
+ * records, and must add up to what redis-check-rdb read, key by key. Undefined when they cannot be
+ * found or do not add up.
+ */
+export function keysPerDatabase(checkOutput: string, inspector: Pick<RdbInspector, 'resizeRecordAt'>): Record<string, number> | undefined {
+  const read = /^\[info\] (\d+) keys read$/m.exec(checkOutput);
+  const expires = /^\[info\] (\d+) expires$/m.exec(checkOutput);
+  if (!read || !expires) return undefined;
+  const counts: Record<string, number> = {};
+  let keySum = 0;
+  let expireSum = 0;
+  for (const [, offset, db] of checkOutput.matchAll(/^\[offset (\d+)\] Selecting DB ID (\d+)$/gm)) {
+    const record = inspector.resizeRecordAt(Number(offset));
+    if (!record) return undefined;
+    keySum += record.keys;
+    expireSum += record.expires;
+    if (record.keys > 0) counts[`db${db}`] = (counts[`db${db}`] ?? 0) + record.keys;
+  }
+  return keySum === Number(read[1]) && expireSum === Number(expires[1]) ? counts : undefined;
 }
 
 /** Reads a whole RDB file through an `RdbInspector`; throws `RdbError` when the file is not sound. */
