@@ -102,6 +102,14 @@ export interface StoreRestoreInput extends RestoreSource {
   safety: SafetySnapshot;
   /** Allowed to end the target's other sessions/connections when they block the restore. */
   force: boolean;
+  /** `stage` did its part: the restore only commits it. */
+  staged?: boolean;
+}
+
+export interface StagedRestore {
+  /** False for a store with nothing to stage: its restore does all the work. */
+  staged: boolean;
+  details: string[];
 }
 
 export interface StoreRestoreResult {
@@ -138,6 +146,12 @@ export interface StoreAdapter {
   preflight(input: RestoreSource): Promise<PreflightReport>;
   /** Captures the target's current state so `rollback` can bring it back. */
   safetySnapshot(input: RestoreSource): Promise<SafetySnapshot>;
+  /**
+   * The part of a restore that touches nothing live, so it may run while the deep checks of the set are
+   * still going (PostgreSQL: the set restored into a fresh database beside the target, its rows
+   * counted). `restore` with `staged` then commits it. A store with nothing to stage says so.
+   */
+  stage(input: StoreRestoreInput): Promise<StagedRestore>;
   /** Replaces the target's content with the set's; idempotent, so a retry starts over cleanly. */
   restore(input: StoreRestoreInput): Promise<StoreRestoreResult>;
   /** What the live target holds now, in the manifest's units. */

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { keyCountsPerDatabase, startLocalRedis, type LocalRedis, type LocalRedisOptions } from '../activities/redis/local-server';
-import { Crc64, crc64, crc64Hex, inspectRdbFile, maxRdbVersionFor, RdbError, RdbInspector } from '../activities/redis/rdb';
+import { Crc64, crc64, crc64Hex, inspectRdbFile, keysPerDatabase, maxRdbVersionFor, RdbError, RdbInspector } from '../activities/redis/rdb';
 import { ReplicationRefusedError, streamRdbFromServer } from '../activities/redis/replication';
 import { ReplicationUnavailable, replicateIntoTarget } from '../activities/redis/replicate-into-target';
 
@@ -243,6 +243,23 @@ describe('backups from real servers', () => {
     await pipeline(Readable.from(pieces), inspector, new Writable({ write: (chunk: Buffer, _encoding, callback) => (passedThrough.push(chunk), callback()) }));
     assert.deepEqual(inspector.result(), await inspectRdbFile(backupPath));
     assert.ok(Buffer.concat(passedThrough).equals(whole), 'the inspector passes bytes through unchanged');
+  });
+
+  test('keys per database from the RESIZEDB records equal the server\'s, however the bytes are cut; a report that does not add up gives none', async () => {
+    const whole = await readFile(backupPath);
+    const report = (await run('redis-check-rdb', [backupPath])).stdout;
+    const expected = await keyCountsPerDatabase(clientFor(diskless));
+    assert.deepEqual(Object.keys(expected).sort(), ['db0', 'db3']);
+    for (const size of [7, 64 * 1024, whole.length]) {
+      const pieces = Array.from({ length: Math.ceil(whole.length / size) }, (_, index) => whole.subarray(index * size, (index + 1) * size));
+      const inspector = new RdbInspector();
+      await pipeline(Readable.from(pieces), inspector, new Writable({ write: (_chunk, _encoding, callback) => callback() }));
+      assert.deepEqual(keysPerDatabase(report, inspector), expected, `chunks of ${size} bytes`);
+      const oneKeyMore = report.replace(/^\[info\] (\d+) keys read$/m, (_line, keys: string) => `[info] ${Number(keys) + 1} keys read`);
+      assert.equal(keysPerDatabase(oneKeyMore, inspector), undefined);
+      const unknownOffset = report.replace(/^\[offset (\d+)\] Selecting DB ID 3$/m, (_line, offset: string) => `[offset ${Number(offset) + 1}] Selecting DB ID 3`);
+      assert.equal(keysPerDatabase(unknownOffset, inspector), undefined);
+    }
   });
 
   test('a truncated RDB is rejected', async () => {

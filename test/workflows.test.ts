@@ -113,6 +113,7 @@ function adapterOf(store: StoreName): StoreAdapter {
       plan: [`replace ${store}`],
     })),
     safetySnapshot: step(at('safetySnapshot'), async () => ({ description: `${store} safety snapshot`, references: {} })),
+    stage: step(at('stage'), async () => ({ staged: store === 'postgres', details: store === 'postgres' ? [`${store} staged`] : [] })),
     restore: step(at('restore'), async () => ({ details: [`${store} restored`] })),
     summarize: step(at('summarize'), async () => (script.mismatch?.includes(store) ? { ...SUMMARIES[store], counts: { other: 1 } } : SUMMARIES[store])),
     rollback: step(at('rollback'), async () => undefined),
@@ -278,7 +279,33 @@ describe('restore saga', () => {
     assert.equal(audits.at(-1)?.outcome, 'dry run');
   });
 
-  for (const failing of ['resolveBackupSet', 'verifySetChecksums', 'verify:postgres']) {
+  test('the deep checks run beside the safety snapshot and the stage; no store is restored before they all pass', async () => {
+    // verify:postgres starts only once PostgreSQL is staging: with the checks first, this run could not end.
+    script = { after: { 'verify:postgres': 'stage:postgres', 'verify:redis': 'safetySnapshot:redis' } };
+    const result = await (await start('restoreWorkflow', BOTH)).result();
+    assert.equal(result.stores.postgres?.status, 'restored');
+    const restores = ['restore:postgres', 'restore:redis'].map((call) => calls.indexOf(call));
+    const checks = ['verify:postgres', 'verify:redis'].map((call) => calls.indexOf(call));
+    assert.ok(Math.min(...restores) > Math.max(...checks), calls.join(' '));
+    assert.ok(result.checks.includes('postgres deep check') && result.checks.includes('redis deep check'), result.checks.join('; '));
+    assert.ok(result.stores.postgres?.details.includes('postgres staged'));
+  });
+
+  test('a deep check fails while PostgreSQL is staged: no store is restored, the staged copy is removed, the snapshots released', async () => {
+    script = { fail: ['verify:redis'], after: { 'verify:redis': 'stage:postgres' } };
+    const error = await failureOf((await start('restoreWorkflow', BOTH)).result());
+    assert.match(rootOf(error).message, /verify:redis broke/);
+    assert.ok(!calls.some((call) => call.startsWith('restore:')), calls.join(' '));
+    const stores = detailsOf<RestoreWorkflowResult>(error).stores;
+    assert.equal(stores.postgres?.status, 'untouched');
+    assert.equal(stores.redis?.status, 'untouched');
+    assert.ok(stores.postgres?.details.includes('the staged restore was removed; the target was not touched'), stores.postgres?.details.join('; '));
+    assert.ok(calls.includes('rollback:postgres') && !calls.includes('rollback:redis'), calls.join(' '));
+    assert.ok(calls.includes('release:redis'), calls.join(' '));
+    assert.match(audits.at(-1)!.outcome, /^failed: /, 'nothing live was changed, so nothing is said to be rolled back');
+  });
+
+  for (const failing of ['resolveBackupSet', 'verifySetChecksums']) {
     test(`${failing} fails: nothing is touched, nothing rolled back, the failure names it`, async () => {
       script = { fail: [failing] };
       const error = await failureOf((await start('restoreWorkflow', RESTORE)).result());
@@ -357,7 +384,6 @@ describe('restore saga', () => {
   for (const [blocked, rolledBack] of [
     ['resolveBackupSet', false],
     ['verifySetChecksums', false],
-    ['verify:postgres', false],
     ['preflight:postgres', false],
     ['safetySnapshot:postgres', false],
     ['restore:postgres', true],

@@ -100,6 +100,7 @@ const STORE_STEPS: { [V in StoreVerb]: (store: string, set: string) => string } 
   verify: (store, set) => `Read back the ${store} files of ${set} and count their content`,
   preflight: (store) => `Preflight ${store}: versions, free space, current content, the plan`,
   safetySnapshot: (store) => `Take a safety snapshot of ${store} before changing it`,
+  stage: (store, set) => `Stage the ${store} restore from ${set} where it touches nothing live`,
   restore: (store, set) => `Restore ${store} from ${set}`,
   summarize: (store) => `Count what ${store} holds after the restore`,
   rollback: (store) => `Roll back ${store} to its safety snapshot`,

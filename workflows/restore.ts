@@ -19,7 +19,7 @@ import { restoreOnOneWorker } from './restore-source';
 import { notify } from './notify';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
-import { verifySealedSet } from './verify';
+import { checkSealedSetFiles, deepCheckStores, verifySealedSet } from './verify';
 
 
 /**
@@ -29,6 +29,11 @@ import { verifySealedSet } from './verify';
  * the others are stopped; if any fails or the run is cancelled, every store already touched is rolled
  * back to its safety snapshot in a scope that cannot be cancelled, and the result says what was
  * restored, what failed and what was rolled back.
+ *
+ * The stores' deep checks run beside the work that touches nothing live: the preflight, the safety
+ * snapshots and each store's stage (PostgreSQL restores into a fresh database beside the target). No
+ * store's restore starts, and no database is swapped in, before every deep check has passed; a check
+ * that fails removes what was staged and releases the snapshots, leaving every store as it was.
  */
 export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<RestoreWorkflowResult> {
   const restoreId = stampOf(workflowInfo().startTime);
@@ -59,8 +64,25 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     if (set.manifest.encryption && patched(ENCRYPTED_SET_IDENTITY)) {
       await withSummary(encryption.requireSetIdentity, `Check that this worker holds an identity that can open ${set.name}`)({ setName: set.name });
     }
-    const verified = await verifySealedSet(set, stores, 'restore', true, on);
+    // Runs recorded before the deep checks overlapped the stage replay with the checks first.
+    const overlapped = !input.dryRun && patched(STAGED_RESTORE);
+    const verified = overlapped ? await checkSealedSetFiles(set, true, on) : await verifySealedSet(set, stores, 'restore', true, on);
     checks = verified.checks;
+    const checking = new CancellationScope();
+    const deepChecks = overlapped ? checking.run(() => deepCheckStores(set, stores, 'restore', on)) : Promise.resolve([]);
+    let checkFailure: unknown;
+    const checksPassed = deepChecks.then(
+      (passed) => void checks.push(...passed),
+      (error: unknown) => {
+        checkFailure = error;
+        throw error;
+      },
+    );
+    checksPassed.catch(() => undefined);
+    const stopChecks = async () => {
+      checking.cancel();
+      await deepChecks.catch(() => undefined);
+    };
     const sources = Object.fromEntries(stores.map((store) => [store, { ...sourceOf(set.manifest, store, restoreId), ...sideBySide }])) as Record<StoreName, RestoreSource>;
 
     setCurrentDetails(`Preflight of ${stores.map((store) => STORE_LABELS[store]).join(', ')}`);
@@ -68,6 +90,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     stores.forEach((store, index) => (reports[store] = { status: input.dryRun ? 'planned' : 'untouched', plan: plans[index]!, details: [] }));
     const problems = stores.flatMap((store, index) => plans[index]!.problems.map((problem) => `${STORE_LABELS[store]}: ${problem}`));
     if (problems.length > 0) {
+      await stopChecks();
       throw ApplicationFailure.create({
         message: `the restore cannot start: ${problems.join('; ')}`,
         type: 'PreflightFailed',
@@ -75,7 +98,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
         details: [{ set: set.name, dryRun: input.dryRun, checks: verified.checks, stores: reports }],
       });
     }
-    const result: RestoreWorkflowResult = { set: set.name, dryRun: input.dryRun, checks: verified.checks, stores: reports };
+    const result: RestoreWorkflowResult = { set: set.name, dryRun: input.dryRun, checks, stores: reports };
     if (input.dryRun) {
       outcome = 'dry run';
       recordRun({ outcome: 'dry run' });
@@ -84,27 +107,41 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     }
 
     const safeties: { store: StoreName; safety: SafetySnapshot }[] = [];
+    // Snapshots taken, and stages done, by stores whose restore had not started: undone without a rollback of the target.
+    const waiting = new Map<StoreName, { safety: SafetySnapshot; staged: boolean }>();
     const phases = new StorePhases();
     const restoreOne = async (store: StoreName): Promise<void> => {
       const label = STORE_LABELS[store];
       try {
         phases.set(store, 'safety snapshot');
         const safety = await storeStep('safetySnapshot', store, { set: set.name })(sources[store]);
+        let staged = false;
+        if (overlapped) {
+          waiting.set(store, { safety, staged });
+          phases.set(store, `staging from ${set.name}`);
+          const stage = await storeStep('stage', store, { set: set.name })({ ...sources[store], safety, force: input.force });
+          staged = stage.staged;
+          waiting.set(store, { safety, staged });
+          reports[store]!.details.push(...stage.details);
+          phases.set(store, 'waiting for the deep checks of the set');
+          await checksPassed;
+          waiting.delete(store);
+        }
         // Registered before the restore starts: a restore that fails halfway has already changed the target.
         safeties.unshift({ store, safety });
         phases.set(store, `restoring from ${set.name}`);
-        const restored = await storeStep('restore', store, { set: set.name })({ ...sources[store], safety, force: input.force });
+        const restored = await storeStep('restore', store, { set: set.name })({ ...sources[store], safety, force: input.force, ...(staged ? { staged } : {}) });
         phases.set(store, 'checking the restored content');
         const now = await storeStep('summarize', store, { set: set.name })({ restoreId, ...sideBySide });
         const differences = summaryDifferences(restored.expected ?? sources[store].summary, now);
         if (differences.length > 0) {
           throw ApplicationFailure.nonRetryable(`${label} after the restore does not hold what the set holds: ${differences.slice(0, 3).join('; ')}`, 'VerificationFailed');
         }
-        reports[store] = { ...reports[store]!, status: 'restored', details: [safety.description, ...restored.details] };
+        reports[store] = { ...reports[store]!, status: 'restored', details: [safety.description, ...reports[store]!.details, ...restored.details] };
         phases.set(store, 'restored');
       } catch (error) {
-        // A store stopped because another one failed, or because the run was cancelled, did not fail itself.
-        if (!isCancellation(error)) reports[store] = { ...reports[store]!, status: 'failed', error: reasonOf(error) };
+        // A store stopped because another one failed, because the run was cancelled, or because a check of the set failed, did not fail itself.
+        if (!isCancellation(error) && error !== checkFailure) reports[store] = { ...reports[store]!, status: 'failed', error: reasonOf(error) };
         throw error;
       }
     };
@@ -116,7 +153,11 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     } catch (error) {
       restoring.cancel();
       await Promise.allSettled(runs);
-      await CancellationScope.nonCancellable(() => rollBack(safeties, restoreId, reports, on));
+      await stopChecks();
+      await CancellationScope.nonCancellable(async () => {
+        await rollBack(safeties, restoreId, reports, on);
+        await undoWaiting(waiting, restoreId, reports, on);
+      });
       const touched = safeties.length > 0;
       outcome = isCancellation(error) ? (touched ? 'cancelled, rolled back' : 'cancelled') : touched ? 'failed, rolled back' : `failed: ${reasonOf(error)}`;
       if (isCancellation(error)) throw error;
@@ -191,6 +232,8 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
 const restoreReport = defineQuery<RestoreWorkflowResult>(RESTORE_REPORT_QUERY);
 /** Restores recorded before an encrypted set was refused at once on a worker without identity replay without that step. */
 const ENCRYPTED_SET_IDENTITY = 'encrypted-set-identity';
+/** Restores recorded before the deep checks ran beside the safety snapshots and the stage replay with the checks first. */
+const STAGED_RESTORE = 'deep-checks-beside-the-stage';
 /** Patch of restores recorded before their steps were bound to one worker and could download from the bucket. */
 const RESTORE_ON_ONE_WORKER = 'restore-on-one-worker-offsite';
 
@@ -222,6 +265,31 @@ async function rollBack(
     } catch (error) {
       report.status = 'rollback failed';
       report.rollbackError = `${reasonOf(error)}; the safety snapshot is kept: ${safety.description}`;
+    }
+  }
+}
+
+/**
+ * For stores whose restore never started: what their stage left beside the target is removed (the
+ * rollback verb, which for a target never changed only drops the staged copy), and their safety
+ * snapshots are released. The targets were not touched, so the stores stay `untouched`.
+ */
+async function undoWaiting(
+  waiting: ReadonlyMap<StoreName, { safety: SafetySnapshot; staged: boolean }>,
+  restoreId: string,
+  reports: RestoreWorkflowResult['stores'],
+  { storeActivity }: Pick<RunActivities, 'storeActivity'>,
+): Promise<void> {
+  for (const [store, { safety, staged }] of waiting) {
+    const report = reports[store]!;
+    try {
+      if (staged) {
+        await storeActivity('rollback', store, { summary: `Remove the staged ${STORE_LABELS[store]} restore; the target was not touched` })({ restoreId, safety });
+        report.details.push('the staged restore was removed; the target was not touched');
+      }
+      await storeActivity('release', store)({ restoreId, safety, keep: false });
+    } catch (error) {
+      report.details.push(`what the restore prepared could not be removed: ${reasonOf(error)}; ${safety.description}`);
     }
   }
 }

@@ -69,7 +69,21 @@ export async function verifySealedSet(
   stores?: readonly StoreName[],
   depth: StoreVerifyInput['depth'] = 'all',
   identityRequired = depth === 'restore',
-  { repository, storeActivity }: RunActivities = { repository: sharedRepository, storeActivity: sharedStoreActivity },
+  on: RunActivities = { repository: sharedRepository, storeActivity: sharedStoreActivity },
+): Promise<{ filesChecked: number; bytesChecked: number; checks: string[]; notChecked?: string[] }> {
+  const files = await checkSealedSetFiles(set, identityRequired, on);
+  if (files.notChecked) return files;
+  return { ...files, checks: [...files.checks, ...(await deepCheckStores(set, stores, depth, on))] };
+}
+
+/**
+ * Every checksum of the set, and for an encrypted set every file decrypted to its end (see
+ * verifySealedSet): what must pass before any store's own check or restore reads the files.
+ */
+export async function checkSealedSetFiles(
+  set: ResolvedSet,
+  identityRequired: boolean,
+  { repository }: Pick<RunActivities, 'repository'> = { repository: sharedRepository },
 ): Promise<{ filesChecked: number; bytesChecked: number; checks: string[]; notChecked?: string[] }> {
   setCurrentDetails(`Checking the checksums of ${set.name}`);
   const report = await withSummary(repository.verifySetChecksums, `Check every file of ${set.name} against SHA256SUMS`)({ setName: set.name });
@@ -91,6 +105,16 @@ export async function verifySealedSet(
     }
     if (decryption.encrypted) checks.push(...decryption.checks);
   }
+  return { ...report, checks };
+}
+
+/** Each store's deep check of its files, side by side; their content counts must equal the manifest's. Returns their checks. */
+export async function deepCheckStores(
+  set: ResolvedSet,
+  stores: readonly StoreName[] | undefined,
+  depth: StoreVerifyInput['depth'],
+  { storeActivity }: Pick<RunActivities, 'storeActivity'> = { storeActivity: sharedStoreActivity },
+): Promise<string[]> {
   const toCheck = (Object.entries(set.manifest.stores) as [StoreName, Manifest['stores'][StoreName]][]).flatMap(([store, record]) =>
     record?.status === 'ok' && (!stores || stores.includes(store)) ? [{ store, record }] : [],
   );
@@ -107,6 +131,7 @@ export async function verifySealedSet(
       }),
     ),
   );
+  const checks: string[] = [];
   toCheck.forEach(({ store, record }, index) => {
     const verified = results[index]!;
     const differences = summaryDifferences(record.summary, verified.summary);
@@ -118,5 +143,5 @@ export async function verifySealedSet(
     }
     checks.push(...verified.checks);
   });
-  return { ...report, checks };
+  return checks;
 }

@@ -5,7 +5,7 @@ import { withProgress } from '../heartbeat';
 import { backup } from './backup';
 import { preflight } from './preflight';
 import { probe } from './probe';
-import { restore } from './restore';
+import { restore, stage } from './restore';
 import { isSideBySide, preflightSideBySide, restoreSideBySide, rollbackSideBySide, safetySnapshotSideBySide, summarizeDatabase } from './side-by-side';
 import { release, rollback, safetySnapshot } from './safety';
 import { summarize } from './summarize';
@@ -21,6 +21,8 @@ export function createPostgresAdapter(config: Config): StoreAdapter {
       withProgress((progress) => (asDatabase ? preflightSideBySide(config, input, asDatabase, progress) : preflight(config, input, progress))),
     safetySnapshot: (input) =>
       input.asDatabase ? Promise.resolve(safetySnapshotSideBySide(input.asDatabase)) : withProgress((progress) => safetySnapshot(config, input, progress)),
+    // A side-by-side restore touches nothing live at all: its restore is its stage.
+    stage: ({ asDatabase, ...input }) => (asDatabase ? Promise.resolve({ staged: false, details: [] }) : withProgress((progress) => stage(config, input, progress))),
     restore: ({ asDatabase, ...input }) =>
       withProgress((progress) => (asDatabase ? restoreSideBySide(config, input, asDatabase, progress) : restore(config, input, progress))),
     summarize: ({ asDatabase }) => withProgress((progress) => (asDatabase ? summarizeDatabase(config, asDatabase, progress) : summarize(config, progress))),

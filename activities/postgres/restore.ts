@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import type { Config } from '../../core/config';
-import type { RestoreSource, StoreRestoreInput, StoreRestoreResult } from '../../core/contract';
+import type { RestoreSource, StagedRestore, StoreRestoreInput, StoreRestoreResult } from '../../core/contract';
 import { summaryDifferences, type ContentSummary } from '../../core/manifest';
 import { VerificationFailed } from '../repository/errors';
 import { scratchDirectory } from '../repository/sets';
@@ -29,13 +29,33 @@ export async function restore(config: Config, input: StoreRestoreInput, progress
     await checkRows(databaseTarget(config, names.database), input.summary, names.database);
     return { details: [`${names.database} was already swapped in by an earlier attempt`] };
   }
-  const details = await restoreInto(config, input, names.fresh, progress);
-  progress.phase('checking rows');
-  await checkRows(databaseTarget(config, names.fresh), input.summary, names.fresh);
-  details.push(`restored into ${names.fresh}; row counts of every table equal the manifest`);
+  const stagedBefore = input.staged === true && (await withClient(admin, (client) => databaseExists(client, names.fresh)));
+  const details = stagedBefore ? [`${names.fresh} was staged before the checks of the set ended`] : await restoreFresh(config, input, names.fresh, progress);
   progress.phase('swapping databases');
   details.push(...(await withClient(admin, (client) => swapIn(client, names, input.force))));
   return { details };
+}
+
+/** The set restored into the fresh database beside the target, its rows checked: nothing live is touched. */
+export async function stage(config: Config, input: StoreRestoreInput, progress: ProgressReporter): Promise<StagedRestore> {
+  const names = restoreNames(postgresTarget(config).database, input.restoreId);
+  if (await withClient(maintenanceTarget(config), (client) => databaseExists(client, names.preRestore))) {
+    return { staged: false, details: [`${names.database} was already swapped in by an earlier attempt`] };
+  }
+  try {
+    return { staged: true, details: await restoreFresh(config, input, names.fresh, progress) };
+  } catch (error) {
+    // A stage that failed is not rolled back by the workflow (no store was touched): it removes its own copy.
+    await withClient(maintenanceTarget(config), (client) => dropDatabase(client, names.fresh)).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function restoreFresh(config: Config, input: StoreRestoreInput, fresh: string, progress: ProgressReporter): Promise<string[]> {
+  const details = await restoreInto(config, input, fresh, progress);
+  progress.phase('checking rows');
+  await checkRows(databaseTarget(config, fresh), input.summary, fresh);
+  return [...details, `restored into ${fresh}; row counts of every table equal the manifest`];
 }
 
 /**

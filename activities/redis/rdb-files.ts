@@ -98,6 +98,11 @@ async function streamInto(url: string, path: string, inspector: RdbInspector, wr
  * CRC64; throws RdbError on a bad RDB, age's reason on a file that does not decrypt.
  */
 export async function expandRdb(storedPath: string, rdbPath: string, config: Pick<Config, 'encryption'>): Promise<RdbFacts> {
+  return (await expandInspectedRdb(storedPath, rdbPath, config)).result();
+}
+
+/** expandRdb, returning the inspector that read it: its facts, and the RESIZEDB records it saw. */
+export async function expandInspectedRdb(storedPath: string, rdbPath: string, config: Pick<Config, 'encryption'>): Promise<RdbInspector> {
   const inspector = new RdbInspector();
   await pipeline([
     createReadStream(storedPath, { highWaterMark: 1 << 20 }),
@@ -105,7 +110,7 @@ export async function expandRdb(storedPath: string, rdbPath: string, config: Pic
     inspector,
     createWriteStream(rdbPath, { mode: fileModes().file }),
   ]);
-  return inspector.result();
+  return inspector;
 }
 
 /** The RDB version of a stored file, from its first bytes (`REDIS0010`): no need to decode it all. */

@@ -9,16 +9,17 @@ import { runForOutput } from '../child-process';
 import { identityFor } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
 import { keyCountsPerDatabase } from './local-server';
-import type { RdbFacts } from './rdb';
-import { expandRdb, loadRdb } from './rdb-files';
+import { keysPerDatabase, type RdbFacts, type RdbInspector } from './rdb';
+import { expandInspectedRdb, loadRdb } from './rdb-files';
 import { withScratch } from './scratch';
 import { rdbFileOf } from './set-files';
 
 /**
- * The stored file is decrypted (age authenticates every chunk) and decompressed, checked by
- * `redis-check-rdb`, and loaded into a private `redis-server` whose key counts become the set's content
- * summary. An encrypted set on a worker without an identity is refused at once with
- * EncryptionIdentityMissing: its checksums are all that can be checked there.
+ * The stored file is decrypted (age authenticates every chunk), decompressed and checked by
+ * `redis-check-rdb`, which walks every key; the keys per database come from the RDB's RESIZEDB
+ * records and must add up to the keys it read. Only when they do not is the file loaded into a
+ * private `redis-server` to count them. An encrypted set on a worker without an identity is refused
+ * at once with EncryptionIdentityMissing: its checksums are all that can be checked there.
  */
 export async function verify(config: Config, input: StoreVerifyInput, progress: ProgressReporter): Promise<StoreVerifyResult> {
   const file = rdbFileOf(input.files);
@@ -27,25 +28,43 @@ export async function verify(config: Config, input: StoreVerifyInput, progress: 
   return withScratch(config, input.setName, async (dir) => {
     const rdbPath = join(dir, 'dump.rdb');
     progress.phase(isEncryptedFile(file.name) ? 'decrypting and decompressing RDB' : 'decompressing RDB');
-    const facts = await expandRdb(source, rdbPath, config).catch((error: Error) => {
+    const inspector = await expandInspectedRdb(source, rdbPath, config).catch((error: Error) => {
       throw new VerificationFailed(`${file.name}: ${error.message}`);
     });
-    return deepCheckRdb(file.name, rdbPath, facts, progress, isEncryptedFile(file.name) ? [`${file.name}: decrypted with BACKUP_ENCRYPTION_IDENTITY_FILE, every age chunk authenticated`] : []);
+    const facts = (() => {
+      try {
+        return inspector.result();
+      } catch (error) {
+        throw new VerificationFailed(`${file.name}: ${(error as Error).message}`);
+      }
+    })();
+    const earlierChecks = isEncryptedFile(file.name) ? [`${file.name}: decrypted with BACKUP_ENCRYPTION_IDENTITY_FILE, every age chunk authenticated`] : [];
+    return deepCheckRdb(file.name, rdbPath, facts, inspector, progress, earlierChecks);
   });
 }
 
-/** `redis-check-rdb` and a private `redis-server` on a plaintext RDB of `fileName`: the checks and the key counts. */
+/** `redis-check-rdb` on a plaintext RDB of `fileName`, and its keys per database: the checks and the content summary. */
 export async function deepCheckRdb(
   fileName: string,
   rdbPath: string,
   facts: RdbFacts,
+  records: Pick<RdbInspector, 'resizeRecordAt'>,
   progress: ProgressReporter,
   earlierChecks: string[],
 ): Promise<StoreVerifyResult> {
   progress.phase('redis-check-rdb');
-  await runForOutput('redis-check-rdb', [rdbPath]).catch((error: Error) => {
+  const report = await runForOutput('redis-check-rdb', [rdbPath]).catch((error: Error) => {
     throw new VerificationFailed(`${fileName}: redis-check-rdb rejects it (${error.message})`);
   });
+  const checked = `${fileName}: RDB version ${facts.rdbVersion}, CRC64 ${facts.checksum}, redis-check-rdb read every key`;
+  const recorded = keysPerDatabase(report, records);
+  if (recorded) {
+    const keys = totalOf(recorded);
+    return {
+      checks: [...earlierChecks, checked, `${fileName}: ${keys} keys in ${Object.keys(recorded).length} databases (the RDB's RESIZEDB records, equal to the keys redis-check-rdb read)`],
+      summary: { unit: 'keys', counts: recorded },
+    };
+  }
   progress.phase('loading RDB');
   const loaded = await loadRdb(rdbPath).catch((error: Error) => {
     throw new VerificationFailed(`${fileName}: redis-server cannot load it (${error.message})`);
@@ -56,13 +75,8 @@ export async function deepCheckRdb(
   } finally {
     await loaded.close();
   }
-  const keys = totalOf(counts);
   return {
-    checks: [
-      ...earlierChecks,
-      `${fileName}: RDB version ${facts.rdbVersion}, CRC64 ${facts.checksum}, redis-check-rdb passed`,
-      `${fileName}: loaded by redis-server: ${keys} keys in ${Object.keys(counts).length} databases`,
-    ],
+    checks: [...earlierChecks, checked, `${fileName}: loaded by redis-server: ${totalOf(counts)} keys in ${Object.keys(counts).length} databases`],
     summary: { unit: 'keys', counts },
   };
 }
