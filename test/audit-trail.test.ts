@@ -166,12 +166,12 @@ describe('through the CLI', () => {
   });
 
   test('the health workflow started without the CLI, as a schedule would, notifies the edited and the deleted set', async () => {
-    const before = webhook.received.length;
+    const workflowId = `health-unattended-${process.pid}`;
     const client = await temporalClient();
     try {
       const result = await client.workflow.execute<Workflows['healthWorkflow']>('healthWorkflow', {
         taskQueue: env.TEMPORAL_TASK_QUEUE!,
-        workflowId: `health-unattended-${process.pid}`,
+        workflowId,
         args: [{ components: ['redis'] }],
       });
       assert.equal(result.stores.redis?.reachable, true);
@@ -180,12 +180,24 @@ describe('through the CLI', () => {
     } finally {
       await client.connection.close();
     }
-    const notes = webhook.received.slice(before);
-    assert.equal(notes.length, 1, JSON.stringify(notes));
+    // The previous health-check's own notification may still be arriving: only this run's count.
+    const notes = webhook.received.filter((note) => note.workflowId === workflowId);
+    assert.equal(notes.length, 1, JSON.stringify(webhook.received));
     assert.equal(notes[0]!.kind, 'health-check');
     assert.equal(notes[0]!.outcome, 'failed');
     assert.match(notes[0]!.details.join('\n'), changedOnDisk(sets[1]!, editedFile));
     assert.match(notes[0]!.details.join('\n'), deletedByHand(sets[2]!));
+  });
+
+  test('health-check without a worker writes nothing in BACKUP_DIR, and still reads the anomalies there', async () => {
+    const staging = join(env.BACKUP_DIR!, '.partial');
+    const before = { backupDir: statSync(env.BACKUP_DIR!).mtimeMs, staging: statSync(staging).mtimeMs };
+    const result = await runCli(['health-check', '--json'], { ...env, TEMPORAL_TASK_QUEUE: `nobody-polls-${process.pid}` });
+    const checks = Object.fromEntries((JSON.parse(result.stdout) as { checks: Check[] }).checks.map((check) => [check.name, check]));
+    assert.equal(checks.worker?.ok, false);
+    assert.equal(checks['backup dir']?.detail, `${env.BACKUP_DIR} is writable (checked from here: no worker answered)`);
+    assert.match(checks.anomalies!.detail, deletedByHand(sets[2]!));
+    assert.deepEqual({ backupDir: statSync(env.BACKUP_DIR!).mtimeMs, staging: statSync(staging).mtimeMs }, before, 'no probe file was written and removed');
   });
 
   test('verify of the edited set fails and is audited; more failures a day than BACKUP_AUDIT_MAX_FAILURES_PER_DAY are flagged', async () => {
