@@ -1,14 +1,19 @@
 /**
  * The light integrity check of BACKUP_DIR and the anomalies of the audit trail (core/anomalies.ts),
- * for `health-check`: reads sizes, mtimes and the small SHA256SUMS files only, never the data.
+ * made by the health workflow on the worker (which notifies), and by `health-check` itself when no
+ * worker answers: reads sizes, mtimes and the small SHA256SUMS files only, never the data.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { auditAnomalies, setsDeletedOutsideRetention } from '../core/anomalies';
 import type { Config } from '../core/config';
+import type { BackupDirHealth, HealthActivities } from '../core/contract';
 import { CHECKSUMS_FILE, filesOf, formatChecksums, MANIFEST_FILE, type Manifest } from '../core/manifest';
 import { readAudit } from './audit';
-import { listSets } from './repository/sets';
+import { ensureWritableBackupDir, listSets } from './repository/sets';
+
+type InspectedConfig = Pick<Config, 'backupDir' | 'logDir' | 'retentionDays' | 'auditMaxFailuresPerDay'>;
 
 /** A file written after the set was sealed: its mtime is later than SHA256SUMS's by more than the file system's rounding. */
 const MTIME_SLACK_MS = 1000;
@@ -37,7 +42,7 @@ export async function sealedSetChanges(path: string, manifest: Manifest): Promis
 }
 
 /** Every anomaly in BACKUP_DIR and the audit trail now, one line each (empty when there is none). */
-export async function findAnomalies(config: Pick<Config, 'backupDir' | 'logDir' | 'retentionDays' | 'auditMaxFailuresPerDay'>, now = new Date()): Promise<string[]> {
+export async function findAnomalies(config: InspectedConfig, now = new Date()): Promise<string[]> {
   const sets = await listSets(config.backupDir).catch(() => []);
   const lines: string[] = [];
   for (const set of sets) {
@@ -53,4 +58,23 @@ export async function findAnomalies(config: Pick<Config, 'backupDir' | 'logDir' 
   lines.push(...setsDeletedOutsideRetention(entries, new Set(sets.map((set) => set.name)), rules.retention, now));
   lines.push(...auditAnomalies(entries, rules, now));
   return lines;
+}
+
+/**
+ * Whether BACKUP_DIR takes writes, and its anomalies. `probe: 'write'` writes and removes a probe file
+ * (the worker, which writes the sets); `probe: 'access'` only asks the file system (`health-check`
+ * without a worker: the CLI writes nothing).
+ */
+export async function inspectBackupDir(config: InspectedConfig, probe: 'write' | 'access'): Promise<BackupDirHealth> {
+  const writable: BackupDirHealth['writable'] = await (probe === 'write' ? ensureWritableBackupDir(config.backupDir) : access(config.backupDir, constants.W_OK)).then(
+    () => ({ ok: true }),
+    (error: NodeJS.ErrnoException) => ({ ok: false, reason: probe === 'write' ? error.message : `BACKUP_DIR ${config.backupDir} is not writable (${error.code ?? 'error'})` }),
+  );
+  return { writable, anomalies: await findAnomalies(config) };
+}
+
+export function createHealthActivities(config: Config): HealthActivities {
+  return {
+    inspectBackupDir: () => inspectBackupDir(config, 'write'),
+  };
 }

@@ -1,7 +1,8 @@
 import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../core/config';
-import type { AuditActivities } from '../core/contract';
+import type { AuditActivities, NotificationActivities } from '../core/contract';
+import { restoreFromExpiredSet } from '../core/anomalies';
 import { AUDIT_FILE, parseAuditLines, type AuditEntry } from '../core/audit';
 import { redactSecrets } from '../core/redaction';
 import { compactTimeOf } from '../core/set-names';
@@ -43,17 +44,33 @@ export async function readAudit(config: Pick<Config, 'logDir'>): Promise<AuditEn
 
 /**
  * The audit log: one JSON line per operation in LOG_DIR/audit.jsonl (core/audit.ts); the same entry
- * goes to the run's log (`backup-<tier or kind>-YYYYMMDD.log`).
+ * goes to the run's log (`backup-<tier or kind>-YYYYMMDD.log`). A restore from a set past its tier's
+ * retention is flagged as it is recorded: the entry carries the anomaly, and people are notified.
  */
-export function createAuditActivities(config: Config): AuditActivities {
+export function createAuditActivities(config: Config, notifications: NotificationActivities): AuditActivities {
   return {
-    async recordAudit(entry) {
+    async recordAudit(received) {
+      const anomaly = restoreFromExpiredSet(received, { days: config.retentionDays });
+      const entry = anomaly ? { ...received, anomaly } : received;
       await appendAudit(config, entry);
       const category = /^backup-([a-z]+)-/.exec(entry.workflowId)?.[1] ?? entry.event;
       const logger = tierLogger(config.logDir, category, config.logLevel);
       const line = `${entry.event}${entry.action ? ` ${entry.action}` : ''} ${entry.outcome}${entry.set ? ` (${entry.set})` : ''}${entry.reason ? `: ${entry.reason}` : ''}`;
       if (/fail|cancel|partial/.test(entry.outcome)) logger.error({ audit: entry }, line);
+      else if (anomaly) logger.warn({ audit: entry }, `${line}; anomaly: ${anomaly}`);
       else logger.info({ audit: entry }, line);
+      if (anomaly) {
+        await notifications.notify({
+          kind: 'restore',
+          outcome: 'anomaly',
+          title: `restore from ${entry.set}, a set past its tier's retention`,
+          tier: entry.tier,
+          set: entry.set,
+          workflowId: entry.workflowId,
+          reason: anomaly,
+          details: [`outcome: ${entry.outcome}`, 'a set this old is normally deleted by retention: check that this restore was meant (LOG_DIR/audit.jsonl, the Temporal UI)'],
+        });
+      }
     },
   };
 }

@@ -8,6 +8,7 @@ import { Context } from '@temporalio/activity';
 import type {
   AuditActivities,
   BackupLockActivities,
+  HealthActivities,
   EncryptionActivities,
   NotificationActivities,
   RepositoryActivities,
@@ -23,6 +24,7 @@ import type { StoreName } from '../core/stores';
 import { createPostgresAdapter } from './postgres';
 import { createQdrantAdapter } from './qdrant';
 import { createRedisAdapter } from './redis';
+import { createHealthActivities } from './anomalies';
 import { createAuditActivities } from './audit';
 import { createBackupLockActivities } from './backup-lock';
 import { createDrillActivities } from './drill/index';
@@ -39,6 +41,7 @@ export function createStoreAdapters(config: Config): Record<StoreName, StoreAdap
 export type Activities = StoreActivities &
   RepositoryActivities &
   AuditActivities &
+  HealthActivities &
   EncryptionActivities &
   BackupLockActivities &
   NotificationActivities &
@@ -63,14 +66,16 @@ function notificationPolicy(config: Config, channels: NotificationActivities): N
 }
 
 export function createActivities(config: Config): Activities {
+  const notifier = notificationPolicy(config, createNotificationActivities(config));
   return {
     ...storeActivitiesOf(createStoreAdapters(config)),
     ...createRepositoryActivities(config),
-    ...createAuditActivities(config),
+    ...createAuditActivities(config, notifier),
+    ...createHealthActivities(config),
     ...createEncryptionActivities(config),
     ...createBackupLockActivities(),
     ...createDrillActivities(config),
-    ...notificationPolicy(config, createNotificationActivities(config)),
+    ...notifier,
     ...createOffsiteActivities(config),
     ...createWorkerBindingActivities(config),
   };

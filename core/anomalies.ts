@@ -43,6 +43,17 @@ export function setsDeletedOutsideRetention(entries: readonly AuditEntry[], onDi
     .map(([set]) => `set ${set} was deleted from BACKUP_DIR, but neither retention nor prune deleted it (audit.jsonl records its backup, no deletion)`);
 }
 
+/**
+ * A restore (or dry run) from a set older than its tier's retention when it ran, one line; undefined
+ * for any other entry. Judged at the restore's own time, so a later look gives the same answer.
+ */
+export function restoreFromExpiredSet(entry: AuditEntry, retention: RetentionRules): string | undefined {
+  if (entry.event !== 'restore' || !entry.set) return undefined;
+  const tier = tierOfEntry(entry);
+  if (!pastRetention(entry.set, tier, retention, new Date(entry.at))) return undefined;
+  return `${entry.by} ${entry.dryRun ? 'dry-ran a restore' : 'restored'} from ${entry.set}, older than the ${retentionDaysOf(tier!, retention)}-day ${tier} retention (${entry.workflowId})`;
+}
+
 /** Anomalies of the last 24 hours in the audit trail: too many failed restores or verifies, restores from sets past their retention. */
 export function auditAnomalies(entries: readonly AuditEntry[], rules: AnomalyRules, now: Date): string[] {
   const recent = entries.filter((entry) => now.getTime() - Date.parse(entry.at) <= DAY);
@@ -57,11 +68,8 @@ export function auditAnomalies(entries: readonly AuditEntry[], rules: AnomalyRul
     );
   }
   for (const entry of recent) {
-    if (entry.event !== 'restore' || !entry.set) continue;
-    const tier = tierOfEntry(entry);
-    if (pastRetention(entry.set, tier, rules.retention, now)) {
-      lines.push(`${entry.by} ${entry.dryRun ? 'dry-ran a restore' : 'restored'} from ${entry.set}, older than the ${retentionDaysOf(tier!, rules.retention)}-day ${tier} retention (${entry.workflowId})`);
-    }
+    const expired = restoreFromExpiredSet(entry, rules.retention);
+    if (expired) lines.push(expired);
   }
   return lines;
 }

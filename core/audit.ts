@@ -50,6 +50,8 @@ export interface AuditEntry {
   action?: string;
   /** What a `schedule` or offsite entry acted on: tiers, the bucket. */
   target?: string;
+  /** Why the operation is unusual, found when it was recorded (a restore from a set past its tier's retention). */
+  anomaly?: string;
 }
 
 export const AUDIT_FILE = 'audit.jsonl';

@@ -237,6 +237,19 @@ export interface AuditActivities {
   recordAudit(entry: AuditEntry): Promise<void>;
 }
 
+/** What the worker finds in its BACKUP_DIR for the health workflow (activities/anomalies.ts). */
+export interface BackupDirHealth {
+  /** Whether BACKUP_DIR takes writes (the worker writes and removes a probe file), or why not. */
+  writable: { ok: true } | { ok: false; reason: string };
+  /** The light integrity check and the audit trail's anomalies, one line each (core/anomalies.ts). */
+  anomalies: string[];
+}
+
+export interface HealthActivities {
+  /** Reads sizes, mtimes, SHA256SUMS and the audit log, never the data; writes only the probe file. */
+  inspectBackupDir(): Promise<BackupDirHealth>;
+}
+
 /** Whether an encrypted set opens on this worker; credentials and key material never leave it. */
 export type SetDecryption =
   | { encrypted: false }
@@ -258,7 +271,8 @@ export interface EncryptionActivities {
 /** A message for people: every failure, and successes when BACKUP_NOTIFY_ON_SUCCESS is set. */
 export interface Notification {
   kind: 'backup' | 'restore' | 'verify' | 'prune' | 'health-check' | 'drill';
-  outcome: 'succeeded' | 'failed' | 'partial' | 'rolled back' | 'refused';
+  /** `anomaly`: the operation worked, but it is unusual enough for a person to look (core/anomalies.ts). */
+  outcome: 'succeeded' | 'failed' | 'partial' | 'rolled back' | 'refused' | 'anomaly';
   /** One line, e.g. `daily backup scholaria_backup_20260301_020000 is partial: Redis failed`. */
   title: string;
   tier?: string;

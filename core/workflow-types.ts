@@ -3,7 +3,7 @@
  * client starts workflows by these types (client/workflows.ts) and imports no workflow module.
  */
 import type { AuditEntry } from './audit';
-import type { Notification, PreflightReport, SealedSet } from './contract';
+import type { BackupDirHealth, Notification, PreflightReport, SealedSet } from './contract';
 import type { BackupLockState } from './backup-lock';
 import type { RetentionDecision } from './retention';
 import type { Manifest } from './manifest';
@@ -118,6 +118,12 @@ export interface HealthWorkflowInput {
 
 export type StoreHealth = { reachable: true; serverVersion: string; details: string[] } | { reachable: false; reason: string };
 
+export interface HealthWorkflowResult {
+  stores: Partial<Record<StoreName, StoreHealth>>;
+  /** The worker's look at its BACKUP_DIR; absent in runs recorded before the health workflow made it. */
+  backupDir?: BackupDirHealth;
+}
+
 
 export interface PruneWorkflowInput {
   /** Only these tiers; every tier when omitted. */
@@ -154,7 +160,7 @@ export interface Workflows {
   backupWorkflow(input: BackupWorkflowInput): Promise<BackupWorkflowResult>;
   restoreWorkflow(input: RestoreWorkflowInput): Promise<RestoreWorkflowResult>;
   verifyWorkflow(input: VerifyWorkflowInput): Promise<VerifyWorkflowResult>;
-  healthWorkflow(input: HealthWorkflowInput): Promise<Partial<Record<StoreName, StoreHealth>>>;
+  healthWorkflow(input: HealthWorkflowInput): Promise<HealthWorkflowResult>;
   pruneWorkflow(input: PruneWorkflowInput): Promise<PruneReport>;
   notifyWorkflow(notification: Notification): Promise<void>;
   auditWorkflow(entry: AuditEntry): Promise<void>;

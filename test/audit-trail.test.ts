@@ -1,27 +1,32 @@
 /**
  * The audit trail and anomaly detection, end to end on a private Redis, a real worker and the CLI as
  * a user runs it: every operation leaves one line saying who, when, what and the outcome; a set edited
- * by hand after sealing and one deleted by hand are flagged by the next health-check, as are too many
- * failed verifies and files other users may read. The rules of core/anomalies.ts are checked directly
- * for the cases a test cannot wait for (a restore from a set past its retention).
+ * by hand after sealing and one deleted by hand are flagged by the next health-check, and notified by
+ * the health workflow on the worker even when no CLI started it (as a schedule or cron would), as are
+ * too many failed verifies and files other users may read; a restore from a set past its tier's
+ * retention notifies at once and its audit line says so. The rules of core/anomalies.ts are checked
+ * directly for the cases a test cannot wait for.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeSync, closeSync } from 'node:fs';
+import { chmodSync, cpSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeSync, closeSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { auditAnomalies, setsDeletedOutsideRetention } from '../core/anomalies';
 import { parseAuditLines, type AuditEntry } from '../core/audit';
+import type { Workflows } from '../core/workflow-types';
 import { filesOf } from '../core/manifest';
 import { startLocalRedis, type LocalRedis } from '../activities/redis/local-server';
 import { readManifest } from '../activities/repository/sets';
 import { freePort } from '../devstack/ports';
-import { runCli, scratchDir, startWorker, temporalAddress, type RunningWorker } from './support/stack';
+import { runCli, scratchDir, startWorker, temporalAddress, temporalClient, type RunningWorker } from './support/stack';
+import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver';
 
 let dir: string;
 let redis: LocalRedis;
 let worker: RunningWorker;
+let webhook: WebhookReceiver;
 let env: Record<string, string>;
 const me = `${userInfo().username}@${hostname()}`;
 
@@ -29,8 +34,8 @@ function audit(): AuditEntry[] {
   return parseAuditLines(readFileSync(join(env.LOG_DIR!, 'audit.jsonl'), 'utf8'));
 }
 
-async function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; output: string; stdout: string }> {
-  const result = await runCli(args, { ...env, ...extra });
+async function cli(args: string[]): Promise<{ code: number; output: string; stdout: string }> {
+  const result = await runCli(args, env);
   return { code: result.code, output: result.stdout + result.stderr, stdout: result.stdout };
 }
 
@@ -51,8 +56,8 @@ interface Check {
   detail: string;
 }
 
-async function healthChecks(extra: Record<string, string> = {}): Promise<Record<string, Check>> {
-  const result = await cli(['health-check', '--json'], extra);
+async function healthChecks(): Promise<Record<string, Check>> {
+  const result = await cli(['health-check', '--json']);
   const parsed = JSON.parse(result.stdout) as { checks: Check[] };
   return Object.fromEntries(parsed.checks.map((check) => [check.name, check]));
 }
@@ -63,6 +68,7 @@ before(async () => {
   const client = new Redis(redis.url);
   await client.mset({ 'session:1': 'a', 'session:2': 'b' });
   client.disconnect();
+  webhook = await startWebhookReceiver();
   env = {
     PATH: process.env.PATH!,
     HOME: process.env.HOME!,
@@ -74,6 +80,10 @@ before(async () => {
     BACKUP_APPLY_SCHEDULES: 'false',
     TEMPORAL_ADDRESS: temporalAddress(),
     TEMPORAL_TASK_QUEUE: `audit-trail-${process.pid}`,
+    BACKUP_NOTIFY_WEBHOOK: webhook.url,
+    BACKUP_NOTIFY_WEBHOOK_FORMAT: 'json',
+    // The worker judges the anomalies: its limit, not the CLI's, is the one that counts.
+    BACKUP_AUDIT_MAX_FAILURES_PER_DAY: '1',
     ...(process.env.BACKUP_WORKFLOW_BUNDLE ? { BACKUP_WORKFLOW_BUNDLE: process.env.BACKUP_WORKFLOW_BUNDLE } : {}),
   };
   worker = await startWorker(env);
@@ -83,6 +93,7 @@ before(async () => {
 after(async () => {
   await worker?.stop();
   await redis?.stop();
+  await webhook?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -117,16 +128,23 @@ describe('through the CLI', () => {
     assert.equal(statSync(join(env.LOG_DIR!, 'audit.jsonl')).mode & 0o777, 0o600);
   });
 
-  test('health-check: nothing flagged while the sets are as sealed', async () => {
+  test('health-check: nothing flagged while the sets are as sealed, and the worker notifies nothing about BACKUP_DIR', async () => {
+    const before = webhook.received.length;
     const checks = await healthChecks();
     assert.equal(checks.anomalies?.ok, true, checks.anomalies?.detail);
+    assert.equal(checks['backup dir']?.detail, `${env.BACKUP_DIR} is writable`);
+    assert.deepEqual(webhook.received.slice(before).filter((note) => note.title.startsWith('health check:')), []);
     assert.equal(checks['file modes']?.ok, true, checks['file modes']?.detail);
   });
 
-  test('a set edited by hand after sealing and one deleted by hand are both flagged by the next health-check', async () => {
+  const changedOnDisk = (set: string, file: string) => new RegExp(`set ${set} changed on disk after it was sealed: ${file.replace(/\./g, '\\.')} was modified at`);
+  const deletedByHand = (set: string) => new RegExp(`set ${set} was deleted from BACKUP_DIR, but neither retention nor prune deleted it`);
+  let editedFile = '';
+
+  test('a set edited by hand after sealing and one deleted by hand are both flagged by the next health-check, which the worker notifies', async () => {
     const edited = sets[1]!;
-    const file = filesOf(await readManifest(join(env.BACKUP_DIR!, edited)))[0]!;
-    const path = join(env.BACKUP_DIR!, edited, file.name);
+    editedFile = filesOf(await readManifest(join(env.BACKUP_DIR!, edited)))[0]!.name;
+    const path = join(env.BACKUP_DIR!, edited, editedFile);
     const fd = openSync(path, 'r+');
     writeSync(fd, Buffer.from('X'), 0, 1, 100); // same size: only the mtime gives it away
     closeSync(fd);
@@ -134,10 +152,52 @@ describe('through the CLI', () => {
     utimesSync(path, later, later);
     rmSync(join(env.BACKUP_DIR!, sets[2]!), { recursive: true, force: true });
 
+    const before = webhook.received.length;
     const checks = await healthChecks();
     assert.equal(checks.anomalies?.ok, false);
-    assert.match(checks.anomalies!.detail, new RegExp(`set ${edited} changed on disk after it was sealed: ${file.name.replace(/\./g, '\\.')} was modified at`));
-    assert.match(checks.anomalies!.detail, new RegExp(`set ${sets[2]} was deleted from BACKUP_DIR, but neither retention nor prune deleted it`));
+    assert.match(checks.anomalies!.detail, changedOnDisk(edited, editedFile));
+    assert.match(checks.anomalies!.detail, deletedByHand(sets[2]!));
+    const notes = webhook.received.slice(before).filter((note) => note.kind === 'health-check');
+    const fromWorker = notes.find((note) => note.title === 'health check: 2 problems in BACKUP_DIR');
+    assert.ok(fromWorker, JSON.stringify(notes));
+    assert.match(fromWorker.details.join('\n'), changedOnDisk(edited, editedFile));
+    assert.match(fromWorker.details.join('\n'), deletedByHand(sets[2]!));
+    assert.ok(!notes.some((note) => note !== fromWorker && /anomalies|changed on disk/.test(JSON.stringify(note))), 'the CLI does not notify what the worker notified');
+  });
+
+  test('the health workflow started without the CLI, as a schedule would, notifies the edited and the deleted set', async () => {
+    const workflowId = `health-unattended-${process.pid}`;
+    const client = await temporalClient();
+    try {
+      const result = await client.workflow.execute<Workflows['healthWorkflow']>('healthWorkflow', {
+        taskQueue: env.TEMPORAL_TASK_QUEUE!,
+        workflowId,
+        args: [{ components: ['redis'] }],
+      });
+      assert.equal(result.stores.redis?.reachable, true);
+      assert.deepEqual(result.backupDir?.writable, { ok: true });
+      assert.equal(result.backupDir?.anomalies.length, 2, JSON.stringify(result.backupDir));
+    } finally {
+      await client.connection.close();
+    }
+    // The previous health-check's own notification may still be arriving: only this run's count.
+    const notes = webhook.received.filter((note) => note.workflowId === workflowId);
+    assert.equal(notes.length, 1, JSON.stringify(webhook.received));
+    assert.equal(notes[0]!.kind, 'health-check');
+    assert.equal(notes[0]!.outcome, 'failed');
+    assert.match(notes[0]!.details.join('\n'), changedOnDisk(sets[1]!, editedFile));
+    assert.match(notes[0]!.details.join('\n'), deletedByHand(sets[2]!));
+  });
+
+  test('health-check without a worker writes nothing in BACKUP_DIR, and still reads the anomalies there', async () => {
+    const staging = join(env.BACKUP_DIR!, '.partial');
+    const before = { backupDir: statSync(env.BACKUP_DIR!).mtimeMs, staging: statSync(staging).mtimeMs };
+    const result = await runCli(['health-check', '--json'], { ...env, TEMPORAL_TASK_QUEUE: `nobody-polls-${process.pid}` });
+    const checks = Object.fromEntries((JSON.parse(result.stdout) as { checks: Check[] }).checks.map((check) => [check.name, check]));
+    assert.equal(checks.worker?.ok, false);
+    assert.equal(checks['backup dir']?.detail, `${env.BACKUP_DIR} is writable (checked from here: no worker answered)`);
+    assert.match(checks.anomalies!.detail, deletedByHand(sets[2]!));
+    assert.deepEqual({ backupDir: statSync(env.BACKUP_DIR!).mtimeMs, staging: statSync(staging).mtimeMs }, before, 'no probe file was written and removed');
   });
 
   test('verify of the edited set fails and is audited; more failures a day than BACKUP_AUDIT_MAX_FAILURES_PER_DAY are flagged', async () => {
@@ -149,7 +209,7 @@ describe('through the CLI', () => {
     assert.equal(failed.length, 2);
     assert.equal(failed[0]!.set, sets[1]);
     assert.equal(failed[0]!.by, me);
-    const checks = await healthChecks({ BACKUP_AUDIT_MAX_FAILURES_PER_DAY: '1' });
+    const checks = await healthChecks();
     assert.match(checks.anomalies!.detail, /2 restores or verifies failed in the last 24 hours \(more than BACKUP_AUDIT_MAX_FAILURES_PER_DAY=1\)/);
   });
 
@@ -163,6 +223,25 @@ describe('through the CLI', () => {
     } finally {
       chmodSync(path, 0o700);
     }
+  });
+
+  test('a restore from a set older than its tier\'s retention notifies at once, and its audit line says why', async () => {
+    // A copy of a sealed daily set under a name (its time) far past the 7-day daily retention.
+    const old = 'scholaria_backup_20200101_020000';
+    cpSync(join(env.BACKUP_DIR!, sets[0]!), join(env.BACKUP_DIR!, old), { recursive: true, preserveTimestamps: true });
+    const before = webhook.received.length;
+    const restored = await cli(['restore', old, '--yes']);
+    assert.equal(restored.code, 0, restored.output);
+    const expected = new RegExp(`^${me} restored from ${old}, older than the 7-day daily retention \\(restore-`);
+    const entry = audit().findLast((line) => line.event === 'restore' && line.set === old);
+    assert.equal(entry?.outcome, 'restored');
+    assert.match(entry?.anomaly ?? '', expected);
+    const notes = webhook.received.slice(before).filter((note) => note.outcome === 'anomaly');
+    assert.equal(notes.length, 1, JSON.stringify(webhook.received.slice(before)));
+    assert.equal(notes[0]!.kind, 'restore');
+    assert.equal(notes[0]!.set, old);
+    assert.match(notes[0]!.reason ?? '', expected);
+    assert.equal(notes[0]!.workflowId, entry?.workflowId);
   });
 });
 

@@ -173,6 +173,7 @@ const mockActivities: Activities = {
   recordAudit: step('recordAudit', async (entry) => {
     audits.push(entry);
   }),
+  inspectBackupDir: step('inspectBackupDir', async () => ({ writable: { ok: true }, anomalies: [] })),
   notify: step('notify', async (notification) => {
     notifications.push(notification);
     return [];

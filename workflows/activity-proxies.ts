@@ -13,6 +13,7 @@ import {
   type AuditActivities,
   type BackupLockActivities,
   type EncryptionActivities,
+  type HealthActivities,
   type LegacyCoordinationActivities,
   type NotificationActivities,
   type OffsiteActivities,
@@ -28,7 +29,7 @@ const QUICK: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2, nonRetryableErrorTypes },
 };
-const quick = proxyActivities<StoreActivities & RepositoryActivities & AuditActivities & EncryptionActivities & WorkerBindingActivities>(QUICK);
+const quick = proxyActivities<StoreActivities & RepositoryActivities & AuditActivities & HealthActivities & EncryptionActivities & WorkerBindingActivities>(QUICK);
 
 /**
  * Long streaming work. The heartbeat timeout, not the hours-long ceiling, is what notices a dead
@@ -192,6 +193,8 @@ export const coordination = { waitForEarlierBackups: waiting.waitForEarlierBacku
 export const notifications = { notify: notifying.notify } satisfies NotificationActivities;
 
 export const audit = { recordAudit: quick.recordAudit } satisfies AuditActivities;
+
+export const health = { inspectBackupDir: quick.inspectBackupDir } satisfies HealthActivities;
 
 /** Whether an encrypted set opens on the worker: the refusal is quick, the decryption reads every file. */
 export const encryption = {

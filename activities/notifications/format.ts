@@ -11,8 +11,9 @@ export function isFailure(notification: Pick<Notification, 'outcome'>): boolean 
   return notification.outcome !== 'succeeded';
 }
 
-/** `FAILED` for every failure outcome (the title says which), `OK` for a success. */
+/** `ANOMALY` for an operation that worked but is unusual, `FAILED` for every other failure outcome (the title says which), `OK` for a success. */
 export function outcomeLabel(notification: Pick<Notification, 'outcome'>): string {
+  if (notification.outcome === 'anomaly') return 'ANOMALY';
   return isFailure(notification) ? 'FAILED' : 'OK';
 }
 

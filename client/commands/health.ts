@@ -11,13 +11,13 @@ import { filesOf, totalBytes } from '../../core/manifest';
 import { SCHEDULED_TIERS, type ScheduledTier } from '../../core/schedules';
 import { timeOfSetName } from '../../core/set-names';
 import { STORE_LABELS, STORE_URL_VARIABLES, type StoreName } from '../../core/stores';
-import { ensureWritableBackupDir, listSets, type SetListing } from '../../activities/repository/sets';
-import { findAnomalies } from '../../activities/anomalies';
+import { listSets, type SetListing } from '../../activities/repository/sets';
+import { inspectBackupDir } from '../../activities/anomalies';
 import { exposureWarnings, modesUnderBackupDir } from '../../activities/file-modes';
 import { readDrills } from '../../activities/drill/history';
 import { DRILLS_FILE } from '../../core/drills';
 import type { Notification } from '../../core/contract';
-import type { StoreHealth } from '../../core/workflow-types';
+import type { HealthWorkflowResult, StoreHealth } from '../../core/workflow-types';
 import { connectTemporal } from '../connection';
 import { offsiteHealth } from './offsite';
 import { formatBytes, formatDuration } from '../format';
@@ -65,12 +65,27 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
   const checks: Check[] = [];
   const add = (check: Check) => checks.push(check);
 
+  let client: Client | undefined;
+  let temporalCheck: Check;
   try {
-    await ensureWritableBackupDir(config.backupDir);
-    add({ name: 'backup dir', ok: true, detail: `${config.backupDir} is writable` });
+    client = await connectTemporal(config);
+    temporalCheck = { name: 'temporal', ok: true, detail: `reachable at ${config.temporal.address}, namespace ${config.temporal.namespace}` };
   } catch (error) {
-    add({ name: 'backup dir', ok: false, detail: (error as Error).message, fix: `create ${config.backupDir} or mount the backup volume there, writable by this user` });
+    temporalCheck = { name: 'temporal', ok: false, detail: (error as Error).message, fix: 'start the Temporal server or fix TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS settings' };
   }
+  const workerCheck = client ? await pollingWorkerCheck(client, config) : undefined;
+  const workerPolling = workerCheck?.ok === true;
+  // The worker looks at BACKUP_DIR (and notifies what is wrong there); without one the CLI only reads.
+  const probed = client && workerPolling ? await probeOnWorker(client, config).catch((error: Error) => error) : undefined;
+  const fromWorker = probed instanceof Error ? undefined : probed?.backupDir;
+  const backupDir = fromWorker ?? (await inspectBackupDir(config, 'access'));
+  const checkedWhere = fromWorker ? '' : ' (checked from here: no worker answered)';
+
+  add(
+    backupDir.writable.ok
+      ? { name: 'backup dir', ok: true, detail: `${config.backupDir} is writable${checkedWhere}` }
+      : { name: 'backup dir', ok: false, detail: backupDir.writable.reason, fix: `create ${config.backupDir} or mount the backup volume there, writable by the user the worker runs as` },
+  );
 
   for (const left of await leftReplicating(config.backupDir).catch(() => [])) {
     add({ name: 'redis replication', ok: false, detail: describeLeftReplicating(left), fix: howToRelease(left) });
@@ -81,11 +96,10 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
       ? { name: 'file modes', ok: true, detail: `${config.backupDir} and its sets are not readable by other users` }
       : { name: 'file modes', ok: false, detail: exposed.join('; '), fix: 'sets hold every user\'s data: keep them owner-only (or group-readable with BACKUP_FILE_GROUP_READ=true)' },
   );
-  const anomalies = await findAnomalies(config);
   add(
-    anomalies.length === 0
-      ? { name: 'anomalies', ok: true, detail: 'no set changed or deleted outside retention, no unusual failures or restores' }
-      : { name: 'anomalies', ok: false, detail: anomalies.join('; '), fix: 'find out who did it (LOG_DIR/audit.jsonl, the Temporal UI); `scholaria-backup verify <set>` reads a set in full' },
+    backupDir.anomalies.length === 0
+      ? { name: 'anomalies', ok: true, detail: `no set changed or deleted outside retention, no unusual failures or restores${checkedWhere}` }
+      : { name: 'anomalies', ok: false, detail: backupDir.anomalies.join('; '), fix: 'find out who did it (LOG_DIR/audit.jsonl, the Temporal UI); `scholaria-backup verify <set>` reads a set in full' },
   );
 
   const sets = await listSets(config.backupDir).catch(() => []);
@@ -107,25 +121,11 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
     // reported by the backup dir check
   }
 
-  let client: Client | undefined;
-  try {
-    client = await connectTemporal(config);
-    add({ name: 'temporal', ok: true, detail: `reachable at ${config.temporal.address}, namespace ${config.temporal.namespace}` });
-  } catch (error) {
-    add({ name: 'temporal', ok: false, detail: (error as Error).message, fix: 'start the Temporal server or fix TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TLS settings' });
-  }
-
+  add(temporalCheck);
   let schedules: ScheduleRow[] = [];
-  let workerPolling = false;
   if (client) {
     try {
-      workerPolling = await hasPollingWorker(client, config);
-      add({
-        name: 'worker',
-        ok: workerPolling,
-        detail: workerPolling ? `a worker polls task queue ${config.temporal.taskQueue}` : `no worker polls task queue ${config.temporal.taskQueue}`,
-        ...(workerPolling ? {} : { fix: 'start the worker: `scholaria-backup worker` (in Docker: the backup service)' }),
-      });
+      if (workerCheck) add(workerCheck);
       schedules = await listSchedules(client, config);
       for (const row of schedules) {
         const ok = row.exists && !row.paused;
@@ -173,23 +173,22 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
 
   add(await drillFreshness(config, complete, now));
 
-  if (client && workerPolling) {
-    const stores = await probeStores(client, config).catch((error: Error) => error);
-    if (stores instanceof Error) {
-      add({ name: 'stores', ok: false, detail: `the probe run failed: ${stores.message}`, fix: 'look at the worker log' });
-    } else {
-      for (const [store, health] of Object.entries(stores) as [StoreName, StoreHealth][]) {
-        add(
-          health.reachable
-            ? { name: STORE_LABELS[store], ok: true, detail: health.details.join('; ') }
-            : { name: STORE_LABELS[store], ok: false, detail: health.reason, fix: `check ${STORE_URL_VARIABLES[store]} and that the server runs and accepts the backup user` },
-        );
-      }
+  if (probed instanceof Error) {
+    add({ name: 'stores', ok: false, detail: `the probe run failed: ${probed.message}`, fix: 'look at the worker log' });
+  } else if (probed) {
+    for (const [store, health] of Object.entries(probed.stores) as [StoreName, StoreHealth][]) {
+      add(
+        health.reachable
+          ? { name: STORE_LABELS[store], ok: true, detail: health.details.join('; ') }
+          : { name: STORE_LABELS[store], ok: false, detail: health.reason, fix: `check ${STORE_URL_VARIABLES[store]} and that the server runs and accepts the backup user` },
+      );
     }
   }
   const healthy = checks.every((check) => check.ok);
-  if (!healthy) {
-    const failed = checks.filter((check) => !check.ok);
+  // What the worker found in BACKUP_DIR it has notified already.
+  const notifiedByWorker = new Set(fromWorker ? ['backup dir', 'anomalies'] : []);
+  const failed = checks.filter((check) => !check.ok && !notifiedByWorker.has(check.name));
+  if (failed.length > 0) {
     await sendNotification(client, config, {
       kind: 'health-check',
       outcome: 'failed',
@@ -211,30 +210,36 @@ export async function healthCheckCommand(config: Config, options: { json?: boole
 }
 
 /** A worker counts when it polled the queue for both workflow and activity tasks within the last few minutes. */
-async function hasPollingWorker(client: Client, config: Config): Promise<boolean> {
-  const recent = Date.now() - 5 * 60_000;
-  for (const taskQueueType of [temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY]) {
-    const response = await client.workflowService.describeTaskQueue({
-      namespace: config.temporal.namespace,
-      taskQueue: { name: config.temporal.taskQueue },
-      taskQueueType,
-    });
-    const seen = (response.pollers ?? []).some((poller) => {
-      const seconds = Number(poller.lastAccessTime?.seconds ?? 0);
-      return seconds * 1000 >= recent;
-    });
-    if (!seen) return false;
+async function pollingWorkerCheck(client: Client, config: Config): Promise<Check> {
+  const name = 'worker';
+  try {
+    const recent = Date.now() - 5 * 60_000;
+    for (const taskQueueType of [temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY]) {
+      const response = await client.workflowService.describeTaskQueue({
+        namespace: config.temporal.namespace,
+        taskQueue: { name: config.temporal.taskQueue },
+        taskQueueType,
+      });
+      const seen = (response.pollers ?? []).some((poller) => {
+        const seconds = Number(poller.lastAccessTime?.seconds ?? 0);
+        return seconds * 1000 >= recent;
+      });
+      if (!seen) return { name, ok: false, detail: `no worker polls task queue ${config.temporal.taskQueue}`, fix: 'start the worker: `scholaria-backup worker` (in Docker: the backup service)' };
+    }
+    return { name, ok: true, detail: `a worker polls task queue ${config.temporal.taskQueue}` };
+  } catch (error) {
+    return { name, ok: false, detail: (error as Error).message, fix: 'check the Temporal namespace and permissions' };
   }
-  return true;
 }
 
-async function probeStores(client: Client, config: Config): Promise<Partial<Record<StoreName, StoreHealth>>> {
+/** The health workflow: every store probed from the worker, and the worker's look at BACKUP_DIR. */
+async function probeOnWorker(client: Client, config: Config): Promise<HealthWorkflowResult> {
   const handle = await startRun(client, config, 'healthWorkflow', { kind: 'health' }, (base) => ({
     ...base,
     workflowId: workflowIds.health(),
     args: [{ components: config.components }],
     workflowExecutionTimeout: '2 minutes',
-    staticSummary: 'health-check: probe every store from the worker',
+    staticSummary: 'health-check: probe every store and BACKUP_DIR from the worker',
   }));
   return handle.result();
 }
