@@ -38,11 +38,14 @@ export interface Scale {
 
 export function parseScale(text: string): Scale {
   if (text === 'small') return { name: 'small', dbBytes: 30e6, keys: 20_000 };
-  if (text === 'default') return { name: 'default', dbBytes: 1.5e9, keys: 1_000_000 };
+  const defaultScale = { name: 'default', dbBytes: 1.5e9, keys: 1_000_000 };
+  if (text === 'default') return defaultScale;
   const gigabytes = Number(text.replace(/gb$/i, ''));
   if (!Number.isFinite(gigabytes) || gigabytes <= 0 || gigabytes > 200) {
     throw new Error(`--scale must be small, default or a size in GB (e.g. 0.5), not ${JSON.stringify(text)}`);
   }
+  // The same data under one name, so `--scale 0.5,1.5,3` reuses the default scale's dataset.
+  if (gigabytes * 1e9 === defaultScale.dbBytes) return defaultScale;
   return { name: `${gigabytes}gb`, dbBytes: gigabytes * 1e9, keys: Math.max(1000, Math.round((1e6 * gigabytes) / 1.5)) };
 }
 

@@ -81,14 +81,17 @@ export function bytesUnder(...dirs: string[]): number {
  */
 export async function productPhase(client: Client, taskQueue: string): Promise<string> {
   const phases: string[] = [];
+  let running = 0;
   for await (const run of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
+    running++;
     const description = await client.workflow.getHandle(run.workflowId, run.runId).describe();
     for (const pending of description.raw.pendingActivities ?? []) {
       const item = progressOf(pending);
       phases.push(`${item.activity} ${item.phase}${item.bytes > 0 ? ` ${megabytes(item.bytes)}` : ''}${item.attempt > 1 ? ` (attempt ${item.attempt})` : ''}`);
     }
   }
-  return phases.length > 0 ? phases.join('; ') : 'no activity running';
+  if (phases.length > 0) return phases.join('; ');
+  return running > 0 ? 'no activity running' : 'no workflow running (the CLI starting or ending, or the benchmark settling the stores)';
 }
 
 export function megabytes(bytes: number): string {

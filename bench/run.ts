@@ -28,7 +28,7 @@ import { freePort } from '../devstack/ports';
 import { PROJECT_ROOT } from '../devstack/tools';
 import { checkDataset, openDataset, parseScale, type Dataset, type DatasetMarker, type Scale } from './dataset';
 import { compareOffsiteUpload, type OffsiteUploadComparison } from './offsite-upload';
-import { bytesUnder, DEFAULT_HEARTBEAT_SECONDS, heartbeat, megabytes as mb, productPhase, step, type Log } from './progress';
+import { bytesUnder, DEFAULT_HEARTBEAT_SECONDS, megabytes as mb, productPhase, step, type Log } from './progress';
 import { startOrchestrator, startWorkerProcess, runCli, workflowTimeline, type Orchestrator, type WorkerProcess, type WorkflowTimeline } from './product';
 import { ownChildrenCpuSeconds, peakRssBytes, resetPeakRss, RssSampler, treeCpuSeconds, treeRssBytes } from './proc';
 import {
@@ -355,7 +355,7 @@ export async function runBenchmark(options: BenchOptions, scale: Scale, log: Log
           const load1 = loadavg()[0]!;
           const label = `${profile.name} restore (${way}) run ${rep}/${options.runs}`;
           const m = way === 'c'
-            ? await step(log, label, () => restoreProduct(profile, rep, worker!, orchestrator!, dataset, every, log), {
+            ? await step(log, label, () => restoreProduct(profile, rep, worker!, orchestrator!, dataset, log), {
               everySeconds: every,
               status: () => productPhase(orchestrator!.client, worker!.env.TEMPORAL_TASK_QUEUE!),
             })
@@ -685,7 +685,6 @@ async function restoreProduct(
   worker: WorkerProcess,
   orchestrator: Orchestrator,
   dataset: Dataset,
-  heartbeatSeconds: number,
   log: Log,
 ): Promise<Measurement> {
   const env = { ...worker.env, LOG_LEVEL: 'warn' };
@@ -696,14 +695,9 @@ async function restoreProduct(
   // The product restored over the benchmark's own stores: settle them as the dataset was (frozen,
   // analysed) so the next repetition reads the same kind of pages, and check nothing was lost.
   const settled = Date.now();
-  const beat = heartbeat(log, '  settling the restored database (VACUUM FREEZE, ANALYZE; not measured)', heartbeatSeconds, () => '');
-  let problem: string | undefined;
-  try {
-    await settleDatabase(dataset);
-    problem = await checkDataset(dataset.databaseUrl, dataset.redis.url, dataset.marker);
-  } finally {
-    beat.stop();
-  }
+  log('  settling the restored database (VACUUM FREEZE, ANALYZE; not measured)');
+  await settleDatabase(dataset);
+  const problem = await checkDataset(dataset.databaseUrl, dataset.redis.url, dataset.marker);
   if (problem) {
     rmSync(join(dirnameOfMarker(dataset), `${dataset.scale.name}.json`), { force: true });
     throw new Error(`after the product's restore the dataset is not intact (${problem}); its marker was removed so the next run rebuilds it`);

@@ -42,13 +42,14 @@ async function bench(name: string, args: string[]): Promise<{ stdout: string; st
 
 test('options: a list of scales, the encrypted twins of the profiles, and refusals of what it cannot run', () => {
   const options = parseOptions(['--scale', '0.5,1.5,3', '--profile', 'all', '--encrypted']);
-  assert.deepEqual(options.scales.map((scale) => scale.name), ['0.5gb', '1.5gb', '3gb']);
+  assert.deepEqual(options.scales.map((scale) => scale.name), ['0.5gb', 'default', '3gb'], '1.5 GB is the default scale, its dataset reused');
   assert.deepEqual(options.profiles, ['gzip', 'zstd', 'gzip-age', 'zstd-age']);
   assert.equal(options.runs, 3, 'three runs by default');
   assert.deepEqual(parseOptions(['--profile', 'zstd-age']).profiles, ['zstd-age']);
   assert.deepEqual(parseOptions(['--profile', 'gzip', '--encrypted']).profiles, ['gzip', 'gzip-age']);
   assert.throws(() => parseOptions(['--profile', 'lz4']), /--profile takes gzip, zstd, gzip-age, zstd-age or all/);
   assert.throws(() => parseOptions(['--scale', '1,1']), /--scale lists a scale twice/);
+  assert.throws(() => parseOptions(['--scale', 'default,1.5']), /--scale lists a scale twice/);
   assert.throws(() => parseOptions(['--scale', 'huge']), /--scale must be small, default or a size in GB/);
 });
 
