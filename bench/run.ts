@@ -160,6 +160,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   const profiles = parseProfiles(values.profile, values.encrypted);
   const heartbeatSeconds = Number(values.heartbeat);
   if (!Number.isFinite(heartbeatSeconds) || heartbeatSeconds < 1 || heartbeatSeconds > 600) throw new Error('--heartbeat must be 1 to 600 seconds');
+  if (values.offsite && !ways.includes('c')) throw new Error('--offsite copies a set of way (c): include c in --ways');
   const scales = values.scale.split(',').map((text) => parseScale(text.trim()));
   if (new Set(scales.map((scale) => scale.name)).size !== scales.length) throw new Error('--scale lists a scale twice');
   const level = (name: string, text: string, max: number) => {

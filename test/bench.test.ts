@@ -51,6 +51,7 @@ test('options: a list of scales, the encrypted twins of the profiles, and refusa
   assert.throws(() => parseOptions(['--scale', '1,1']), /--scale lists a scale twice/);
   assert.throws(() => parseOptions(['--scale', 'default,1.5']), /--scale lists a scale twice/);
   assert.throws(() => parseOptions(['--scale', 'huge']), /--scale must be small, default or a size in GB/);
+  assert.throws(() => parseOptions(['--offsite', '--ways', 'a,b']), /--offsite copies a set of way \(c\)/);
 });
 
 test('the benchmark runs at the small scale, tells its progress, and writes its figures as JSON', { timeout: 300_000 }, async () => {
