@@ -19,6 +19,7 @@ import { connectOnce } from '../activities/redis/connection';
 import { keyCountsPerDatabase, startLocalRedis, type LocalRedis } from '../activities/redis/local-server';
 import { startLocalPostgres, type LocalPostgres } from '../devstack/postgres';
 import { freePort } from '../devstack/ports';
+import { DEFAULT_HEARTBEAT_SECONDS, heartbeat, type Log } from './progress';
 
 /** Bumped whenever the generator changes, so an old cache is rebuilt rather than measured. */
 const GENERATOR_VERSION = 5;
@@ -37,11 +38,14 @@ export interface Scale {
 
 export function parseScale(text: string): Scale {
   if (text === 'small') return { name: 'small', dbBytes: 30e6, keys: 20_000 };
-  if (text === 'default') return { name: 'default', dbBytes: 1.5e9, keys: 1_000_000 };
+  const defaultScale = { name: 'default', dbBytes: 1.5e9, keys: 1_000_000 };
+  if (text === 'default') return defaultScale;
   const gigabytes = Number(text.replace(/gb$/i, ''));
   if (!Number.isFinite(gigabytes) || gigabytes <= 0 || gigabytes > 200) {
     throw new Error(`--scale must be small, default or a size in GB (e.g. 0.5), not ${JSON.stringify(text)}`);
   }
+  // The same data under one name, so `--scale 0.5,1.5,3` reuses the default scale's dataset.
+  if (gigabytes * 1e9 === defaultScale.dbBytes) return defaultScale;
   return { name: `${gigabytes}gb`, dbBytes: gigabytes * 1e9, keys: Math.max(1000, Math.round((1e6 * gigabytes) / 1.5)) };
 }
 
@@ -73,11 +77,10 @@ export interface Dataset {
   stop(): Promise<void>;
 }
 
-type Log = (line: string) => void;
-
 /** Starts the cached stores for `scale`, building (or rebuilding) the data when the marker does not match. */
-export async function openDataset(cacheDir: string, scale: Scale, options: { rebuild?: boolean; log: Log }): Promise<Dataset> {
+export async function openDataset(cacheDir: string, scale: Scale, options: { rebuild?: boolean; log: Log; heartbeatSeconds?: number }): Promise<Dataset> {
   const { log } = options;
+  const every = options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
   mkdirSync(cacheDir, { recursive: true, mode: 0o755 });
   const postgres = await startLocalPostgres({ dir: join(cacheDir, 'postgres') });
   const database = `scholaria_${scale.name.replace(/[^a-z0-9]/g, '_')}`;
@@ -107,7 +110,8 @@ export async function openDataset(cacheDir: string, scale: Scale, options: { reb
     let reused = false;
     if (marker) {
       redis = await startRedis(true);
-      const problem = await checkDataset(databaseUrl, redis.url, marker);
+      const beat = heartbeat(log, `checking the dataset ${scale.name} against its marker`, every, () => '');
+      const problem = await checkDataset(databaseUrl, redis.url, marker).finally(() => beat.stop());
       if (problem) {
         log(`dataset ${scale.name}: ${problem}; rebuilding it`);
         marker = undefined;
@@ -120,8 +124,11 @@ export async function openDataset(cacheDir: string, scale: Scale, options: { reb
       if (redis) await redis.stop();
       rmSync(rdbPath, { force: true });
       redis = await startRedis(false);
-      const pgSeconds = await timed(() => buildPostgres(postgres.url(), database, scale, log));
-      const redisSeconds = await timed(() => buildRedis(redis!.url, scale, log));
+      log(`building the dataset ${scale.name}: PostgreSQL, then Redis (progress every ${every} s)`);
+      const pgSeconds = await timed(() => buildPostgres(postgres.url(), database, scale, log, every));
+      log(`  PostgreSQL built in ${pgSeconds.toFixed(1)} s`);
+      const redisSeconds = await timed(() => buildRedis(redis!.url, scale, log, every));
+      log(`  Redis written in ${redisSeconds.toFixed(1)} s; saving its RDB`);
       const client = await connectOnce(redis.url);
       let usedMemory = 0;
       let keys: Record<string, number>;
@@ -238,7 +245,7 @@ function sqlArray(values: string[]): string {
   return `ARRAY[${values.map((value) => `'${value}'`).join(',')}]`;
 }
 
-async function buildPostgres(adminUrl: string, database: string, scale: Scale, log: Log): Promise<void> {
+async function buildPostgres(adminUrl: string, database: string, scale: Scale, log: Log, every: number): Promise<void> {
   const chunks = Math.max(1000, Math.round((scale.dbBytes - EMPTY_DB_BYTES) / DB_BYTES_PER_CHUNK / 10) * 10);
   const contexts = chunks / 10;
   const topics = Math.max(10, Math.ceil(contexts / 10));
@@ -261,7 +268,12 @@ async function buildPostgres(adminUrl: string, database: string, scale: Scale, l
   await client.connect();
   const run = async (what: string, sql: string) => {
     const started = Date.now();
-    await client.query(sql);
+    const beat = heartbeat(log, `  still building: ${what}`, every, () => '', started);
+    try {
+      await client.query(sql);
+    } finally {
+      beat.stop();
+    }
     log(`  ${what} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   };
   try {
@@ -312,6 +324,7 @@ async function buildPostgres(adminUrl: string, database: string, scale: Scale, l
     );
     const batch = 100_000;
     const started = Date.now();
+    let lastLog = started;
     for (let from = 1; from <= chunks; from += batch) {
       const to = Math.min(chunks, from + batch - 1);
       await client.query(
@@ -332,7 +345,10 @@ async function buildPostgres(adminUrl: string, database: string, scale: Scale, l
                 WHERE s.sid = ANY (ARRAY(SELECT 1 + abs(hashint8(g.id * 16 + k)) % ${sentences} FROM generate_series(1, 11) k))
              ) c`,
       );
-      if (to === chunks || (to / batch) % 5 === 0) log(`  chunks ${to}/${chunks} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      if (to === chunks || Date.now() - lastLog >= every * 1000) {
+        lastLog = Date.now();
+        log(`  chunks ${to}/${chunks} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      }
     }
     await run(
       'keys, indexes, foreign keys',
@@ -380,7 +396,7 @@ function resp(args: (string | number)[]): string {
   return out;
 }
 
-async function buildRedis(url: string, scale: Scale, log: Log): Promise<void> {
+async function buildRedis(url: string, scale: Scale, log: Log, every: number): Promise<void> {
   const port = new URL(url).port;
   const random = prng(6);
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
@@ -429,7 +445,13 @@ async function buildRedis(url: string, scale: Scale, log: Log): Promise<void> {
   await write(['SELECT', 0]);
 
   const db0 = total - 4;
+  const started = Date.now();
+  let lastLog = started;
   for (let i = 0; i < db0; i++) {
+    if (i % 1000 === 0 && Date.now() - lastLog >= every * 1000) {
+      lastLog = Date.now();
+      log(`  Redis keys ${i}/${db0} written (${((lastLog - started) / 1000).toFixed(1)} s)`);
+    }
     const kind = random();
     if (kind < 0.62) {
       const value = JSON.stringify({

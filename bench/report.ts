@@ -42,8 +42,11 @@ export interface SummaryRow {
   note?: string;
   runs: number;
   failures: number;
-  wallSeconds?: { median: number; min: number; max: number };
+  wallSeconds?: Spread;
+  /** Medians of each part, and of their sum. */
   cpuSeconds?: Cpu & { total: number };
+  /** The sum of the parts per run: fastest, median, slowest. */
+  cpuTotalSeconds?: Spread;
   peakRss?: { worker?: number; tree: number };
   bytesWritten?: number;
   artefacts?: Record<string, number>;
@@ -54,8 +57,16 @@ export interface SummaryRow {
   idleMs?: number;
 }
 
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
 export interface Target {
   name: string;
+  /** The issue that set it, e.g. `#19`. */
+  issue: string;
   value?: number;
   limit: number;
   comparison: '<=' | '<';
@@ -70,19 +81,23 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+export function spread(values: number[]): Spread {
+  return { min: Math.min(...values), median: median(values), max: Math.max(...values) };
+}
+
 export function summarize(profile: ProfileName, operation: Operation, way: Way, label: string, measurements: Measurement[]): SummaryRow {
   const mine = measurements.filter((m) => m.profile === profile && m.operation === operation && m.way === way);
   const good = mine.filter((m) => m.ok);
   const row: SummaryRow = { profile, operation, way, label, available: true, runs: mine.length, failures: mine.length - good.length };
   if (good.length === 0) return row;
-  const walls = good.map((m) => m.wallSeconds);
-  row.wallSeconds = { median: median(walls), min: Math.min(...walls), max: Math.max(...walls) };
+  row.wallSeconds = spread(good.map((m) => m.wallSeconds));
   const cpu = {
     client: median(good.map((m) => m.cpuSeconds.client)),
     servers: median(good.map((m) => m.cpuSeconds.servers)),
     orchestration: median(good.map((m) => m.cpuSeconds.orchestration)),
   };
   row.cpuSeconds = { ...cpu, total: cpu.client + cpu.servers + cpu.orchestration };
+  row.cpuTotalSeconds = spread(good.map((m) => m.cpuSeconds.client + m.cpuSeconds.servers + m.cpuSeconds.orchestration));
   const workers = good.flatMap((m) => (m.peakRss.worker !== undefined ? [m.peakRss.worker] : []));
   row.peakRss = { tree: Math.max(...good.map((m) => m.peakRss.tree)), ...(workers.length ? { worker: Math.max(...workers) } : {}) };
   const written = good.flatMap((m) => (m.bytesWritten !== undefined ? [m.bytesWritten] : []));
@@ -123,42 +138,46 @@ export function ratio(rows: SummaryRow[], profile: ProfileName, operation: Opera
   return x !== undefined && y !== undefined && y > 0 ? x / y : undefined;
 }
 
-export function target(name: string, value: number | undefined, comparison: '<=' | '<', limit: number, detail: string): Target {
+export function target(issue: string, name: string, value: number | undefined, comparison: '<=' | '<', limit: number, detail: string): Target {
   const met = value === undefined ? undefined : comparison === '<=' ? value <= limit : value < limit;
-  return { name, ...(value !== undefined ? { value } : {}), limit, comparison, ...(met !== undefined ? { met } : {}), detail };
+  return { name, issue, ...(value !== undefined ? { value } : {}), limit, comparison, ...(met !== undefined ? { met } : {}), detail };
 }
 
 const MB = 1e6;
 
+/** min-median-max, e.g. `11.2-12.0-13.9`; one figure when there was one run. */
+export function formatSpread(values: Spread, digits: number): string {
+  if (values.min === values.max) return values.median.toFixed(digits);
+  return `${values.min.toFixed(digits)}-${values.median.toFixed(digits)}-${values.max.toFixed(digits)}`;
+}
+
 export function formatTable(rows: SummaryRow[]): string {
-  const header = ['profile', 'op', 'way', '', 'wall s', 'min-max', 'CPU way', 'CPU srv', 'CPU tmprl', 'peak worker', 'peak tree', 'written'];
+  const header = ['profile', 'op', 'way', '', 'runs', 'wall s min-med-max', 'CPU s min-med-max', 'CPU way/srv/tmprl (med)', 'peak worker', 'peak tree', 'written'];
   const lines: string[][] = [header];
+  const blank = (from: number) => Array.from({ length: header.length - from }, () => '');
   for (const row of rows) {
+    const head = [row.profile, row.operation, row.way, row.label, String(row.runs)];
     if (!row.available) {
-      lines.push([row.profile, row.operation, row.way, row.label, 'n/a', row.note ?? 'not available', '', '', '', '', '', '']);
+      lines.push([...head, 'n/a', row.note ?? 'not available', ...blank(7)]);
       continue;
     }
     if (!row.wallSeconds) {
-      lines.push([row.profile, row.operation, row.way, row.label, 'FAILED', `${row.failures}/${row.runs} runs failed`, '', '', '', '', '', '']);
+      lines.push([...head, 'FAILED', `${row.failures}/${row.runs} runs failed`, ...blank(7)]);
       continue;
     }
+    const cpu = row.cpuSeconds!;
     lines.push([
-      row.profile,
-      row.operation,
-      row.way,
-      row.label,
-      row.wallSeconds.median.toFixed(2),
-      `${row.wallSeconds.min.toFixed(2)}-${row.wallSeconds.max.toFixed(2)}`,
-      row.cpuSeconds!.client.toFixed(1),
-      row.cpuSeconds!.servers.toFixed(1),
-      row.way === 'c' ? row.cpuSeconds!.orchestration.toFixed(1) : '',
+      ...head,
+      formatSpread(row.wallSeconds, 2),
+      formatSpread(row.cpuTotalSeconds!, 1),
+      `${cpu.client.toFixed(1)} / ${cpu.servers.toFixed(1)} / ${row.way === 'c' ? cpu.orchestration.toFixed(1) : '-'}`,
       row.peakRss?.worker !== undefined ? `${(row.peakRss.worker / MB).toFixed(0)} MB` : '',
       `${(row.peakRss!.tree / MB).toFixed(0)} MB`,
       row.bytesWritten !== undefined ? `${(row.bytesWritten / MB).toFixed(1)} MB` : '',
     ]);
   }
   const widths = header.map((_, i) => Math.max(...lines.map((line) => line[i]!.length)));
-  const numeric = new Set([4, 6, 7, 8, 9, 10, 11]);
+  const numeric = new Set([4, 5, 6, 7, 8, 9, 10]);
   return lines
     .map((line) => line.map((cell, i) => (numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd())
     .join('\n');
@@ -169,7 +188,7 @@ export function formatTargets(targets: Target[]): string {
     .map((t) => {
       const verdict = t.met === undefined ? 'not measured' : t.met ? 'met' : 'MISSED';
       const value = t.value === undefined ? '-' : t.value.toFixed(2);
-      return `  ${t.name.padEnd(44)} ${value.padStart(8)} ${t.comparison} ${String(t.limit).padEnd(5)} ${verdict.padEnd(12)} ${t.detail}`;
+      return `  ${t.issue.padEnd(4)} ${t.name.padEnd(44)} ${value.padStart(8)} ${t.comparison} ${String(t.limit).padEnd(5)} ${verdict.padEnd(12)} ${t.detail}`;
     })
     .join('\n');
 }

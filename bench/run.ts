@@ -2,8 +2,9 @@
  * `npm run bench` (issue 6): the product's backup and restore against the specification's shell script
  * (a) and the best hand-tuned shell pipeline (b), on a reference dataset built once per scale.
  *
- *   node --import tsx bench/run.ts [--scale small|default|<GB>] [--runs 3] [--ways a,b,c]
- *                                  [--profile gzip|zstd|all] [--gzip-level 6] [--zstd-level 3]
+ *   node --import tsx bench/run.ts [--scale small|default|<GB>[,<GB>...]] [--runs 3] [--ways a,b,c]
+ *                                  [--profile gzip|zstd|gzip-age|zstd-age|all[,...]] [--encrypted]
+ *                                  [--gzip-level 6] [--zstd-level 3] [--offsite] [--heartbeat 12]
  *                                  [--no-restore] [--no-overhead] [--rebuild] [--prepare]
  *                                  [--results-dir bench-results] [--cache bench-results/dataset]
  *                                  [--temporal-address host:port]
@@ -11,12 +12,13 @@
  * Everything runs privately: PostgreSQL and Redis from the dataset cache on free ports, a headless
  * Temporal dev server (unless --temporal-address), the worker as its own process. The ways alternate
  * (a, b, c, then the restores a, b, c) for every repetition, each writing into a fresh folder that is
- * removed afterwards; the table shows medians and the JSON keeps every run.
+ * removed afterwards; the table shows min-median-max and the JSON keeps every run. Several scales run
+ * one after the other, each with its own figures file, and end with a summary per scale.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client as PgClient } from 'pg';
 import { connectOnce } from '../activities/redis/connection';
@@ -25,10 +27,13 @@ import { isAlive } from '../devstack/local-stack';
 import { freePort } from '../devstack/ports';
 import { PROJECT_ROOT } from '../devstack/tools';
 import { checkDataset, openDataset, parseScale, type Dataset, type DatasetMarker, type Scale } from './dataset';
+import { compareOffsiteUpload, type OffsiteUploadComparison } from './offsite-upload';
+import { bytesUnder, DEFAULT_HEARTBEAT_SECONDS, megabytes as mb, productPhase, step, type Log } from './progress';
 import { startOrchestrator, startWorkerProcess, runCli, workflowTimeline, type Orchestrator, type WorkerProcess, type WorkflowTimeline } from './product';
 import { ownChildrenCpuSeconds, peakRssBytes, resetPeakRss, RssSampler, treeCpuSeconds, treeRssBytes } from './proc';
 import {
   formatPhases,
+  formatSpread,
   formatTable,
   formatTargets,
   median,
@@ -39,16 +44,33 @@ import {
   type SummaryRow,
   type Target,
 } from './report';
-import { artefactKind, parallelGzip, profileFor, WAY_LABELS, type Operation, type Profile, type ProfileName, type Way } from './ways';
+import {
+  artefactKind,
+  parallelGzip,
+  PROFILE_NAMES,
+  profileFor,
+  unencryptedTwin,
+  WAY_LABELS,
+  type AgeKeys,
+  type Operation,
+  type Profile,
+  type ProfileName,
+  type Way,
+} from './ways';
 
 export interface BenchOptions {
-  scale: Scale;
+  /** Run one after the other, each with its own dataset and figures file. */
+  scales: Scale[];
   runs: number;
   ways: Way[];
   profiles: ProfileName[];
   levels: { gzip: number; zstd: number };
   restore: boolean;
   overhead: boolean;
+  /** After (c)'s first backup, copy that set offsite with the product and with rclone (issue 15). */
+  offsite: boolean;
+  /** Seconds between two progress lines of a long step. */
+  heartbeatSeconds: number;
   rebuild: boolean;
   /** Only build (or check) the dataset, measure nothing. */
   prepare: boolean;
@@ -79,14 +101,18 @@ export interface BenchResult {
   version: 1;
   startedAt: string;
   finishedAt: string;
-  options: Omit<BenchOptions, 'scale'> & { scale: Scale };
+  options: Omit<BenchOptions, 'scales'> & { scale: Scale };
   machine: Record<string, unknown>;
   dataset: DatasetMarker & { reused: boolean };
   notes: string[];
   rows: SummaryRow[];
   ratios: Record<string, number | undefined>;
+  /** Encrypted profiles measured beside their unencrypted twins: the wall time encryption adds. */
+  encryption: EncryptionCost[];
   targets: Target[];
   overhead?: OverheadResult;
+  /** `--offsite`: the product's offsite copy of (c)'s first set against `rclone copy` of it. */
+  offsite?: OffsiteUploadComparison & { set: string; profile: ProfileName };
   /** Worker peaks of earlier runs at other scales, for "not growing with the dataset". */
   otherScales: { file: string; scale: string; dbBytes: number; workerPeakBytes?: number }[];
   /** The worker's resident memory once started, before its first run. */
@@ -94,11 +120,10 @@ export interface BenchResult {
   measurements: Measurement[];
 }
 
-type Log = (line: string) => void;
-
-const USAGE = `usage: npm run bench -- [--scale small|default|<GB>] [--runs N] [--ways a,b,c] [--profile gzip|zstd|all]
+const USAGE = `usage: npm run bench -- [--scale small|default|<GB>[,<GB>...]] [--runs N] [--ways a,b,c]
+                       [--profile gzip|zstd|gzip-age|zstd-age|all[,...]] [--encrypted] [--offsite]
                        [--gzip-level N] [--zstd-level N] [--no-restore] [--no-overhead] [--rebuild] [--prepare]
-                       [--results-dir DIR] [--cache DIR] [--temporal-address HOST:PORT]`;
+                       [--heartbeat SECONDS] [--results-dir DIR] [--cache DIR] [--temporal-address HOST:PORT]`;
 
 export function parseOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({
@@ -108,6 +133,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       runs: { type: 'string', default: '3' },
       ways: { type: 'string', default: 'a,b,c' },
       profile: { type: 'string', default: 'gzip' },
+      encrypted: { type: 'boolean', default: false },
+      offsite: { type: 'boolean', default: false },
+      heartbeat: { type: 'string', default: String(DEFAULT_HEARTBEAT_SECONDS) },
       'gzip-level': { type: 'string', default: '6' },
       'zstd-level': { type: 'string', default: '3' },
       'no-restore': { type: 'boolean', default: false },
@@ -129,8 +157,12 @@ export function parseOptions(argv: string[]): BenchOptions {
   if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new Error('--runs must be a whole number from 1 to 50');
   const ways = values.ways.split(',').map((way) => way.trim());
   if (ways.length === 0 || ways.some((way) => !['a', 'b', 'c'].includes(way))) throw new Error('--ways takes a comma-separated subset of a,b,c');
-  const profiles: ProfileName[] = values.profile === 'all' ? ['gzip', 'zstd'] : [values.profile as ProfileName];
-  if (profiles.some((p) => p !== 'gzip' && p !== 'zstd')) throw new Error('--profile must be gzip, zstd or all');
+  const profiles = parseProfiles(values.profile, values.encrypted);
+  const heartbeatSeconds = Number(values.heartbeat);
+  if (!Number.isFinite(heartbeatSeconds) || heartbeatSeconds < 1 || heartbeatSeconds > 600) throw new Error('--heartbeat must be 1 to 600 seconds');
+  if (values.offsite && !ways.includes('c')) throw new Error('--offsite copies a set of way (c): include c in --ways');
+  const scales = values.scale.split(',').map((text) => parseScale(text.trim()));
+  if (new Set(scales.map((scale) => scale.name)).size !== scales.length) throw new Error('--scale lists a scale twice');
   const level = (name: string, text: string, max: number) => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be 1 to ${max}`);
@@ -138,13 +170,15 @@ export function parseOptions(argv: string[]): BenchOptions {
   };
   const resultsDir = resolve(values['results-dir']);
   return {
-    scale: parseScale(values.scale),
+    scales,
     runs,
     ways: (['a', 'b', 'c'] as Way[]).filter((way) => ways.includes(way)),
     profiles,
     levels: { gzip: level('gzip-level', values['gzip-level'], 9), zstd: level('zstd-level', values['zstd-level'], 19) },
     restore: !values['no-restore'],
     overhead: !values['no-overhead'],
+    offsite: values.offsite,
+    heartbeatSeconds,
     rebuild: values.rebuild,
     prepare: values.prepare,
     resultsDir,
@@ -152,6 +186,19 @@ export function parseOptions(argv: string[]): BenchOptions {
     ...(values['temporal-address'] ? { temporalAddress: values['temporal-address'] } : {}),
     ...(process.env.BACKUP_WORKFLOW_BUNDLE ? { workflowBundle: process.env.BACKUP_WORKFLOW_BUNDLE } : {}),
   };
+}
+
+/**
+ * `--profile` names, comma-separated; `all` is gzip and zstd. `--encrypted` adds the encrypted twin of
+ * each (gzip-age after gzip), so the cost of encryption is measured against the same profile without it.
+ */
+export function parseProfiles(text: string, encrypted: boolean): ProfileName[] {
+  const named = text.split(',').map((name) => name.trim()).flatMap((name) => (name === 'all' ? ['gzip', 'zstd'] : [name]));
+  const unknown = named.filter((name) => !PROFILE_NAMES.some((known) => known === name));
+  if (unknown.length > 0 || named.length === 0) throw new Error(`--profile takes ${PROFILE_NAMES.join(', ')} or all, comma-separated (not ${unknown.join(', ') || 'nothing'})`);
+  const chosen = PROFILE_NAMES.filter((name) => named.includes(name));
+  if (!encrypted) return chosen;
+  return PROFILE_NAMES.filter((name) => chosen.includes(name) || chosen.includes(unencryptedTwin(name)));
 }
 
 /** Cleanups to run however the run ends, newest first. */
@@ -172,7 +219,7 @@ class Cleanups {
   }
 }
 
-export async function runBenchmark(options: BenchOptions, log: Log, cleanups = new Cleanups()): Promise<{ result: BenchResult; file: string }> {
+export async function runBenchmark(options: BenchOptions, scale: Scale, log: Log, cleanups = new Cleanups()): Promise<{ result: BenchResult; file: string }> {
   const startedAt = new Date();
   const stamp = startedAt.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
   mkdirSync(options.resultsDir, { recursive: true, mode: 0o755 });
@@ -194,34 +241,44 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
   if (gz.tool !== 'pigz') notes.push('pigz is not installed: (b) compresses with single-threaded gzip, so it is not the fastest pipeline possible (apt-get install pigz).');
 
   takeLock(options.cacheDir, cleanups);
-  log(`dataset ${options.scale.name} in ${relative(process.cwd(), options.cacheDir) || '.'}`);
-  const dataset = await openDataset(options.cacheDir, options.scale, { rebuild: options.rebuild, log });
+  log(`dataset ${scale.name} in ${relative(process.cwd(), options.cacheDir) || '.'}`);
+  const dataset = await openDataset(options.cacheDir, scale, { rebuild: options.rebuild, log, heartbeatSeconds: options.heartbeatSeconds });
   cleanups.add('stores', () => dataset.stop());
   log(
     `dataset ${dataset.reused ? 'reused' : 'built'}: PostgreSQL ${mb(dataset.marker.dbBytes)} (${dataset.marker.rows.chunks} chunks), ` +
       `Redis ${sumValues(dataset.marker.keys)} keys, RDB ${mb(dataset.marker.rdbBytes)}`,
   );
   // Warm the page cache the same way for every run: the check reads every table.
-  await checkDataset(dataset.databaseUrl, dataset.redis.url, dataset.marker);
+  const every = options.heartbeatSeconds;
+  await step(log, 'reading the dataset once (warms the page cache)', () => checkDataset(dataset.databaseUrl, dataset.redis.url, dataset.marker), { everySeconds: every });
 
   let orchestrator: Orchestrator | undefined;
   if (options.ways.includes('c') || options.overhead) {
-    orchestrator = await startOrchestrator({
-      dir: work,
-      ...(options.temporalAddress ? { address: options.temporalAddress } : {}),
-      ...(options.workflowBundle ? { bundlePath: options.workflowBundle } : {}),
+    orchestrator = await step(
       log,
-    });
+      'Temporal and the workflow bundle',
+      () =>
+        startOrchestrator({
+          dir: work,
+          ...(options.temporalAddress ? { address: options.temporalAddress } : {}),
+          ...(options.workflowBundle ? { bundlePath: options.workflowBundle } : {}),
+          log,
+        }),
+      { everySeconds: every },
+    );
     cleanups.add('Temporal', () => orchestrator!.stop());
   }
+  const keys = options.profiles.some((name) => profileFor(name, options.levels).encrypted) ? makeAgeKeys(work) : undefined;
+  if (keys) notes.push(`Encrypted profiles: every data file is encrypted with age to one X25519 recipient made for the run (${keys.recipient}); (a) and (b) pipe through \`age -r\`, the product gets BACKUP_ENCRYPTION_RECIPIENTS, and BACKUP_ENCRYPTION_IDENTITY_FILE for its restore.`);
   const productSource = readFileSync(join(PROJECT_ROOT, 'core', 'config.ts'), 'utf8');
   const measurements: Measurement[] = [];
   const rows: SummaryRow[] = [];
   const workerIdleRss: Partial<Record<ProfileName, number>> = {};
+  let offsite: BenchResult['offsite'];
 
   for (const profileName of options.profiles) {
     const profile = profileFor(profileName, options.levels);
-    const product = profile.product(productSource);
+    const product = profile.product(productSource, keys);
     let worker: WorkerProcess | undefined;
     if (options.ways.includes('c') && 'env' in product) {
       const cDir = join(work, `c-${profile.name}`);
@@ -238,12 +295,15 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
         ...product.env,
       });
       mkdirSync(env.BACKUP_DIR!, { recursive: true });
-      worker = await startWorkerProcess(env, join(work, `worker-${profile.name}.log`));
-      cleanups.add(`worker ${profile.name}`, () => worker!.stop());
-      // A long-running worker has its workflow bundle loaded; a new one loads it on its first workflow task.
-      // A dry run against the empty folder (it fails at once: no set) does that before anything is measured.
-      const warmup = await runCli(['restore', 'latest', '--dry-run'], { ...env, LOG_LEVEL: 'warn' });
-      if (!/restore-\S+ started/.test(warmup.stdout)) log(`warm-up did not start a workflow: ${(warmup.stderr || warmup.stdout).trim().slice(0, 300)}`);
+      worker = await step(log, `${profile.name}: starting the worker and warming it up`, async () => {
+        const started = await startWorkerProcess(env, join(work, `worker-${profile.name}.log`));
+        cleanups.add(`worker ${profile.name}`, () => started.stop());
+        // A long-running worker has its workflow bundle loaded; a new one loads it on its first workflow task.
+        // A dry run against the empty folder (it fails at once: no set) does that before anything is measured.
+        const warmup = await runCli(['restore', 'latest', '--dry-run'], { ...env, LOG_LEVEL: 'warn' });
+        if (!/restore-\S+ started/.test(warmup.stdout)) log(`warm-up did not start a workflow: ${(warmup.stderr || warmup.stdout).trim().slice(0, 300)}`);
+        return started;
+      }, { everySeconds: every });
       workerIdleRss[profile.name] = treeRssBytes(worker.pid);
       log(`${profile.name}: worker pid ${worker.pid} on task queue ${env.TEMPORAL_TASK_QUEUE}, ${mb(workerIdleRss[profile.name]!)} resident when idle`);
     }
@@ -253,18 +313,36 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
       for (const way of options.ways) {
         if (way === 'c' && (!worker || notInEffect)) continue;
         const load1 = loadavg()[0]!;
+        const label = `${profile.name} backup (${way}) run ${rep}/${options.runs}`;
         const m = way === 'c'
-          ? await backupProduct(profile, rep, worker!, orchestrator!, dataset)
-          : await backupShell(profile, way, rep, work, dataset, gz);
+          ? await step(log, label, () => backupProduct(profile, rep, worker!, orchestrator!, dataset), {
+            everySeconds: every,
+            status: () => productPhase(orchestrator!.client, worker!.env.TEMPORAL_TASK_QUEUE!),
+          })
+          : await step(log, label, () => backupShell(profile, way, rep, work, dataset, gz, keys), {
+            everySeconds: every,
+            status: () => `${mb(bytesUnder(join(work, `${way}-${profile.name}`)))} written`,
+          });
         m.measurement.load1 = load1;
         measurements.push(m.measurement);
-        savePartial(options, stamp, measurements);
+        savePartial(options, scale, stamp, measurements);
         if (m.measurement.ok) outputs[way] = m.output;
         log(describe(m.measurement));
         if (way === 'c' && m.measurement.error?.includes('profile is not in effect')) {
           notInEffect = m.measurement.error;
           measurements.pop();
           log(`${profile.name}: (c) is not measured further: ${notInEffect}`);
+        }
+        if (way === 'c' && options.offsite && !offsite && m.measurement.ok) {
+          const set = basename(m.output);
+          const compared = await step(
+            log,
+            `offsite copy of ${profile.name} set ${set}: product vs rclone copy, ${options.runs} run(s)`,
+            () => compareOffsiteUpload({ backupDir: worker!.env.BACKUP_DIR!, set, runs: options.runs, log }),
+            { everySeconds: every },
+          );
+          offsite = { ...compared, set, profile: profile.name };
+          log(`offsite: product ${compared.productSeconds.toFixed(2)} s, rclone copy ${compared.rcloneSeconds.toFixed(2)} s (${compared.ratio.toFixed(2)}x), product peak ${mb(compared.productPeakRssBytes)}`);
         }
       }
       if (options.restore) {
@@ -276,12 +354,19 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
             continue;
           }
           const load1 = loadavg()[0]!;
+          const label = `${profile.name} restore (${way}) run ${rep}/${options.runs}`;
           const m = way === 'c'
-            ? await restoreProduct(profile, rep, worker!, orchestrator!, dataset, log)
-            : await restoreShell(profile, way, rep, output, work, dataset, gz);
+            ? await step(log, label, () => restoreProduct(profile, rep, worker!, orchestrator!, dataset, log), {
+              everySeconds: every,
+              status: () => productPhase(orchestrator!.client, worker!.env.TEMPORAL_TASK_QUEUE!),
+            })
+            : await step(log, label, () => restoreShell(profile, way, rep, output, work, dataset, gz, keys), {
+              everySeconds: every,
+              status: () => `${mb(bytesUnder(join(work, `${way}-${profile.name}`, 'restore-tmp')))} in its temporary folder`,
+            });
           m.load1 = load1;
           measurements.push(m);
-          savePartial(options, stamp, measurements);
+          savePartial(options, scale, stamp, measurements);
           log(describe(m));
         }
       }
@@ -318,7 +403,9 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
 
   let overhead: OverheadResult | undefined;
   if (options.overhead && orchestrator) {
-    overhead = await measureOverhead(options, work, dataset, orchestrator, cleanups, log);
+    overhead = await step(log, `fixed overhead: near-empty backups, ${options.runs} run(s)`, () => measureOverhead(options, work, dataset, orchestrator!, cleanups, log), {
+      everySeconds: every,
+    });
   }
 
   const ratios: Record<string, number | undefined> = {};
@@ -328,44 +415,134 @@ export async function runBenchmark(options: BenchOptions, log: Log, cleanups = n
       ratios[`${profile} ${op} c/b`] = ratio(rows, profile, op, 'c', 'b');
     }
   }
-  const otherScales = earlierScales(options.resultsDir, options.scale.name);
-  const workerPeak = Math.max(0, ...rows.filter((r) => r.way === 'c').map((r) => r.peakRss?.worker ?? 0)) || undefined;
-  const targets: Target[] = [
-    target('gzip backup c/a (wall)', ratios['gzip backup c/a'], '<=', 0.5, 'database read once, stores and compression in parallel'),
-    target('gzip backup c/b (wall)', ratios['gzip backup c/b'], '<=', 1.1, 'orchestration costs almost nothing'),
-    target('gzip restore c/a (wall)', ratios['gzip restore c/a'], '<=', 1.25, 'pg_restore -j2 plus RDB load, while verifying more'),
-    target('worker peak RSS, MB', workerPeak === undefined ? undefined : workerPeak / 1e6, '<', 300,
-      `max over backup and restore at ${options.scale.name}; other scales: ${otherScales.map((s) => `${s.scale} ${s.workerPeakBytes ? (s.workerPeakBytes / 1e6).toFixed(0) : '?'} MB`).join(', ') || 'none yet'}`),
-    target('backup of near-empty stores via Temporal, s', overhead?.cliWallSeconds.median, '<', 3, 'CLI wall time, median'),
-    target('zstd backup c/b (wall)', ratios['zstd backup c/b'], '<=', 1.1, 'within 1.1x of the fastest hand-written pipeline'),
-  ];
-
+  const encryption = encryptionCosts(rows);
+  const otherScales = earlierScales(options.resultsDir, scale.name);
+  const targets = targetsOf(rows, ratios, scale, otherScales, overhead, offsite, encryption);
   const result: BenchResult = {
     schema: 'scholaria-backup/bench',
     version: 1,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    options: { ...options },
+    options: { ...withoutScales(options), scale },
     machine: machineInfo(gz.tool, dataset),
     dataset: { ...dataset.marker, reused: dataset.reused },
     notes,
     rows,
     ratios,
+    encryption,
     targets,
     ...(overhead ? { overhead } : {}),
+    ...(offsite ? { offsite } : {}),
     otherScales,
     workerIdleRss,
     measurements,
   };
-  const file = join(options.resultsDir, `${stamp}.json`);
+  const file = join(options.resultsDir, `${stamp}-${scale.name}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   rmSync(join(options.resultsDir, `${stamp}.partial.json`), { force: true });
   return { result, file };
 }
 
+export interface EncryptionCost {
+  profile: ProfileName;
+  operation: Operation;
+  way: Way;
+  /** Median wall seconds of the unencrypted twin and of the encrypted profile. */
+  plainSeconds: number;
+  encryptedSeconds: number;
+  /** encrypted / plain - 1. */
+  added: number;
+}
+
+/** Per encrypted profile measured beside its unencrypted twin, per operation and way: the wall time encryption adds (medians). */
+export function encryptionCosts(rows: SummaryRow[]): EncryptionCost[] {
+  return rows.flatMap((row) => {
+    const twin = unencryptedTwin(row.profile);
+    if (twin === row.profile || !row.wallSeconds) return [];
+    const plain = rows.find((r) => r.profile === twin && r.operation === row.operation && r.way === row.way)?.wallSeconds;
+    if (!plain || plain.median <= 0) return [];
+    return [{ profile: row.profile, operation: row.operation, way: row.way, plainSeconds: plain.median, encryptedSeconds: row.wallSeconds.median, added: row.wallSeconds.median / plain.median - 1 }];
+  });
+}
+
+export function formatEncryptionCosts(costs: EncryptionCost[]): string {
+  return costs
+    .map((c) => {
+      const percent = `${c.added >= 0 ? '+' : ''}${(c.added * 100).toFixed(0)} %`;
+      return `  ${c.profile.padEnd(8)} ${c.operation.padEnd(7)} (${c.way})  ${percent.padStart(6)}  (${c.encryptedSeconds.toFixed(2)} s vs ${c.plainSeconds.toFixed(2)} s)`;
+    })
+    .join('\n');
+}
+
+/** The targets of issues 19 (speed, memory at every scale), 16 (encryption), 15 (offsite) and 6 (fixed overhead). */
+function targetsOf(
+  rows: SummaryRow[],
+  ratios: Record<string, number | undefined>,
+  scale: Scale,
+  otherScales: BenchResult['otherScales'],
+  overhead: OverheadResult | undefined,
+  offsite: BenchResult['offsite'],
+  encryption: EncryptionCost[],
+): Target[] {
+  const workerPeak = Math.max(0, ...rows.filter((r) => r.way === 'c').map((r) => r.peakRss?.worker ?? 0)) || undefined;
+  const atScale = scale.name === 'default' ? 'at the default scale' : `measured at ${scale.name}; the target is for the default scale`;
+  const profiles = [...new Set(rows.map((r) => r.profile))];
+  const targets: Target[] = [
+    target('#19', 'zstd backup c/b (wall)', ratios['zstd backup c/b'], '<=', 1.25, atScale),
+    target('#19', 'zstd backup c/a (wall)', ratios['zstd backup c/a'], '<=', 0.75, atScale),
+    target('#19', 'gzip backup c/b (wall)', ratios['gzip backup c/b'], '<=', 1.1, atScale),
+    target('#6', 'gzip backup c/a (wall)', ratios['gzip backup c/a'], '<=', 0.5, `${atScale}; pg_dump's single-threaded zlib bounds it (even (b) is near 0.54)`),
+  ];
+  for (const profile of ['gzip', 'zstd'] as const) {
+    targets.push(
+      target('#19', `${profile} restore c/b (wall)`, ratios[`${profile} restore c/b`], '<=', 1.5, `${atScale}; with the safety snapshot and the deep checks`),
+      target('#19', `${profile} restore c/a (wall)`, ratios[`${profile} restore c/a`], '<=', 1.0, `${atScale}; with the safety snapshot and the deep checks`),
+    );
+  }
+  targets.push(
+    target('#19', `worker peak RSS at ${scale.name}, MB`, workerPeak === undefined ? undefined : workerPeak / 1e6, '<', 300,
+      `max over ${profiles.join(', ')}, backup and restore; other scales: ${otherScales.map((s) => `${s.scale} ${s.workerPeakBytes ? (s.workerPeakBytes / 1e6).toFixed(0) : '?'} MB`).join(', ') || 'none yet'}`),
+  );
+  for (const profile of profiles.filter((name) => name !== unencryptedTwin(name))) {
+    const cost = encryption.find((c) => c.profile === profile && c.operation === 'backup' && c.way === 'c');
+    targets.push(
+      target('#16', `${profile} backup (c): wall added by encryption`, cost?.added, '<', 0.1,
+        cost ? `${cost.encryptedSeconds.toFixed(2)} s vs ${cost.plainSeconds.toFixed(2)} s unencrypted; ${atScale}` : `needs ${unencryptedTwin(profile)} measured too (--encrypted)`),
+    );
+  }
+  targets.push(target('#6', 'backup of near-empty stores via Temporal, s', overhead?.cliWallSeconds.median, '<', 3, 'CLI wall time, median'));
+  if (offsite) {
+    targets.push(
+      target('#15', 'offsite copy: product / rclone copy (wall)', offsite.ratio, '<=', 1.2, `${offsite.productSeconds.toFixed(2)} s vs ${offsite.rcloneSeconds.toFixed(2)} s, the ${offsite.profile} set ${offsite.set}`),
+      target('#15', 'offsite copy: product peak RSS, MB', offsite.productPeakRssBytes / 1e6, '<', 300, 'the copying process'),
+    );
+  }
+  return targets;
+}
+
+/** An age X25519 key pair for the encrypted profiles, made with Debian's age-keygen in the run's work folder. */
+function makeAgeKeys(work: string): AgeKeys {
+  const identityFile = join(work, 'age-identity.txt');
+  try {
+    execFileSync('age-keygen', ['-o', identityFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    chmodSync(identityFile, 0o600);
+    return { recipient: execFileSync('age-keygen', ['-y', identityFile], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim(), identityFile };
+  } catch (error) {
+    throw new Error(`the encrypted profiles need Debian's age (apt-get install age): age-keygen failed: ${(error as Error).message}`);
+  }
+}
+
 /** The runs so far, so an interrupted benchmark still leaves its figures (`<stamp>.partial.json`). */
-function savePartial(options: BenchOptions, stamp: string, measurements: Measurement[]): void {
-  writeFileSync(join(options.resultsDir, `${stamp}.partial.json`), `${JSON.stringify({ schema: 'scholaria-backup/bench-partial', options, measurements }, null, 2)}\n`);
+function savePartial(options: BenchOptions, scale: Scale, stamp: string, measurements: Measurement[]): void {
+  writeFileSync(
+    join(options.resultsDir, `${stamp}.partial.json`),
+    `${JSON.stringify({ schema: 'scholaria-backup/bench-partial', options: { ...withoutScales(options), scale }, measurements }, null, 2)}\n`,
+  );
+}
+
+function withoutScales(options: BenchOptions): Omit<BenchOptions, 'scales'> {
+  const { scales: _scales, ...rest } = options;
+  return rest;
 }
 
 // ---------------------------------------------------------------------------------------------- the ways
@@ -380,7 +557,7 @@ function stampNow(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
 }
 
-async function backupShell(profile: Profile, way: 'a' | 'b', rep: number, work: string, dataset: Dataset, gz: ReturnType<typeof parallelGzip>): Promise<BackupOutcome> {
+async function backupShell(profile: Profile, way: 'a' | 'b', rep: number, work: string, dataset: Dataset, gz: ReturnType<typeof parallelGzip>, keys: AgeKeys | undefined): Promise<BackupOutcome> {
   const out = join(work, `${way}-${profile.name}`, 'set');
   const tmp = join(work, `${way}-${profile.name}`, 'tmp');
   rmSync(join(work, `${way}-${profile.name}`), { recursive: true, force: true });
@@ -388,7 +565,7 @@ async function backupShell(profile: Profile, way: 'a' | 'b', rep: number, work: 
   mkdirSync(tmp, { recursive: true });
   const stamp = stampNow();
   const files = profile.files(stamp);
-  const env = shellEnv(profile, dataset, gz, {
+  const env = shellEnv(profile, dataset, gz, keys, {
     OUT: out,
     TMPD: tmp,
     CUSTOM: files.custom,
@@ -413,7 +590,16 @@ async function backupShell(profile: Profile, way: 'a' | 'b', rep: number, work: 
   return { measurement, output: out };
 }
 
-async function restoreShell(profile: Profile, way: 'a' | 'b', rep: number, output: string, work: string, dataset: Dataset, gz: ReturnType<typeof parallelGzip>): Promise<Measurement> {
+async function restoreShell(
+  profile: Profile,
+  way: 'a' | 'b',
+  rep: number,
+  output: string,
+  work: string,
+  dataset: Dataset,
+  gz: ReturnType<typeof parallelGzip>,
+  keys: AgeKeys | undefined,
+): Promise<Measurement> {
   const tmp = join(work, `${way}-${profile.name}`, 'restore-tmp');
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
@@ -421,7 +607,7 @@ async function restoreShell(profile: Profile, way: 'a' | 'b', rep: number, outpu
   const byKind = (kind: string) => names.find((name) => artefactKind(name) === kind) ?? '';
   const restoreDb = `${dataset.database}_bench_restore_${way}`;
   await dropDatabase(dataset, restoreDb);
-  const env = shellEnv(profile, dataset, gz, {
+  const env = shellEnv(profile, dataset, gz, keys, {
     OUT: output,
     TMPD: tmp,
     CUSTOM: byKind('custom'),
@@ -468,7 +654,7 @@ async function backupProduct(profile: Profile, rep: number, worker: WorkerProces
   const measurement = productMeasurement(profile, 'backup', rep, run, error, workflowId);
   if (setPath && existsSync(setPath)) {
     Object.assign(measurement, artefactsOf(setPath));
-    const stray = (measurement.files ?? []).filter((name) => /\.(gz|zst)$/.test(name) && !name.endsWith(profile.suffix));
+    const stray = (measurement.files ?? []).filter((name) => !inProfile(profile, name));
     if (measurement.ok && stray.length > 0) {
       measurement.ok = false;
       measurement.error = `the product wrote ${stray.join(', ')}: the ${profile.name} profile is not in effect`;
@@ -486,7 +672,22 @@ async function backupProduct(profile: Profile, rep: number, worker: WorkerProces
   return { measurement, output: setPath };
 }
 
-async function restoreProduct(profile: Profile, rep: number, worker: WorkerProcess, orchestrator: Orchestrator, dataset: Dataset, log: Log): Promise<Measurement> {
+/** A data file of the set is compressed and (for an encrypted profile) encrypted as the profile says. */
+function inProfile(profile: Profile, name: string): boolean {
+  const kind = artefactKind(name);
+  if (kind === undefined || kind === 'checksums' || kind === 'manifest') return true;
+  const bare = name.replace(/\.age$/, '');
+  return name.endsWith('.age') === profile.encrypted && (kind === 'custom' && profile.compression === 'gzip' ? bare.endsWith('.custom') : bare.endsWith(profile.suffix));
+}
+
+async function restoreProduct(
+  profile: Profile,
+  rep: number,
+  worker: WorkerProcess,
+  orchestrator: Orchestrator,
+  dataset: Dataset,
+  log: Log,
+): Promise<Measurement> {
   const env = { ...worker.env, LOG_LEVEL: 'warn' };
   const run = await measureProduct(['restore', 'latest', '--yes', '--component', 'postgres,redis'], env, worker, orchestrator, dataset);
   let error = run.code !== 0 ? (run.stderr.trim() || run.stdout.trim()).slice(-600) || `exit ${run.code}` : undefined;
@@ -495,6 +696,7 @@ async function restoreProduct(profile: Profile, rep: number, worker: WorkerProce
   // The product restored over the benchmark's own stores: settle them as the dataset was (frozen,
   // analysed) so the next repetition reads the same kind of pages, and check nothing was lost.
   const settled = Date.now();
+  log('  settling the restored database (VACUUM FREEZE, ANALYZE; not measured)');
   await settleDatabase(dataset);
   const problem = await checkDataset(dataset.databaseUrl, dataset.redis.url, dataset.marker);
   if (problem) {
@@ -682,7 +884,7 @@ async function measureOverhead(options: BenchOptions, work: string, dataset: Dat
   const files = profile.files(stampNow());
   const shell = await measureShell(
     profile.backupA,
-    shellEnv(profile, { databaseUrl: dataset.postgres.url(emptyDb), postgres: dataset.postgres, redis }, parallelGzip(), {
+    shellEnv(profile, { databaseUrl: dataset.postgres.url(emptyDb), postgres: dataset.postgres, redis }, parallelGzip(), undefined, {
       OUT: out, TMPD: join(out, 'tmp'), CUSTOM: files.custom, PLAIN: files.plain, GLOBALS: files.globals, RDB: files.rdb,
     }),
     dataset,
@@ -710,8 +912,16 @@ function baseEnv(extra: Record<string, string | undefined>): Record<string, stri
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }
 
-function shellEnv(profile: Profile, dataset: Pick<Dataset, 'databaseUrl' | 'postgres' | 'redis'>, gz: ReturnType<typeof parallelGzip>, extra: Record<string, string>): Record<string, string> {
+function shellEnv(
+  profile: Profile,
+  dataset: Pick<Dataset, 'databaseUrl' | 'postgres' | 'redis'>,
+  gz: ReturnType<typeof parallelGzip>,
+  keys: AgeKeys | undefined,
+  extra: Record<string, string>,
+): Record<string, string> {
+  if (profile.encrypted && !keys) throw new Error(`the ${profile.name} profile needs an age key pair`);
   return baseEnv({
+    ...(profile.encrypted ? { RECIPIENT: keys!.recipient, IDENTITY: keys!.identityFile } : {}),
     PGURL: dataset.databaseUrl,
     PGADMIN: dataset.postgres.url('postgres'),
     REDIS_PORT: String(dataset.redis.port ?? ''),
@@ -883,12 +1093,9 @@ function machineInfo(gzipTool: string, dataset: Dataset): Record<string, unknown
     parallelGzip: gzipTool === 'pigz' ? version('pigz', ['--version']) : gzipTool,
     zstd: version('zstd', ['--version']),
     openssl: version('openssl', ['version']),
+    age: version('age', ['--version']),
     commit,
   };
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(bytes < 10e6 ? 1 : 0)} MB`;
 }
 
 function sumValues(counts: Record<string, number>): number {
@@ -896,6 +1103,83 @@ function sumValues(counts: Record<string, number>): number {
 }
 
 // ---------------------------------------------------------------------------------------------- main
+
+/** The printed report of one scale's run. */
+function formatResult(result: BenchResult, file: string): string {
+  const out: string[] = [
+    '',
+    `scholaria-backup benchmark, scale ${result.options.scale.name}: PostgreSQL ${mb(result.dataset.dbBytes)}, Redis ${sumValues(result.dataset.keys)} keys; ` +
+      `${result.options.runs} run(s) each, min-median-max; ${String(result.machine.nproc)} cores ${String(result.machine.cpuModel)}`,
+    '',
+    formatTable(result.rows),
+    '',
+    'ratios (wall, medians): ' + Object.entries(result.ratios).filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v!.toFixed(2)}`).join(', '),
+    ...(result.encryption.length > 0
+      ? ['', 'wall time added by encryption (medians, encrypted profile vs the same profile unencrypted):', formatEncryptionCosts(result.encryption)]
+      : []),
+    '',
+    'targets:',
+    formatTargets(result.targets),
+    '',
+    'where the time goes in (c):',
+    formatPhases(result.rows),
+  ];
+  if (result.offsite) {
+    const o = result.offsite;
+    out.push(
+      '',
+      `offsite copy of the ${o.profile} set ${o.set} to a private rclone serve s3 (medians of ${result.options.runs} run(s)):`,
+      `  product copySetOffsite  ${o.productSeconds.toFixed(2)} s, peak ${mb(o.productPeakRssBytes)}`,
+      `  rclone copy             ${o.rcloneSeconds.toFixed(2)} s`,
+      `  product / rclone        ${o.ratio.toFixed(2)}x`,
+    );
+  }
+  if (result.overhead) {
+    const o = result.overhead;
+    out.push(
+      '',
+      `fixed overhead, near-empty stores (${o.runs} runs): CLI ${o.cliWallSeconds.median.toFixed(2)} s (${o.cliWallSeconds.min.toFixed(2)}-${o.cliWallSeconds.max.toFixed(2)}), ` +
+        `workflow ${o.workflowSeconds.toFixed(2)} s of which ${o.idleSeconds.toFixed(2)} s with no activity running; CLI start alone ${o.cliStartSeconds.toFixed(2)} s`,
+      `  activities: ${Object.entries(o.activities).map(([name, ms]) => `${name} ${(ms / 1000).toFixed(2)} s`).join(', ')}`,
+    );
+  }
+  if (result.notes.length) out.push('', 'notes:', ...result.notes.map((note) => `  - ${note}`));
+  out.push('', `figures: ${relative(process.cwd(), file)}`, '');
+  return out.join('\n');
+}
+
+/**
+ * (c) per scale, for bench/README.md's linearity table: wall and CPU (medians), worker peak, and the
+ * wall time per GB of database, which stays flat when the cost grows linearly.
+ */
+export function formatScaleSummary(results: BenchResult[]): string {
+  const lines = [
+    '| scale | PostgreSQL | Redis keys | profile | op | (c) wall s | (c) CPU s | (c) wall s per GB | (b) wall s | worker peak |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  // Grouped by profile and operation, the scales next to each other.
+  const cases = [...new Map(results.flatMap((result) => result.rows.map((r) => [`${r.profile} ${r.operation}`, r] as const))).values()];
+  for (const { profile, operation } of cases) {
+    for (const result of results) {
+      const gb = result.dataset.dbBytes / 1e9;
+      const row = result.rows.find((r) => r.profile === profile && r.operation === operation && r.way === 'c' && r.wallSeconds);
+      if (!row) continue;
+      const b = result.rows.find((r) => r.profile === row.profile && r.operation === row.operation && r.way === 'b')?.wallSeconds;
+      lines.push(
+        `| ${result.options.scale.name} | ${mb(result.dataset.dbBytes)} | ${sumValues(result.dataset.keys)} | ${row.profile} | ${row.operation} | ` +
+          `${formatSpread(row.wallSeconds!, 2)} | ${formatSpread(row.cpuTotalSeconds!, 1)} | ${(row.wallSeconds!.median / gb).toFixed(1)} | ` +
+          `${b ? formatSpread(b, 2) : '-'} | ${row.peakRss?.worker !== undefined ? mb(row.peakRss.worker) : '-'} |`,
+      );
+    }
+  }
+  const peaks = results.map((result) => Math.max(0, ...result.rows.filter((r) => r.way === 'c').map((r) => r.peakRss?.worker ?? 0)));
+  const highest = Math.max(...peaks);
+  lines.push(
+    '',
+    `worker peak at every scale < 300 MB (#19): ${highest > 0 ? `${mb(highest)} at most (${results.map((r, i) => `${r.options.scale.name} ${mb(peaks[i]!)}`).join(', ')}): ${highest < 300e6 ? 'met' : 'MISSED'}` : 'not measured'}`,
+  );
+  return lines.join('\n');
+}
 
 async function main(): Promise<number> {
   const began = Date.now();
@@ -907,7 +1191,7 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(error as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const cleanups = new Cleanups();
+  let cleanups = new Cleanups();
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) return;
@@ -924,47 +1208,32 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const results: { result: BenchResult; file: string }[] = [];
   try {
-    if (options.prepare) {
-      takeLock(options.cacheDir, cleanups);
-      const dataset = await openDataset(options.cacheDir, options.scale, { rebuild: options.rebuild, log });
-      cleanups.add('stores', () => dataset.stop());
-      log(`dataset ${options.scale.name} ${dataset.reused ? 'is ready' : 'built'}: ${JSON.stringify({ rows: dataset.marker.rows, dbBytes: dataset.marker.dbBytes, keys: dataset.marker.keys, rdbBytes: dataset.marker.rdbBytes })}`);
-      return 0;
+    for (const [index, scale] of options.scales.entries()) {
+      cleanups = new Cleanups();
+      const of = options.scales.length > 1 ? ` (scale ${index + 1} of ${options.scales.length})` : '';
+      if (options.prepare) {
+        await step(log, `preparing the dataset ${scale.name}${of}`, async () => {
+          takeLock(options.cacheDir, cleanups);
+          const dataset = await openDataset(options.cacheDir, scale, { rebuild: options.rebuild, log, heartbeatSeconds: options.heartbeatSeconds });
+          cleanups.add('stores', () => dataset.stop());
+          log(`dataset ${scale.name} ${dataset.reused ? 'is ready' : 'built'}: ${JSON.stringify({ rows: dataset.marker.rows, dbBytes: dataset.marker.dbBytes, keys: dataset.marker.keys, rdbBytes: dataset.marker.rdbBytes })}`);
+        });
+      } else {
+        const run = await step(log, `scale ${scale.name}${of}: ${options.profiles.join(', ')}, ways ${options.ways.join(',')}, ${options.runs} run(s) each`, () =>
+          runBenchmark(options, scale, log, cleanups));
+        results.push(run);
+        process.stdout.write(formatResult(run.result, run.file));
+      }
+      await cleanups.runAll(log);
     }
-    const { result, file } = await runBenchmark(options, log, cleanups);
-    const out: string[] = [
-      '',
-      `scholaria-backup benchmark, scale ${options.scale.name}: PostgreSQL ${mb(result.dataset.dbBytes)}, Redis ${sumValues(result.dataset.keys)} keys; ` +
-        `${options.runs} run(s) each, medians; ${String(result.machine.nproc)} cores ${String(result.machine.cpuModel)}`,
-      '',
-      formatTable(result.rows),
-      '',
-      'ratios (wall, medians): ' + Object.entries(result.ratios).filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${v!.toFixed(2)}`).join(', '),
-      '',
-      'targets:',
-      formatTargets(result.targets),
-      '',
-      'where the time goes in (c):',
-      formatPhases(result.rows),
-    ];
-    if (result.overhead) {
-      const o = result.overhead;
-      out.push(
-        '',
-        `fixed overhead, near-empty stores (${o.runs} runs): CLI ${o.cliWallSeconds.median.toFixed(2)} s (${o.cliWallSeconds.min.toFixed(2)}-${o.cliWallSeconds.max.toFixed(2)}), ` +
-          `workflow ${o.workflowSeconds.toFixed(2)} s of which ${o.idleSeconds.toFixed(2)} s with no activity running; CLI start alone ${o.cliStartSeconds.toFixed(2)} s`,
-        `  activities: ${Object.entries(o.activities).map(([name, ms]) => `${name} ${(ms / 1000).toFixed(2)} s`).join(', ')}`,
-      );
+    if (results.length > 1) {
+      process.stdout.write(['', 'per scale, (c) (medians; for bench/README.md):', '', formatScaleSummary(results.map((r) => r.result)), ''].join('\n'));
     }
-    if (result.notes.length) out.push('', 'notes:', ...result.notes.map((note) => `  - ${note}`));
-    out.push('', `figures: ${relative(process.cwd(), file)}`, '');
-    process.stdout.write(out.join('\n'));
-    const failures = result.rows.reduce((n, row) => n + row.failures, 0);
-    if (failures > 0) {
-      for (const m of result.measurements.filter((x) => !x.ok)) log(`failed: ${m.profile} ${m.operation} (${m.way}) run ${m.rep}: ${m.error}`);
-    }
-    return failures > 0 ? 1 : 0;
+    const failed = results.flatMap(({ result }) => result.measurements.filter((m) => !m.ok).map((m) => ({ scale: result.options.scale.name, m })));
+    for (const { scale, m } of failed) log(`failed: ${scale} ${m.profile} ${m.operation} (${m.way}) run ${m.rep}: ${m.error}`);
+    return failed.length > 0 ? 1 : 0;
   } catch (error) {
     log(`failed: ${(error as Error).stack ?? (error as Error).message}`);
     return 1;
