@@ -34,14 +34,13 @@ export function spawnChecked(
      * (pg_restore reopens its input file after reading the header).
      */
     stdinFrom?: string;
+    /** A file the child's stdout is written to (created owner-only) by the same shell, so the bytes never pass through Node. */
+    stdoutTo?: string;
     stdout?: 'pipe' | 'ignore';
   },
 ): CheckedChild {
   // Bound to the worker: a worker killed with SIGKILL takes its children with it.
-  const line =
-    options.stdinFrom === undefined
-      ? boundToThisProcess(command, args)
-      : boundToThisProcess('sh', ['-c', 'input=$1; shift; exec "$@" < "$input"', 'sh', options.stdinFrom, command, ...args]);
+  const line = boundToThisProcess(...withRedirections(command, args, options.stdinFrom, options.stdoutTo));
   const child = spawn(line.command, line.args, {
     env: options.env ?? process.env,
     stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
@@ -79,6 +78,13 @@ export function spawnChecked(
     });
   });
   return { process: child, done };
+}
+
+/** `command` as is, or run by a shell that opens its stdin and stdout files and then becomes it (`exec`). */
+function withRedirections(command: string, args: readonly string[], stdinFrom?: string, stdoutTo?: string): [string, readonly string[]] {
+  if (stdinFrom === undefined && stdoutTo === undefined) return [command, args];
+  const script = ['umask 077; input=$1; output=$2; shift 2; exec "$@"', stdinFrom === undefined ? '' : '< "$input"', stdoutTo === undefined ? '' : '> "$output"'].join(' ');
+  return ['sh', ['-c', script, 'sh', stdinFrom ?? '', stdoutTo ?? '', command, ...args]];
 }
 
 /** Runs a command to completion and returns its stdout. */

@@ -30,6 +30,12 @@ export function compressor(compression: Compression, signal?: AbortSignal): Dupl
   return command ? childFilter(command.command, command.args, signal) : createGzip({ level: compression.level });
 }
 
+/** The program that decompresses stdin to stdout for a file written with `algorithm`. */
+export function decompressorCommand(algorithm: CompressionAlgorithm): Command {
+  if (algorithm === 'zstd') return { command: 'zstd', args: ['-q', '-d', '-c'] };
+  return hasPigz() ? { command: 'pigz', args: ['-d', '-c'] } : { command: 'gzip', args: ['-d', '-c'] };
+}
+
 /** A decompressing stream for a file written with `algorithm`. */
 export function decompressor(algorithm: CompressionAlgorithm, signal?: AbortSignal): Duplex {
   return algorithm === 'zstd' ? childFilter('zstd', ['-q', '-d', '-c'], signal) : createGunzip();

@@ -11,9 +11,9 @@ import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { algorithmOfFile, isEncryptedFile, storedFileName, type Compression } from '../core/compression';
 import type { Config } from '../core/config';
-import { spawnPipe, type Command } from './child-process';
-import { compressor, compressorCommand, decompressor } from './compression-streams';
-import { decryptor, encryptor, encryptorCommand, identityFor } from './encryption';
+import { spawnChecked, spawnPipe, type Command } from './child-process';
+import { compressor, compressorCommand, decompressor, decompressorCommand } from './compression-streams';
+import { decryptor, decryptorCommand, encryptor, encryptorCommand, identityFor } from './encryption';
 import { fileModes } from './file-modes';
 import { HashingTap } from './repository/hashing';
 
@@ -119,6 +119,40 @@ export async function writeChildOutput(output: Readable, path: string, encoding:
     throw error;
   }
   return { bytes: tap.bytes, sha256: tap.digest() };
+}
+
+/**
+ * Decodes a stored data file into the plaintext file `target` (created owner-only) with the programs
+ * alone, as `age -d < file | zstd -d > target` would: the bytes never pass through Node. An encrypted
+ * file on a worker without an identity is refused at once with EncryptionIdentityMissing.
+ */
+export async function decodeDataFileTo(path: string, target: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): Promise<void> {
+  const name = basename(path);
+  const algorithm = algorithmOfFile(name);
+  const commands: Command[] = [
+    ...(isEncryptedFile(name) ? [decryptorCommand(identityFor(config, name))] : []),
+    ...(algorithm ? [decompressorCommand(algorithm)] : isEncryptedFile(name) ? [] : [{ command: 'cat', args: [] }]),
+  ];
+  const stop = new AbortController();
+  const stopped = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  let stdin: Readable | undefined;
+  const children = commands.map(({ command, args }, index) => {
+    const last = index === commands.length - 1;
+    const child = spawnChecked(command, args, {
+      signal: stopped,
+      ...(stdin ? { stdin } : { stdinFrom: path }),
+      ...(last ? { stdoutTo: target, stdout: 'ignore' as const } : {}),
+    });
+    stdin = child.process.stdout ?? undefined;
+    return child;
+  });
+  try {
+    await Promise.all(children.map((child) => child.done));
+  } catch (error) {
+    stop.abort(error);
+    await rm(target, { force: true });
+    throw error;
+  }
 }
 
 /** A stored data file's plaintext, decrypted and decompressed as it is read; destroying it stops every stage. */

@@ -88,9 +88,15 @@ export function encryptor(recipients: readonly string[], signal?: AbortSignal): 
   return childFilter(command, args, signal);
 }
 
+/** The `age` command that decrypts stdin with `identityFile` on stdout. */
+export function decryptorCommand(identityFile: string): Command {
+  return { command: 'age', args: ['--decrypt', '--identity', identityFile] };
+}
+
 /** A decrypting stream: fails, with age's own reason, on a wrong identity or a ciphertext that does not authenticate. */
 export function decryptor(identityFile: string, signal?: AbortSignal): Duplex {
-  return childFilter('age', ['--decrypt', '--identity', identityFile], signal);
+  const { command, args } = decryptorCommand(identityFile);
+  return childFilter(command, args, signal);
 }
 
 /**

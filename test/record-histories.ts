@@ -5,6 +5,7 @@
  * rolls back, a health check (with its notification), a prune with --yes.
  *
  *   scripts/node.sh --import tsx test/record-histories.ts
+ *   RECORD_HISTORIES_INTO=/tmp/new scripts/node.sh --import tsx test/record-histories.ts
  *
  * The files are protobufjs' JSON of the history (what `History.toJSON()` gives; test/replay.test.ts reads
  * them back with `History.fromObject`): the SDK's `historyToJSON` fails here, its proto3-JSON serializer
@@ -23,7 +24,8 @@ import { bundleWorkflows } from '../worker/bundle';
 import { seedStores } from './support/scholaria';
 import { environmentFor, runCli, startStores, startWorker, temporalClient } from './support/stack';
 
-const HISTORIES = join(__dirname, 'histories');
+/** RECORD_HISTORIES_INTO=<dir> records elsewhere, to pick the new files without overwriting the ones runs in flight still need. */
+const HISTORIES = process.env.RECORD_HISTORIES_INTO ?? join(__dirname, 'histories');
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'scholaria-histories-'));

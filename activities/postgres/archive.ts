@@ -1,12 +1,10 @@
 /** Reading a stored custom-format archive with pg_restore, whether it was stored as is, with zstd, or encrypted. */
-import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Config } from '../../core/config';
 import { runForOutput, spawnChecked } from '../child-process';
-import { isStoredAsIs, readDataFile } from '../data-file-streams';
+import { decodeDataFileTo, isStoredAsIs, readDataFile } from '../data-file-streams';
 import { fileModes } from '../file-modes';
 import type { ProgressReporter } from '../heartbeat';
 
@@ -61,7 +59,7 @@ export async function withSeekableArchive<T>(
   progress.phase('decoding archive');
   await mkdir(dirname(scratch), { recursive: true, mode: fileModes().directory });
   try {
-    await pipeline(readDataFile(path, config, progress.signal), createWriteStream(scratch, { mode: fileModes().file }));
+    await decodeDataFileTo(path, scratch, config, progress.signal);
     return await work(scratch);
   } finally {
     await rm(scratch, { force: true });
