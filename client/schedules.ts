@@ -10,7 +10,7 @@ import { STORE_LABELS } from '../core/stores';
 import { ensureSearchAttributes } from '../worker/register-search-attributes';
 import { backupDetails } from './commands/backup';
 import { scheduledBackup } from './runs';
-import { applyDrillSchedule, type DrillScheduleOutcome } from './drill-schedule';
+import { applyWorkflowSchedule, drillSchedule, healthSchedule, type WorkflowScheduleOutcome } from './workflow-schedules';
 
 export type ApplyOutcome = 'created' | 'updated' | 'unchanged';
 
@@ -49,8 +49,11 @@ function optionsOf(desired: DesiredSchedule, config: Config, searchAttributes: b
 }
 
 /** Creates missing schedules and updates changed ones; an unchanged one is left alone, a paused one stays paused. */
-export async function applySchedules(client: Client, config: Config): Promise<Record<ScheduledTier, ApplyOutcome> & { drill: DrillScheduleOutcome }> {
-  const outcomes = {} as Record<ScheduledTier, ApplyOutcome> & { drill: DrillScheduleOutcome };
+export async function applySchedules(
+  client: Client,
+  config: Config,
+): Promise<Record<ScheduledTier, ApplyOutcome> & { drill: WorkflowScheduleOutcome; health: WorkflowScheduleOutcome }> {
+  const outcomes = {} as Record<ScheduledTier, ApplyOutcome> & { drill: WorkflowScheduleOutcome; health: WorkflowScheduleOutcome };
   const { ready: searchAttributes, warning } = await ensureSearchAttributes(client.connection, config.temporal.namespace);
   if (warning) process.stderr.write(`scholaria-backup: warning: ${warning}\n`);
   for (const desired of desiredSchedules(config)) {
@@ -72,7 +75,8 @@ export async function applySchedules(client: Client, config: Config): Promise<Re
       outcomes[desired.tier] = 'updated';
     }
   }
-  outcomes.drill = await applyDrillSchedule(client, config, searchAttributes);
+  outcomes.drill = await applyWorkflowSchedule(client, config, drillSchedule(config), searchAttributes);
+  outcomes.health = await applyWorkflowSchedule(client, config, healthSchedule(config), searchAttributes);
   return outcomes;
 }
 

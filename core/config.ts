@@ -134,6 +134,10 @@ const environmentSchema = z.object({
     .string()
     .optional()
     .refine((value) => value === undefined || value === 'off' || value.trim().split(/\s+/).length === 5, 'must be a cron expression (minute hour day-of-month month day-of-week) or off'),
+  BACKUP_HEALTH_SCHEDULE: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value === 'off' || value.trim().split(/\s+/).length === 5, 'must be a cron expression (minute hour day-of-month month day-of-week) or off'),
   BACKUP_DRILL_MAX_AGE_DAYS: z.coerce.number({ error: 'must be a number of days' }).positive().default(8),
   BACKUP_NOTIFY_EMAIL: z
     .string()
@@ -223,6 +227,8 @@ export interface Config {
     schedule?: string;
   };
   qdrant: { apiKey?: string; collections?: string[] };
+  /** BACKUP_HEALTH_SCHEDULE: a cron expression, `off`, or (absent) every hour. */
+  healthSchedule?: string;
   /**
    * age encryption of the set's data files. On when recipients are given (in the variable or the
    * file, read by the worker when it writes a set). The identity is a path only: its content is read
@@ -344,6 +350,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       schedule: e.BACKUP_DRILL_SCHEDULE?.trim(),
     },
     qdrant: { apiKey: e.QDRANT_API_KEY, collections: e.QDRANT_COLLECTIONS },
+    healthSchedule: e.BACKUP_HEALTH_SCHEDULE?.trim(),
     encryption: {
       recipients: e.BACKUP_ENCRYPTION_RECIPIENTS,
       recipientsFile: e.BACKUP_ENCRYPTION_RECIPIENTS_FILE,

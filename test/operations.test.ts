@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { DRILL_SCHEDULE_ID } from '../core/drills';
+import { HEALTH_SCHEDULE_ID } from '../client/workflow-schedules';
 import { scheduleIdOf, SCHEDULED_TIERS } from '../core/schedules';
 import { seedStores } from './support/scholaria';
 import { environmentFor, runCli, startStores, startWorker, temporalClient, type RunningWorker, type Stores } from './support/stack';
@@ -23,7 +24,7 @@ const received: Record<string, unknown>[] = [];
 
 async function removeSchedules(): Promise<void> {
   const client = await temporalClient();
-  for (const id of [...SCHEDULED_TIERS.map(scheduleIdOf), DRILL_SCHEDULE_ID]) {
+  for (const id of [...SCHEDULED_TIERS.map(scheduleIdOf), DRILL_SCHEDULE_ID, HEALTH_SCHEDULE_ID]) {
     await client.schedule.getHandle(id).delete().catch((error: unknown) => {
       if (!(error instanceof ScheduleNotFoundError)) throw error;
     });
@@ -72,9 +73,9 @@ after(async () => {
 test('schedules apply creates the three tiers with the specification defaults, and a second apply changes nothing', async () => {
   const first = await runCli(['schedules', 'apply', '--json'], env);
   assert.equal(first.code, 0, first.stderr);
-  assert.deepEqual(JSON.parse(first.stdout), { daily: 'created', weekly: 'created', monthly: 'created', drill: 'created' });
+  assert.deepEqual(JSON.parse(first.stdout), { daily: 'created', weekly: 'created', monthly: 'created', drill: 'created', health: 'created' });
   const second = await runCli(['schedules', 'apply', '--json'], env);
-  assert.deepEqual(JSON.parse(second.stdout), { daily: 'unchanged', weekly: 'unchanged', monthly: 'unchanged', drill: 'unchanged' });
+  assert.deepEqual(JSON.parse(second.stdout), { daily: 'unchanged', weekly: 'unchanged', monthly: 'unchanged', drill: 'unchanged', health: 'unchanged' });
 
   const client = await temporalClient();
   try {
@@ -91,6 +92,10 @@ test('schedules apply creates the three tiers with the specification defaults, a
     const drill = await client.schedule.getHandle(DRILL_SCHEDULE_ID).describe();
     assert.equal(drill.action.type === 'startWorkflow' && drill.action.workflowType, 'scheduledDrillsWorkflow');
     for (const time of drill.info.nextActionTimes) assert.deepEqual([time.getUTCDay(), time.getUTCHours()], [0, 5], 'two hours after the weekly backup');
+    const health = await client.schedule.getHandle(HEALTH_SCHEDULE_ID).describe();
+    assert.equal(health.action.type === 'startWorkflow' && health.action.workflowType, 'healthWorkflow');
+    assert.deepEqual(health.action.type === 'startWorkflow' && health.action.args, [{ components: ['postgres', 'redis'] }]);
+    for (const time of health.info.nextActionTimes) assert.equal(time.getUTCMinutes(), 23, 'every hour');
     assert.ok(daily.info.nextActionTimes.length >= 3);
     const gaps = daily.info.nextActionTimes.slice(1).map((time, index) => time.getTime() - daily.info.nextActionTimes[index]!.getTime());
     assert.ok(gaps.every((gap) => gap === 86_400_000), 'one daily run per day');
@@ -104,7 +109,7 @@ test('a changed time zone and daily time update the schedules, and a paused sche
   assert.equal(paused.code, 0, paused.stderr);
   const seoul = { ...env, BACKUP_TIMEZONE: 'Asia/Seoul', BACKUP_DAILY_TIME: '01:30' };
   const applied = await runCli(['schedules', 'apply', '--json'], seoul);
-  assert.deepEqual(JSON.parse(applied.stdout), { daily: 'updated', weekly: 'updated', monthly: 'updated', drill: 'updated' });
+  assert.deepEqual(JSON.parse(applied.stdout), { daily: 'updated', weekly: 'updated', monthly: 'updated', drill: 'updated', health: 'updated' });
   const listed = JSON.parse((await runCli(['schedules', 'list', '--json'], seoul)).stdout) as { tier: string; paused: boolean; note?: string; nextRuns: string[] }[];
   const daily = listed.find((row) => row.tier === 'daily')!;
   // 01:30 in Seoul (UTC+9) is 16:30 UTC the day before.
@@ -116,7 +121,7 @@ test('a changed time zone and daily time update the schedules, and a paused sche
   assert.match(table.stdout, /weekly +every sunday at 03:00 Asia\/Seoul +paused \(maintenance\)/);
   assert.equal((await runCli(['schedules', 'resume', 'weekly'], seoul)).code, 0);
   const back = await runCli(['schedules', 'apply', '--json'], env);
-  assert.deepEqual(JSON.parse(back.stdout), { daily: 'updated', weekly: 'updated', monthly: 'updated', drill: 'updated' });
+  assert.deepEqual(JSON.parse(back.stdout), { daily: 'updated', weekly: 'updated', monthly: 'updated', drill: 'updated', health: 'updated' });
 });
 
 test('schedules trigger starts a real daily backup through the schedule', async () => {
