@@ -1,46 +1,20 @@
 import type { Workflows } from '../core/workflow-types';
-import { auditWorkflow } from './audit';
-import { backupWorkflow } from './backup';
-import { backupLockWorkflow } from './backup-lock';
-import { drillWorkflow, scheduledDrillsWorkflow } from './drill';
-import { healthWorkflow } from './health';
-import { notifyWorkflow } from './notify';
-import { offsiteListWorkflow, offsitePruneWorkflow, offsiteSyncWorkflow, offsiteVerifyWorkflow } from './offsite';
-import { pruneWorkflow } from './prune';
-import { restoreWorkflow } from './restore';
-import { verifyWorkflow } from './verify';
+import type * as registered from './index';
 
-export {
-  auditWorkflow,
-  backupWorkflow,
-  backupLockWorkflow,
-  drillWorkflow,
-  healthWorkflow,
-  notifyWorkflow,
-  offsiteListWorkflow,
-  offsitePruneWorkflow,
-  offsiteSyncWorkflow,
-  offsiteVerifyWorkflow,
-  pruneWorkflow,
-  restoreWorkflow,
-  scheduledDrillsWorkflow,
-  verifyWorkflow,
-};
+export { auditWorkflow } from './audit';
+export { backupWorkflow } from './backup';
+export { backupLockWorkflow } from './backup-lock';
+export { drillWorkflow, scheduledDrillsWorkflow } from './drill';
+export { healthWorkflow } from './health';
+export { notifyWorkflow } from './notify';
+export { offsiteListWorkflow, offsitePruneWorkflow, offsiteSyncWorkflow, offsiteVerifyWorkflow } from './offsite';
+export { pruneWorkflow } from './prune';
+export { restoreWorkflow } from './restore';
+export { verifyWorkflow } from './verify';
 
-/** The client starts workflows by the types in core/workflow-types.ts: these are the functions it names. */
-export const registered = {
-  auditWorkflow,
-  backupWorkflow,
-  backupLockWorkflow,
-  drillWorkflow,
-  healthWorkflow,
-  notifyWorkflow,
-  offsiteListWorkflow,
-  offsitePruneWorkflow,
-  offsiteSyncWorkflow,
-  offsiteVerifyWorkflow,
-  pruneWorkflow,
-  restoreWorkflow,
-  scheduledDrillsWorkflow,
-  verifyWorkflow,
-} satisfies Workflows;
+/**
+ * The client starts workflows by the types in core/workflow-types.ts: the compiler checks here that
+ * this module exports every one of them, with that signature.
+ */
+type Exporting<T extends Workflows> = T;
+export type RegisteredWorkflows = Exporting<typeof registered>;
