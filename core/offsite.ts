@@ -106,7 +106,17 @@ export interface CopyCheckpoint {
   /** Files whose object is in the bucket and checked. */
   done: string[];
   /** The file being uploaded in parts, its upload id and the parts the server has. */
-  upload?: { file: string; uploadId: string; partSize: number; parts: { number: number; etag: string; sha256: string }[] };
+  /**
+   * `check`: how the server checks the parts, by their SHA-256 (S3 checksums) or their Content-MD5; a
+   * part's `md5` is set when the server's ETag proved it received the part as sent.
+   */
+  upload?: {
+    file: string;
+    uploadId: string;
+    partSize: number;
+    check?: 'sha256' | 'md5';
+    parts: { number: number; etag: string; sha256?: string; md5?: string }[];
+  };
 }
 
 export interface OffsiteCopyResult {
@@ -118,8 +128,11 @@ export interface OffsiteCopyResult {
   bytesSent: number;
   /** Parts or files a previous attempt had finished and this one kept. */
   resumed: { files: number; parts: number };
-  /** How the objects were checked: by the server's SHA-256 check, or by reading them back. */
-  checkedBy: 'server-sha256' | 'read-back' | 'both';
+  /**
+   * How the objects were checked: by the server's SHA-256 check, by the server's MD5 of what it
+   * received (its ETag, against Content-MD5), by reading them back, or not all the same way.
+   */
+  checkedBy: 'server-sha256' | 'server-md5' | 'read-back' | 'mixed';
   seconds: number;
 }
 
