@@ -140,6 +140,15 @@ export interface OffsiteVerifyResult {
   set: string;
   objects: number;
   bytes: number;
+  /** The stores' deep checks of the downloaded copy, one line each (runs since the deep checks). */
+  checks?: string[];
+  /** What could not be checked, and why. */
+  notChecked?: string[];
+}
+
+/** An offsite set read back; `staged` when it was also written to its staging folder for the deep checks. */
+export interface OffsiteReadBack extends Pick<OffsiteVerifyResult, 'set' | 'objects' | 'bytes'> {
+  staged?: { manifest: Manifest };
 }
 
 export interface OffsiteSyncResult {
@@ -159,7 +168,7 @@ export interface OffsiteActivities {
   /** Aborts the multipart uploads of a set's copy that was given up. */
   abandonOffsiteCopy(input: { setName: string }): Promise<{ aborted: number }>;
   listOffsiteSets(): Promise<OffsiteSet[]>;
-  verifyOffsiteSet(input: { setName: string }): Promise<OffsiteVerifyResult>;
+  verifyOffsiteSet(input: { setName: string; stageForDeepCheck?: boolean }): Promise<OffsiteReadBack>;
   /** `latest` or a set name: downloads the set, verified, into BACKUP_DIR; returns its name. */
   downloadOffsiteSet(input: { reference: string }): Promise<{ name: string; path: string; bytes: number }>;
   deleteOffsiteSet(input: { setName: string }): Promise<void>;

@@ -18,6 +18,7 @@ import { loadConfig } from '../core/config';
 import { CHECKSUMS_FILE, MANIFEST_FILE } from '../core/manifest';
 import { parseBandwidth, parseOffsiteUrl, type CopyCheckpoint } from '../core/offsite';
 import { activityInterceptors } from '../worker/activity-interceptor';
+import { renderMetrics } from '../worker/metrics';
 import { run, scratchDir } from './support/stack';
 import { offsiteConfig, startOffsiteTarget, writeSealedSet, type OffsiteTarget } from './support/offsite';
 
@@ -346,6 +347,33 @@ test('credentials appear in no thrown message and no log line', async () => {
   const logs = readdirSync(logDir).map((name) => readFileSync(join(logDir, name), 'utf8')).join('');
   assert.match(logs, /refused the credentials/, 'the failure was logged');
   for (const secret of [...target.secrets, wrongSecret]) assert.ok(!logs.includes(secret), 'no credential in a log line');
+});
+
+test('metrics: the age of the newest complete offsite set per tier (a half-copied newer set does not count), and whether the bucket answers', async () => {
+  const backupDir = freshDir('metrics');
+  const copied = await writeSealedSet(backupDir, nextTime(), [2000], 'monthly');
+  const halfCopied = await writeSealedSet(backupDir, nextTime(), [3000], 'monthly');
+  await runIn(mock(), activities(backupDir).copySetOffsite, { setName: copied.name });
+  const firstFile = halfCopied.files[0]!;
+  await target.s3.send(new PutObjectCommand({ Bucket: target.bucket, Key: `${target.prefix}/${halfCopied.name}/${firstFile.name}`, Body: readFileSync(join(halfCopied.path, firstFile.name)) }));
+
+  const page = await renderMetrics(offsiteConfig(target, backupDir, { LOG_DIR: freshDir('metrics-logs') }));
+  const value = (name: string, labels = '') => {
+    const line = page.split('\n').find((candidate) => candidate.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+    assert.ok(line, `${name}{${labels}} is missing:\n${page}`);
+    return Number(line.split(' ').at(-1));
+  };
+  const sealedAt = Date.parse((JSON.parse(readFileSync(join(copied.path, MANIFEST_FILE), 'utf8')) as { finishedAt: string }).finishedAt);
+  const age = value('scholaria_backup_last_offsite_set_age_seconds', 'tier="monthly"');
+  const expected = (Date.now() - sealedAt) / 1000;
+  assert.ok(Math.abs(age - expected) <= 2, `age ${age} s, expected about ${expected.toFixed(1)} s (the complete set, not the half-copied newer one)`);
+  assert.equal(value('scholaria_backup_offsite_reachable'), 1);
+  assert.ok(value('scholaria_backup_last_complete_set_timestamp_seconds', 'tier="monthly"') > sealedAt / 1000, 'the local newest is the newer set');
+
+  const unreachable = await renderMetrics(loadConfig({ BACKUP_DIR: backupDir, LOG_DIR: freshDir('metrics-logs'), BACKUP_OFFSITE_URL: target.url, BACKUP_OFFSITE_ENDPOINT: 'http://127.0.0.1:9' }));
+  assert.match(unreachable, /^scholaria_backup_offsite_reachable 0$/m);
+  assert.doesNotMatch(unreachable, /^scholaria_backup_last_offsite_set_age_seconds\{/m);
+  assert.doesNotMatch(await renderMetrics(loadConfig({ BACKUP_DIR: backupDir, LOG_DIR: freshDir('metrics-logs') })), /offsite/, 'no offsite metrics without a bucket');
 });
 
 function sha256(path: string): string {

@@ -91,6 +91,19 @@ export async function verifySealedSet(
     }
     if (decryption.encrypted) checks.push(...decryption.checks);
   }
+  checks.push(...(await checkStoresDeeply(set, { stores, depth, location: 'sealed', storeActivity })));
+  return { ...report, checks };
+}
+
+/**
+ * Each store's deep check of the set's files at `location` (default: every store the set holds),
+ * side by side; their content counts must equal the manifest's. Returns what was checked.
+ */
+export async function checkStoresDeeply(
+  set: Pick<ResolvedSet, 'name' | 'manifest'>,
+  { stores, depth, location, storeActivity }: { stores?: readonly StoreName[]; depth: StoreVerifyInput['depth']; location: StoreVerifyInput['location'] } & Pick<RunActivities, 'storeActivity'>,
+): Promise<string[]> {
+  const checks: string[] = [];
   const toCheck = (Object.entries(set.manifest.stores) as [StoreName, Manifest['stores'][StoreName]][]).flatMap(([store, record]) =>
     record?.status === 'ok' && (!stores || stores.includes(store)) ? [{ store, record }] : [],
   );
@@ -100,7 +113,7 @@ export async function verifySealedSet(
     toCheck.map(({ store, record }) =>
       storeActivity('verify', store, { summary: `Deep check of the ${STORE_LABELS[store]} files of ${set.name}` })({
         setName: set.name,
-        location: 'sealed',
+        location,
         files: record.files,
         tier: set.manifest.tier,
         depth,
@@ -118,5 +131,5 @@ export async function verifySealedSet(
     }
     checks.push(...verified.checks);
   });
-  return { ...report, checks };
+  return checks;
 }

@@ -27,13 +27,13 @@ export interface OffsiteBucket {
   config: OffsiteConfig;
 }
 
-export function offsiteConfig(config: Config): OffsiteConfig {
+export function offsiteConfig(config: Pick<Config, 'offsite'>): OffsiteConfig {
   if (!config.offsite) throw new ConfigError('BACKUP_OFFSITE_URL is not set; offsite copies need s3://bucket/prefix');
   return config.offsite;
 }
 
 /** A client for the configured bucket; the SDK retries throttling and network errors itself. */
-export function openBucket(config: Config): OffsiteBucket {
+export function openBucket(config: Pick<Config, 'offsite'>): OffsiteBucket {
   const offsite = offsiteConfig(config);
   // Whatever the chain finds in the environment is masked in every log line and message.
   registerSecrets([], [process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_SESSION_TOKEN, process.env.AWS_ACCESS_KEY_ID]);
