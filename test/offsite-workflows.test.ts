@@ -74,12 +74,14 @@ after(async () => {
 });
 
 let atBackup: Awaited<ReturnType<typeof fingerprint>>;
+let copiedSet: string;
 
 test('backup with offsite on: the bucket holds every file byte-equal, SHA256SUMS holds, the manifest was the last object written', async () => {
   atBackup = await fingerprint();
   const result = await backup(env);
   assert.equal(result.set.status, 'complete');
   assert.equal(result.offsite?.status, 'copied', JSON.stringify(result.offsite));
+  copiedSet = result.set.name;
   const local = result.set.path;
   const files = filesUnder(local);
   for (const file of files) {
@@ -99,6 +101,17 @@ test('backup with offsite on: the bucket holds every file byte-equal, SHA256SUMS
   const listed = await runCli(['list', '--offsite'], env);
   assert.equal(listed.code, 0, listed.stderr);
   assert.match(listed.stdout, new RegExp(`${result.set.name}\\s+daily\\s+complete`));
+});
+
+test('verify <set> --offsite: every object read back, then the deep checks of every store on that copy, which is removed', async () => {
+  const verified = await runCli(['verify', copiedSet, '--offsite'], env);
+  assert.equal(verified.code, 0, verified.stderr + verified.stdout);
+  assert.match(verified.stdout, /read back from the bucket, every one matches SHA256SUMS/);
+  assert.match(verified.stdout, /pg_restore read the whole archive/, 'the PostgreSQL dump was read by pg_restore');
+  const json = JSON.parse((await runCli(['verify', copiedSet, '--offsite', '--json'], env)).stdout) as { set: string; checks?: string[] };
+  assert.equal(json.set, copiedSet);
+  assert.ok((json.checks ?? []).length >= 3, `a deep check per store: ${JSON.stringify(json.checks)}`);
+  assert.deepEqual(stagedIn(env.BACKUP_DIR!), [], 'the copy read back was removed');
 });
 
 test('the disaster: BACKUP_DIR gone and the stores damaged; a worker with an empty BACKUP_DIR restores latest from the bucket', async () => {
