@@ -2,7 +2,8 @@
  * Copying a sealed set to the bucket: data files first (big ones as multipart uploads, parts in
  * parallel), then SHA256SUMS, then the manifest, so a set whose manifest object exists is whole. Every
  * object is checked: by the server against the SHA-256 sent with it where the server supports S3
- * checksums, by reading it back where it does not. The upload id and the finished parts are
+ * checksums, by the server's MD5 of what it received (Content-MD5 and the ETags) where it does not,
+ * and by reading it back only where neither answers. The upload id and the finished parts are
  * heartbeated, so a retry after a dead worker resumes the upload; a copy that is given up (cancelled,
  * or a non-retryable failure) aborts its multipart uploads.
  *
