@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Logger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createOffsiteActivities } from '../activities/offsite';
@@ -349,13 +349,15 @@ test('credentials appear in no thrown message and no log line', async () => {
   for (const secret of [...target.secrets, wrongSecret]) assert.ok(!logs.includes(secret), 'no credential in a log line');
 });
 
-test('metrics: the age of the newest complete offsite set per tier (a half-copied newer set does not count), and whether the bucket answers', async () => {
+test('metrics: the age of the newest complete offsite set per tier (a newer set missing a file does not count), and whether the bucket answers', async () => {
   const backupDir = freshDir('metrics');
   const copied = await writeSealedSet(backupDir, nextTime(), [2000], 'monthly');
-  const halfCopied = await writeSealedSet(backupDir, nextTime(), [3000], 'monthly');
-  await runIn(mock(), activities(backupDir).copySetOffsite, { setName: copied.name });
-  const firstFile = halfCopied.files[0]!;
-  await target.s3.send(new PutObjectCommand({ Bucket: target.bucket, Key: `${target.prefix}/${halfCopied.name}/${firstFile.name}`, Body: readFileSync(join(halfCopied.path, firstFile.name)) }));
+  // Sealed seconds apart, so the two ages differ by more than the tolerance below.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const damaged = await writeSealedSet(backupDir, nextTime(), [3000], 'monthly');
+  const offsite = activities(backupDir);
+  for (const set of [copied, damaged]) await runIn(mock(), offsite.copySetOffsite, { setName: set.name });
+  await target.s3.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: `${target.prefix}/${damaged.name}/${damaged.files[0]!.name}` }));
 
   const page = await renderMetrics(offsiteConfig(target, backupDir, { LOG_DIR: freshDir('metrics-logs') }));
   const value = (name: string, labels = '') => {
@@ -366,7 +368,7 @@ test('metrics: the age of the newest complete offsite set per tier (a half-copie
   const sealedAt = Date.parse((JSON.parse(readFileSync(join(copied.path, MANIFEST_FILE), 'utf8')) as { finishedAt: string }).finishedAt);
   const age = value('scholaria_backup_last_offsite_set_age_seconds', 'tier="monthly"');
   const expected = (Date.now() - sealedAt) / 1000;
-  assert.ok(Math.abs(age - expected) <= 2, `age ${age} s, expected about ${expected.toFixed(1)} s (the complete set, not the half-copied newer one)`);
+  assert.ok(Math.abs(age - expected) <= 1.5, `age ${age} s, expected about ${expected.toFixed(1)} s (the complete set, not the damaged newer one)`);
   assert.equal(value('scholaria_backup_offsite_reachable'), 1);
   assert.ok(value('scholaria_backup_last_complete_set_timestamp_seconds', 'tier="monthly"') > sealedAt / 1000, 'the local newest is the newer set');
 
