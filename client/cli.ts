@@ -66,7 +66,7 @@ function program(): Command {
     .argument('<set>', 'latest, a set name, or its path')
     .description('re-check every checksum of a set and the deep checks of each store')
     .option('--deep', 'an encrypted set must also decrypt on the worker (fail without BACKUP_ENCRYPTION_IDENTITY_FILE)')
-    .option('--offsite', 'read every object of the set in the bucket back against its SHA256SUMS')
+    .option('--offsite', 'read every object of the set in the bucket back against its SHA256SUMS, then run the deep checks on that copy')
     .option('--json', 'print JSON')
     .action(async (reference: string, options) =>
       finish(await (options.offsite ? offsiteVerifyCommand(config(), reference, options) : verifyCommand(config(), reference, options))),

@@ -106,7 +106,17 @@ export interface CopyCheckpoint {
   /** Files whose object is in the bucket and checked. */
   done: string[];
   /** The file being uploaded in parts, its upload id and the parts the server has. */
-  upload?: { file: string; uploadId: string; partSize: number; parts: { number: number; etag: string; sha256: string }[] };
+  /**
+   * `check`: how the server checks the parts, by their SHA-256 (S3 checksums) or their Content-MD5; a
+   * part's `md5` is set when the server's ETag proved it received the part as sent.
+   */
+  upload?: {
+    file: string;
+    uploadId: string;
+    partSize: number;
+    check?: 'sha256' | 'md5';
+    parts: { number: number; etag: string; sha256?: string; md5?: string }[];
+  };
 }
 
 export interface OffsiteCopyResult {
@@ -118,8 +128,11 @@ export interface OffsiteCopyResult {
   bytesSent: number;
   /** Parts or files a previous attempt had finished and this one kept. */
   resumed: { files: number; parts: number };
-  /** How the objects were checked: by the server's SHA-256 check, or by reading them back. */
-  checkedBy: 'server-sha256' | 'read-back' | 'both';
+  /**
+   * How the objects were checked: by the server's SHA-256 check, by the server's MD5 of what it
+   * received (its ETag, against Content-MD5), by reading them back, or not all the same way.
+   */
+  checkedBy: 'server-sha256' | 'server-md5' | 'read-back' | 'mixed';
   seconds: number;
 }
 
@@ -127,6 +140,15 @@ export interface OffsiteVerifyResult {
   set: string;
   objects: number;
   bytes: number;
+  /** The stores' deep checks of the downloaded copy, one line each (runs since the deep checks). */
+  checks?: string[];
+  /** What could not be checked, and why. */
+  notChecked?: string[];
+}
+
+/** An offsite set read back; `staged` when it was also written to its staging folder for the deep checks. */
+export interface OffsiteReadBack extends Pick<OffsiteVerifyResult, 'set' | 'objects' | 'bytes'> {
+  staged?: { manifest: Manifest };
 }
 
 export interface OffsiteSyncResult {
@@ -146,7 +168,7 @@ export interface OffsiteActivities {
   /** Aborts the multipart uploads of a set's copy that was given up. */
   abandonOffsiteCopy(input: { setName: string }): Promise<{ aborted: number }>;
   listOffsiteSets(): Promise<OffsiteSet[]>;
-  verifyOffsiteSet(input: { setName: string }): Promise<OffsiteVerifyResult>;
+  verifyOffsiteSet(input: { setName: string; stageForDeepCheck?: boolean }): Promise<OffsiteReadBack>;
   /** `latest` or a set name: downloads the set, verified, into BACKUP_DIR; returns its name. */
   downloadOffsiteSet(input: { reference: string }): Promise<{ name: string; path: string; bytes: number }>;
   deleteOffsiteSet(input: { setName: string }): Promise<void>;

@@ -3,8 +3,9 @@
  * stand-in (a double, labelled as such) and a real S3 server (rclone serve s3, or OFFSITE_TEST_URL).
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -17,13 +18,14 @@ import { qdrantFingerprint, redisDifferences, redisFingerprint, tableChecksums }
 import { startOffsiteTarget, type OffsiteTarget } from './support/offsite';
 import { startQdrantStandIn, type QdrantStandIn } from './support/qdrant-standin';
 import { seedStores, TEST_SCALE } from './support/scholaria';
-import { environmentFor, runCli, startStores, startWorker, temporalClient, type RunningWorker, type Stores } from './support/stack';
+import { CLI, environmentFor, runCli, startStores, startWorker, temporalClient, type RunningWorker, type Stores } from './support/stack';
 
 let stores: Stores;
 let target: OffsiteTarget;
 let standIn: QdrantStandIn;
 let env: Record<string, string>;
 const workers: RunningWorker[] = [];
+const workerProcesses: ChildProcess[] = [];
 const workflowIds: string[] = [];
 
 async function fingerprint() {
@@ -64,6 +66,7 @@ before(async () => {
 });
 
 after(async () => {
+  for (const child of workerProcesses) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const worker of workers) await worker.stop().catch(() => undefined);
   await standIn?.stop();
   await target?.remove();
@@ -71,12 +74,14 @@ after(async () => {
 });
 
 let atBackup: Awaited<ReturnType<typeof fingerprint>>;
+let copiedSet: string;
 
 test('backup with offsite on: the bucket holds every file byte-equal, SHA256SUMS holds, the manifest was the last object written', async () => {
   atBackup = await fingerprint();
   const result = await backup(env);
   assert.equal(result.set.status, 'complete');
   assert.equal(result.offsite?.status, 'copied', JSON.stringify(result.offsite));
+  copiedSet = result.set.name;
   const local = result.set.path;
   const files = filesUnder(local);
   for (const file of files) {
@@ -96,6 +101,17 @@ test('backup with offsite on: the bucket holds every file byte-equal, SHA256SUMS
   const listed = await runCli(['list', '--offsite'], env);
   assert.equal(listed.code, 0, listed.stderr);
   assert.match(listed.stdout, new RegExp(`${result.set.name}\\s+daily\\s+complete`));
+});
+
+test('verify <set> --offsite: every object read back, then the deep checks of every store on that copy, which is removed', async () => {
+  const verified = await runCli(['verify', copiedSet, '--offsite'], env);
+  assert.equal(verified.code, 0, verified.stderr + verified.stdout);
+  assert.match(verified.stdout, /read back from the bucket, every one matches SHA256SUMS/);
+  assert.match(verified.stdout, /pg_restore read the whole archive/, 'the PostgreSQL dump was read by pg_restore');
+  const json = JSON.parse((await runCli(['verify', copiedSet, '--offsite', '--json'], env)).stdout) as { set: string; checks?: string[] };
+  assert.equal(json.set, copiedSet);
+  assert.ok((json.checks ?? []).length >= 3, `a deep check per store: ${JSON.stringify(json.checks)}`);
+  assert.deepEqual(stagedIn(env.BACKUP_DIR!), [], 'the copy read back was removed');
 });
 
 test('the disaster: BACKUP_DIR gone and the stores damaged; a worker with an empty BACKUP_DIR restores latest from the bucket', async () => {
@@ -156,6 +172,57 @@ test('two workers with their own BACKUP_DIRs on one task queue: ten backups, eac
   }
   const offsite = JSON.parse((await runCli(['list', '--offsite', '--json'], env)).stdout) as { name: string; status: string }[];
   for (const name of names) assert.equal(offsite.find((set) => set.name === name)?.status, 'complete', name);
+});
+
+/** A set being staged under `<dir>/.partial/`, if any. */
+function stagedIn(dir: string): string[] {
+  const partial = join(dir, '.partial');
+  return existsSync(partial) ? readdirSync(partial, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name) : [];
+}
+
+test('two workers with their own BACKUP_DIRs, the one writing the set killed (SIGKILL) mid-run: the other finishes, one complete set', async () => {
+  // Two worker processes of their own on a queue of their own (the in-process workers never see these runs).
+  const queue = { ...env, TEMPORAL_TASK_QUEUE: `${env.TEMPORAL_TASK_QUEUE}-kill`, BACKUP_COMPONENTS: 'postgres,redis' };
+  const credentials = { AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN: process.env.AWS_SESSION_TOKEN };
+  const hosts = ['host-a', 'host-b'].map((name) => {
+    const environment = { ...queue, BACKUP_DIR: join(stores.dir, `backup-${name}`) };
+    const child = spawn(process.execPath, [CLI, 'worker'], { env: { ...environment, ...credentials }, stdio: ['ignore', 'ignore', 'inherit'] });
+    workerProcesses.push(child);
+    return { dir: environment.BACKUP_DIR, child };
+  });
+  const offsiteBefore = JSON.parse((await runCli(['list', '--offsite', '--json'], queue)).stdout) as { name: string }[];
+
+  const started = await runCli(['backup', '--tier', 'daily', '--no-wait'], queue);
+  assert.equal(started.code, 0, started.stderr);
+  const workflowId = started.stdout.trim();
+  workflowIds.push(workflowId);
+  let writer: (typeof hosts)[number] | undefined;
+  for (const deadline = Date.now() + 60_000; !writer && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) {
+    writer = hosts.find((host) => stagedIn(host.dir).length > 0);
+  }
+  assert.ok(writer, 'a worker started staging the set');
+  writer.child.kill('SIGKILL');
+  await new Promise((resolve) => (writer!.child.exitCode !== null || writer!.child.signalCode !== null ? resolve(null) : writer!.child.once('exit', resolve)));
+  assert.deepEqual(readdirSync(writer.dir).filter((name) => name.startsWith('scholaria_backup_')), [], 'killed before the seal');
+
+  const client = await temporalClient();
+  let result: BackupWorkflowResult;
+  try {
+    result = (await client.workflow.getHandle(workflowId).result()) as BackupWorkflowResult;
+  } finally {
+    await client.connection.close();
+  }
+  assert.equal(result.set.status, 'complete');
+  assert.equal(result.offsite?.status, 'copied', JSON.stringify(result.offsite));
+  const survivor = hosts.find((host) => host !== writer)!;
+  assert.equal(result.set.path, join(survivor.dir, result.set.name), 'the other worker wrote the set');
+  assert.deepEqual(readdirSync(survivor.dir).filter((name) => name.startsWith('scholaria_backup_')), [result.set.name]);
+  assert.deepEqual(stagedIn(survivor.dir), [], 'nothing staged left on the worker that finished');
+  assert.deepEqual(readdirSync(writer.dir).filter((name) => name.startsWith('scholaria_backup_')), [], 'no set sealed on the killed worker');
+  const offsiteAfter = JSON.parse((await runCli(['list', '--offsite', '--json'], queue)).stdout) as { name: string; status: string }[];
+  const added = offsiteAfter.filter((set) => !offsiteBefore.some((before) => before.name === set.name));
+  assert.deepEqual(added.map((set) => [set.name, set.status]), [[result.set.name, 'complete']], 'exactly one new set in the bucket, complete');
+  assert.deepEqual(await target.uploads(), [], 'no multipart upload left in the bucket');
 });
 
 test('credentials appear in no workflow history and no log line', async () => {

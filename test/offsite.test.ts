@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Logger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createOffsiteActivities } from '../activities/offsite';
@@ -18,6 +18,7 @@ import { loadConfig } from '../core/config';
 import { CHECKSUMS_FILE, MANIFEST_FILE } from '../core/manifest';
 import { parseBandwidth, parseOffsiteUrl, type CopyCheckpoint } from '../core/offsite';
 import { activityInterceptors } from '../worker/activity-interceptor';
+import { renderMetrics } from '../worker/metrics';
 import { run, scratchDir } from './support/stack';
 import { offsiteConfig, startOffsiteTarget, writeSealedSet, type OffsiteTarget } from './support/offsite';
 
@@ -121,8 +122,9 @@ test('copy: every file byte-equal in the bucket, SHA256SUMS checks out after dow
   assert.equal(result.objects, 5);
   assert.equal(result.bytesSent, result.bytes);
   assert.deepEqual(result.resumed, { files: 0, parts: 0 });
-  // rclone stores the SHA-256 a client sends without checking it, and answers no checksum: so the copy read every object back.
-  if (target.server) assert.equal(result.checkedBy, 'read-back');
+  // rclone ignores the SHA-256 a client sends but checks Content-MD5 and answers the MD5 it received as
+  // the ETag (of each object, part, and S3's composite of a multipart object): no read-back is needed.
+  if (target.server) assert.equal(result.checkedBy, 'server-md5');
 
   const download = freshDir('download-by-hand');
   for (const name of [...set.files.map((file) => file.name), CHECKSUMS_FILE, MANIFEST_FILE]) {
@@ -345,6 +347,35 @@ test('credentials appear in no thrown message and no log line', async () => {
   const logs = readdirSync(logDir).map((name) => readFileSync(join(logDir, name), 'utf8')).join('');
   assert.match(logs, /refused the credentials/, 'the failure was logged');
   for (const secret of [...target.secrets, wrongSecret]) assert.ok(!logs.includes(secret), 'no credential in a log line');
+});
+
+test('metrics: the age of the newest complete offsite set per tier (a newer set missing a file does not count), and whether the bucket answers', async () => {
+  const backupDir = freshDir('metrics');
+  const copied = await writeSealedSet(backupDir, nextTime(), [2000], 'monthly');
+  // Sealed seconds apart, so the two ages differ by more than the tolerance below.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const damaged = await writeSealedSet(backupDir, nextTime(), [3000], 'monthly');
+  const offsite = activities(backupDir);
+  for (const set of [copied, damaged]) await runIn(mock(), offsite.copySetOffsite, { setName: set.name });
+  await target.s3.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: `${target.prefix}/${damaged.name}/${damaged.files[0]!.name}` }));
+
+  const page = await renderMetrics(offsiteConfig(target, backupDir, { LOG_DIR: freshDir('metrics-logs') }));
+  const value = (name: string, labels = '') => {
+    const line = page.split('\n').find((candidate) => candidate.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+    assert.ok(line, `${name}{${labels}} is missing:\n${page}`);
+    return Number(line.split(' ').at(-1));
+  };
+  const sealedAt = Date.parse((JSON.parse(readFileSync(join(copied.path, MANIFEST_FILE), 'utf8')) as { finishedAt: string }).finishedAt);
+  const age = value('scholaria_backup_last_offsite_set_age_seconds', 'tier="monthly"');
+  const expected = (Date.now() - sealedAt) / 1000;
+  assert.ok(Math.abs(age - expected) <= 1.5, `age ${age} s, expected about ${expected.toFixed(1)} s (the complete set, not the damaged newer one)`);
+  assert.equal(value('scholaria_backup_offsite_reachable'), 1);
+  assert.ok(value('scholaria_backup_last_complete_set_timestamp_seconds', 'tier="monthly"') > sealedAt / 1000, 'the local newest is the newer set');
+
+  const unreachable = await renderMetrics(loadConfig({ BACKUP_DIR: backupDir, LOG_DIR: freshDir('metrics-logs'), BACKUP_OFFSITE_URL: target.url, BACKUP_OFFSITE_ENDPOINT: 'http://127.0.0.1:9' }));
+  assert.match(unreachable, /^scholaria_backup_offsite_reachable 0$/m);
+  assert.doesNotMatch(unreachable, /^scholaria_backup_last_offsite_set_age_seconds\{/m);
+  assert.doesNotMatch(await renderMetrics(loadConfig({ BACKUP_DIR: backupDir, LOG_DIR: freshDir('metrics-logs') })), /offsite/, 'no offsite metrics without a bucket');
 });
 
 function sha256(path: string): string {

@@ -4,8 +4,11 @@ import {
   CancelledFailure,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
+  type ActivityInterfaceFor,
+  type ActivityOptions,
   workflowInfo,
 } from '@temporalio/workflow';
 import { NON_RETRYABLE_FAILURES } from '../core/contract';
@@ -24,7 +27,7 @@ import { summaryDifferences } from '../core/manifest';
 import { stampOf } from '../core/set-names';
 import { STORE_LABELS, type StoreName } from '../core/stores';
 import type { Tier } from '../core/tiers';
-import { audit, repository, withSummary } from './activity-proxies';
+import { audit, binding, onWorker, repository, storeActivity, withSummary, WORKER_LOST_AFTER, type RunActivities } from './activity-proxies';
 import { reasonOf } from './failure-reasons';
 import { notify } from './notify';
 import { sourceOf, storesToRestore } from './restore';
@@ -34,18 +37,48 @@ import { verifySealedSet } from './verify';
 const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
 
 /** Scratch restores stream like real ones: the heartbeat notices a dead worker. */
-const scratch = proxyActivities<DrillActivities>({
+const SCRATCH: ActivityOptions = {
   startToCloseTimeout: '12 hours',
   heartbeatTimeout: '15 seconds',
   // The removal must not race a restore that is still writing into the scratch target.
   cancellationType: 'WAIT_CANCELLATION_COMPLETED',
   retry: { maximumAttempts: 3, initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes },
-});
-
-const quick = proxyActivities<DrillActivities>({
+};
+const QUICK: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2, nonRetryableErrorTypes },
-});
+};
+const scratch = proxyActivities<DrillActivities>(SCRATCH);
+const quick = proxyActivities<DrillActivities>(QUICK);
+
+/**
+ * Patch of drills recorded before their steps were bound to one worker: those replay on the shared
+ * queue, where any worker (with or without the set on its disk) could take each step.
+ */
+const DRILL_ON_ONE_WORKER = 'drill-on-one-worker';
+
+/**
+ * The drill's steps that read the set or own a scratch target (the scratch Redis is the worker's
+ * child), on one worker's own queue as a restore's are; recording and auditing stay on the shared queue.
+ */
+type DrillSteps = Pick<ActivityInterfaceFor<DrillActivities>, 'findDrillSet' | 'restoreIntoScratch' | 'runDrillChecks' | 'removeScratch'>;
+
+async function drillSteps(): Promise<{ steps: DrillSteps; on: RunActivities }> {
+  if (!patched(DRILL_ON_ONE_WORKER)) {
+    return {
+      steps: { findDrillSet: quick.findDrillSet, runDrillChecks: quick.runDrillChecks, removeScratch: quick.removeScratch, restoreIntoScratch: scratch.restoreIntoScratch },
+      on: { repository, storeActivity },
+    };
+  }
+  const { taskQueue } = await withSummary(binding.bindRunToWorker, 'Bind the drill to the worker that will read the set')();
+  const pinned: ActivityOptions = { taskQueue, scheduleToStartTimeout: WORKER_LOST_AFTER };
+  const pinnedQuick = proxyActivities<DrillActivities>({ ...QUICK, ...pinned });
+  const pinnedScratch = proxyActivities<DrillActivities>({ ...SCRATCH, ...pinned });
+  return {
+    steps: { findDrillSet: pinnedQuick.findDrillSet, runDrillChecks: pinnedQuick.runDrillChecks, removeScratch: pinnedQuick.removeScratch, restoreIntoScratch: pinnedScratch.restoreIntoScratch },
+    on: onWorker(taskQueue),
+  };
+}
 
 /**
  * A restore drill: the set is verified, restored store by store into scratch targets production never
@@ -71,24 +104,29 @@ export async function drillWorkflow(input: DrillWorkflowInput): Promise<DrillRes
   };
   let stores: StoreName[] = [];
   let cancellation: unknown;
+  // Until the drill is bound, there is no scratch target to remove.
+  let steps: Pick<DrillSteps, 'removeScratch'> = quick;
   try {
-    const found = await withSummary(quick.findDrillSet, `Find the set to drill: ${input.tier ? `the newest complete ${input.tier} set` : input.reference}`)({
+    const bound = await drillSteps();
+    const on = bound.on;
+    steps = bound.steps;
+    const found = await withSummary(bound.steps.findDrillSet, `Find the set to drill: ${input.tier ? `the newest complete ${input.tier} set` : input.reference}`)({
       reference: input.reference,
       tier: input.tier,
     });
-    const set = await withSummary(repository.resolveBackupSet, `Read the manifest of ${found.name}`)({ reference: found.name });
+    const set = await withSummary(on.repository.resolveBackupSet, `Read the manifest of ${found.name}`)({ reference: found.name });
     const tier: Tier = set.manifest.tier;
     Object.assign(result, { set: set.name, tier, rpoSeconds: Math.round((started.getTime() - Date.parse(set.manifest.startedAt)) / 1000), rpoTargetSeconds: RPO_TARGET_SECONDS[tier] });
     recordRun({ set: set.name, tier });
     stores = storesToRestore(set.manifest, input.components);
     for (const store of stores) result.stores[store] = { status: 'not reached', details: [] };
-    await verifySealedSet(set, stores, 'restore');
+    await verifySealedSet(set, stores, 'restore', undefined, on);
 
     const drillOne = async (store: StoreName): Promise<void> => {
       const report = result.stores[store]!;
       try {
         const source = sourceOf(set.manifest, store, drillId);
-        const restored = await withSummary(scratch.restoreIntoScratch, `Drill: restore ${STORE_LABELS[store]} from ${set.name} into its scratch target`)({ store, drillId, source });
+        const restored = await withSummary(bound.steps.restoreIntoScratch, `Drill: restore ${STORE_LABELS[store]} from ${set.name} into its scratch target`)({ store, drillId, source });
         report.target = restored.target;
         report.details.push(...restored.details);
         const differences = summaryDifferences(restored.expected ?? source.summary, restored.summary);
@@ -113,7 +151,7 @@ export async function drillWorkflow(input: DrillWorkflowInput): Promise<DrillRes
       throw error;
     }
     if (stores.includes('postgres')) {
-      result.checks = await withSummary(quick.runDrillChecks, 'Run the operator checks (DRILL_CHECKS_SQL) against the drill database')({ drillId });
+      result.checks = await withSummary(bound.steps.runDrillChecks, 'Run the operator checks (DRILL_CHECKS_SQL) against the drill database')({ drillId });
       const failed = result.checks.filter((check) => !check.passed);
       if (failed.length > 0) throw ApplicationFailure.nonRetryable(`drill check failed: ${describeCheck(failed[0]!)}`, 'VerificationFailed');
     }
@@ -130,7 +168,7 @@ export async function drillWorkflow(input: DrillWorkflowInput): Promise<DrillRes
     setCurrentDetails('Removing the scratch targets');
     for (const store of stores) {
       try {
-        const removed = await withSummary(quick.removeScratch, `Drill: remove the ${STORE_LABELS[store]} scratch target`)({ store, drillId });
+        const removed = await withSummary(steps.removeScratch, `Drill: remove the ${STORE_LABELS[store]} scratch target`)({ store, drillId });
         if (removed.length > 0) result.stores[store]?.details.push(`removed: ${removed.join(', ')}`);
       } catch (error) {
         result.leftovers.push(`${STORE_LABELS[store]}: ${reasonOf(error)}`);

@@ -4,13 +4,17 @@
  * an outage, serialized with backups and prunes by the backup lock), `list --offsite`,
  * `verify <set> --offsite` and `prune --offsite`.
  */
-import { CancellationScope, isCancellation, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, patched, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { OffsitePruneResult, OffsiteSet, OffsiteSyncResult, OffsiteVerifyResult } from '../core/offsite';
 import type { OffsitePruneInput, OffsiteSyncInput } from '../core/workflow-types';
 import { audit, binding, onWorker, withSummary } from './activity-proxies';
 import { withBackupLock } from './backup-lock';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
+import { checkStoresDeeply } from './verify';
+
+/** Offsite verifications recorded before they ran the stores' deep checks replay without them. */
+const OFFSITE_VERIFY_DEEP = 'offsite-verify-deep-checks';
 
 /** Copies every local complete set of a worker that is missing or incomplete in the bucket, oldest first. */
 export async function offsiteSyncWorkflow(input: OffsiteSyncInput): Promise<OffsiteSyncResult> {
@@ -31,12 +35,39 @@ export async function offsiteListWorkflow(): Promise<OffsiteSet[]> {
   return withSummary(onWorker(worker.taskQueue).offsite.listOffsiteSets, `List the sets in ${worker.offsiteUrl ?? 'the bucket'}`)();
 }
 
-/** Reads every object of an offsite set back against its SHA256SUMS. */
+/**
+ * Reads every object of an offsite set back against its SHA256SUMS into the worker's staging folder,
+ * runs the stores' deep checks on that copy (as `verify --deep` does on a local set), and removes it.
+ * An encrypted set's deep checks need its identity and a local copy: they are left to `verify --deep`
+ * after `restore --from offsite --dry-run`.
+ */
 export async function offsiteVerifyWorkflow(input: { setName: string }): Promise<OffsiteVerifyResult> {
   const worker = await withSummary(binding.bindRunToWorker, 'Ask a worker for the bucket')();
+  const on = onWorker(worker.taskQueue);
   recordRun({ set: input.setName });
   try {
-    const result = await withSummary(onWorker(worker.taskQueue).offsite.verifyOffsiteSet, `Read every object of ${input.setName} back against SHA256SUMS`)(input);
+    if (!patched(OFFSITE_VERIFY_DEEP)) {
+      const result = await withSummary(on.offsite.verifyOffsiteSet, `Read every object of ${input.setName} back against SHA256SUMS`)(input);
+      recordRun({ outcome: 'verified' });
+      return result;
+    }
+    const { staged, ...readBack } = await withSummary(
+      on.offsite.verifyOffsiteSet,
+      `Read every object of ${input.setName} back against SHA256SUMS into the staging folder of BACKUP_DIR`,
+    )({ setName: input.setName, stageForDeepCheck: true });
+    let result: OffsiteVerifyResult = readBack;
+    try {
+      if (staged?.manifest.encryption) {
+        result = { ...readBack, notChecked: [`the deep checks of the encrypted set ${readBack.set} need its identity: run \`restore ${readBack.set} --from offsite --dry-run\`, then \`verify ${readBack.set} --deep\``] };
+      } else if (staged) {
+        setCurrentDetails(`Deep checks of the copy of ${readBack.set} read back from the bucket`);
+        result = { ...readBack, checks: await checkStoresDeeply({ name: readBack.set, manifest: staged.manifest }, { depth: 'all', location: 'staging', storeActivity: on.storeActivity }) };
+      }
+    } finally {
+      await CancellationScope.nonCancellable(() =>
+        withSummary(on.repository.discardStagedSet, `Remove the copy of ${readBack.set} read back for the deep checks`)({ setName: readBack.set }),
+      );
+    }
     recordRun({ outcome: 'verified' });
     return result;
   } catch (error) {

@@ -19,7 +19,7 @@ import { restoreOnOneWorker } from './restore-source';
 import { notify } from './notify';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
-import { checkSealedSetFiles, deepCheckStores, verifySealedSet } from './verify';
+import { checkSealedSetFiles, checkStoresDeeply, verifySealedSet } from './verify';
 
 
 /**
@@ -69,7 +69,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     const verified = overlapped ? await checkSealedSetFiles(set, true, on) : await verifySealedSet(set, stores, 'restore', true, on);
     checks = verified.checks;
     const checking = new CancellationScope();
-    const deepChecks = overlapped ? checking.run(() => deepCheckStores(set, stores, 'restore', on)) : Promise.resolve([]);
+    const deepChecks = overlapped ? checking.run(() => checkStoresDeeply(set, { stores, depth: 'restore', location: 'sealed', storeActivity: on.storeActivity })) : Promise.resolve([]);
     let checkFailure: unknown;
     const checksPassed = deepChecks.then(
       (passed) => void checks.push(...passed),

@@ -73,7 +73,7 @@ export async function verifySealedSet(
 ): Promise<{ filesChecked: number; bytesChecked: number; checks: string[]; notChecked?: string[] }> {
   const files = await checkSealedSetFiles(set, identityRequired, on);
   if (files.notChecked) return files;
-  return { ...files, checks: [...files.checks, ...(await deepCheckStores(set, stores, depth, on))] };
+  return { ...files, checks: [...files.checks, ...(await checkStoresDeeply(set, { stores, depth, location: 'sealed', storeActivity: on.storeActivity }))] };
 }
 
 /**
@@ -108,12 +108,13 @@ export async function checkSealedSetFiles(
   return { ...report, checks };
 }
 
-/** Each store's deep check of its files, side by side; their content counts must equal the manifest's. Returns their checks. */
-export async function deepCheckStores(
-  set: ResolvedSet,
-  stores: readonly StoreName[] | undefined,
-  depth: StoreVerifyInput['depth'],
-  { storeActivity }: Pick<RunActivities, 'storeActivity'> = { storeActivity: sharedStoreActivity },
+/**
+ * Each store's deep check of the set's files at `location` (default: every store the set holds),
+ * side by side; their content counts must equal the manifest's. Returns what was checked.
+ */
+export async function checkStoresDeeply(
+  set: Pick<ResolvedSet, 'name' | 'manifest'>,
+  { stores, depth, location, storeActivity }: { stores?: readonly StoreName[]; depth: StoreVerifyInput['depth']; location: StoreVerifyInput['location'] } & Pick<RunActivities, 'storeActivity'>,
 ): Promise<string[]> {
   const toCheck = (Object.entries(set.manifest.stores) as [StoreName, Manifest['stores'][StoreName]][]).flatMap(([store, record]) =>
     record?.status === 'ok' && (!stores || stores.includes(store)) ? [{ store, record }] : [],
@@ -124,7 +125,7 @@ export async function deepCheckStores(
     toCheck.map(({ store, record }) =>
       storeActivity('verify', store, { summary: `Deep check of the ${STORE_LABELS[store]} files of ${set.name}` })({
         setName: set.name,
-        location: 'sealed',
+        location,
         files: record.files,
         tier: set.manifest.tier,
         depth,

@@ -27,13 +27,13 @@ export interface OffsiteBucket {
   config: OffsiteConfig;
 }
 
-export function offsiteConfig(config: Config): OffsiteConfig {
+export function offsiteConfig(config: Pick<Config, 'offsite'>): OffsiteConfig {
   if (!config.offsite) throw new ConfigError('BACKUP_OFFSITE_URL is not set; offsite copies need s3://bucket/prefix');
   return config.offsite;
 }
 
 /** A client for the configured bucket; the SDK retries throttling and network errors itself. */
-export function openBucket(config: Config): OffsiteBucket {
+export function openBucket(config: Pick<Config, 'offsite'>): OffsiteBucket {
   const offsite = offsiteConfig(config);
   // Whatever the chain finds in the environment is masked in every log line and message.
   registerSecrets([], [process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_SESSION_TOKEN, process.env.AWS_ACCESS_KEY_ID]);
@@ -49,11 +49,16 @@ export function openBucket(config: Config): OffsiteBucket {
   s3.middlewareStack.add(
     (next) => async (args) => {
       // An upload that carries the SHA-256 of its body (PutObject, UploadPart) gives it to the signer
-      // too, so the SDK does not hash every byte a second time to sign the request over plain HTTP.
+      // too, so the SDK does not hash every byte a second time to sign the request over plain HTTP;
+      // one checked by its Content-MD5 alone is signed without its payload (S3's UNSIGNED-PAYLOAD).
       const input: object = args.input;
       const request: unknown = args.request;
-      if ('Body' in input && 'ChecksumSHA256' in input && typeof input.ChecksumSHA256 === 'string' && hasHeaders(request)) {
-        request.headers['x-amz-content-sha256'] = Buffer.from(input.ChecksumSHA256, 'base64').toString('hex');
+      if ('Body' in input && hasHeaders(request)) {
+        if ('ChecksumSHA256' in input && typeof input.ChecksumSHA256 === 'string') {
+          request.headers['x-amz-content-sha256'] = Buffer.from(input.ChecksumSHA256, 'base64').toString('hex');
+        } else if ('ContentMD5' in input && typeof input.ContentMD5 === 'string') {
+          request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        }
       }
       return next(args);
     },

@@ -2,7 +2,8 @@
  * Copying a sealed set to the bucket: data files first (big ones as multipart uploads, parts in
  * parallel), then SHA256SUMS, then the manifest, so a set whose manifest object exists is whole. Every
  * object is checked: by the server against the SHA-256 sent with it where the server supports S3
- * checksums, by reading it back where it does not. The upload id and the finished parts are
+ * checksums, by the server's MD5 of what it received (Content-MD5 and the ETags) where it does not,
+ * and by reading it back only where neither answers. The upload id and the finished parts are
  * heartbeated, so a retry after a dead worker resumes the upload; a copy that is given up (cancelled,
  * or a non-retryable failure) aborts its multipart uploads.
  *
@@ -51,7 +52,8 @@ const checkpointSchema = z.object({
       file: z.string(),
       uploadId: z.string().min(1),
       partSize: z.number().int().positive(),
-      parts: z.array(z.object({ number: z.number().int().positive(), etag: z.string(), sha256: z.string() })),
+      check: z.enum(['sha256', 'md5']).optional(),
+      parts: z.array(z.object({ number: z.number().int().positive(), etag: z.string(), sha256: z.string().optional(), md5: z.string().optional() })),
     })
     .optional(),
 });
@@ -70,8 +72,11 @@ export interface CopyOptions {
   limit?: BandwidthLimit;
 }
 
-type CheckedBy = 'server-sha256' | 'read-back';
+type CheckedBy = Exclude<OffsiteCopyResult['checkedBy'], 'mixed'>;
 type UploadState = NonNullable<CopyCheckpoint['upload']>;
+type Part = UploadState['parts'][number];
+/** How an upload's parts are checked by the server (see `startUpload`); checkpoints from before `check` existed used SHA-256. */
+type PartCheck = NonNullable<UploadState['check']>;
 
 /** Copies `<BACKUP_DIR>/<set>/` to `s3://bucket/prefix/<set>/`. */
 export async function copySetOffsite(config: Config, setName: string, options: CopyOptions): Promise<OffsiteCopyResult> {
@@ -125,7 +130,7 @@ export async function copyInto(
     if (isGivenUp(error, progress.signal)) await abandon(bucket, folder);
     throw error;
   }
-  const checkedBy = copy.checkedBy.size === 2 ? 'both' : (copy.checkedBy.values().next().value ?? 'server-sha256');
+  const checkedBy = copy.checkedBy.size > 1 ? 'mixed' : (copy.checkedBy.values().next().value ?? 'server-sha256');
   await recordCopy(bucket, setName, checkedBy);
   return {
     set: setName,
@@ -168,6 +173,19 @@ export async function abandonCopy(config: Config, setName: string): Promise<{ ab
 }
 
 const base64Of = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+const digestOf = (algorithm: 'md5' | 'sha256', content: Buffer) => createHash(algorithm).update(content).digest('hex');
+/**
+ * S3-compatible servers answer an upload (an object in one request, or a part) with the MD5 of the
+ * bytes they received as its ETag (not for SSE-KMS objects), and refuse a body that does not match
+ * the Content-MD5 sent with it (BadDigest). An ETag equal to the MD5 of what was read is the proof
+ * `rclone copy` relies on, and it costs no read-back.
+ */
+const receivedAsSent = (etag: string | undefined, md5: string) => etag?.replace(/"/g, '').toLowerCase() === md5;
+/** S3's checksum (SHA-256) or ETag (MD5) of a multipart object: the digest of its parts' digests, then `-<parts>`. */
+function compositeOf(algorithm: 'md5' | 'sha256', partDigests: string[], encoding: 'hex' | 'base64'): string {
+  return `${createHash(algorithm).update(Buffer.concat(partDigests.map((digest) => Buffer.from(digest, 'hex')))).digest(encoding)}-${partDigests.length}`;
+}
+const isEvery = (values: (string | undefined)[]): values is string[] => values.every((value) => value !== undefined);
 
 class SetCopy {
   bytesSent = 0;
@@ -208,20 +226,29 @@ class SetCopy {
 
   private async whole(file: FileEntry, key: string): Promise<CheckedBy> {
     const content = await readFile(join(this.local, file.name));
-    const sha256 = createHash('sha256').update(content).digest('hex');
+    const sha256 = digestOf('sha256', content);
     if (sha256 !== file.sha256 || content.length !== file.bytes) {
       throw new ChecksumMismatch(`${file.name}: the local file no longer matches the set's checksum; it was not copied`);
     }
+    const md5 = digestOf('md5', content);
     await this.limit.take(content.length, this.progress.signal);
     const response = await call(this.bucket, `uploading ${this.where(key)}`, () =>
       this.bucket.s3.send(
-        new PutObjectCommand({ Bucket: this.bucket.bucket, Key: key, Body: content, ContentLength: content.length, ChecksumSHA256: base64Of(sha256) }),
+        new PutObjectCommand({
+          Bucket: this.bucket.bucket,
+          Key: key,
+          Body: content,
+          ContentLength: content.length,
+          ContentMD5: base64Of(md5),
+          ChecksumSHA256: base64Of(sha256),
+        }),
         { abortSignal: this.progress.signal },
       ),
     );
     this.bytesSent += content.length;
     this.advance(content.length);
     if (response.ChecksumSHA256 === base64Of(sha256)) return 'server-sha256';
+    if (receivedAsSent(response.ETag, md5)) return 'server-md5';
     await readBack(this.bucket, key, file, { signal: this.progress.signal });
     return 'read-back';
   }
@@ -230,10 +257,13 @@ class SetCopy {
     const previous = this.checkpoint.upload?.file === file.name ? this.checkpoint.upload : undefined;
     const partSize = previous?.partSize ?? Math.max(PART_BYTES, Math.ceil(file.bytes / MAX_PARTS));
     const kept = previous ? await this.partsStillThere(key, previous.uploadId, previous.parts) : undefined;
-    const uploadId = kept !== undefined && previous ? previous.uploadId : await this.startUpload(key);
+    const { uploadId, check } = kept !== undefined && previous ? { uploadId: previous.uploadId, check: previous.check ?? 'sha256' } : await this.startUpload(key);
     const parts = new Map((kept ?? []).map((part) => [part.number, part]));
-    this.checkpoint.upload = { file: file.name, uploadId, partSize, parts: [...parts.values()] };
-    this.progress.checkpoint(this.checkpoint);
+    const save = () => {
+      this.checkpoint.upload = { file: file.name, uploadId, partSize, check, parts: [...parts.values()].sort((a, b) => a.number - b.number) };
+      this.progress.checkpoint(this.checkpoint);
+    };
+    save();
 
     const whole = createHash('sha256');
     const handle = await open(join(this.local, file.name));
@@ -248,18 +278,17 @@ class SetCopy {
         const buffer = buffers.pop() ?? Buffer.allocUnsafe(partSize);
         const content = await readPart(handle, buffer, (number - 1) * partSize, Math.min(partSize, file.bytes - (number - 1) * partSize));
         whole.update(content);
-        const sha256 = createHash('sha256').update(content).digest('hex');
-        if (parts.get(number)?.sha256 === sha256) {
+        const digest = digestOf(check, content);
+        if (parts.get(number)?.[check] === digest) {
           buffers.push(buffer);
           this.partsKept++;
           this.advance(content.length);
           continue;
         }
-        const sending: Promise<void> = this.sendPart(key, uploadId, number, content, sha256)
-          .then((etag) => {
-            parts.set(number, { number, etag, sha256 });
-            this.checkpoint.upload = { file: file.name, uploadId, partSize, parts: [...parts.values()].sort((a, b) => a.number - b.number) };
-            this.progress.checkpoint(this.checkpoint);
+        const sending: Promise<void> = this.sendPart(key, uploadId, number, content, { [check]: digest })
+          .then((part) => {
+            parts.set(number, part);
+            save();
           })
           .catch((error: unknown) => {
             failure ??= error;
@@ -289,29 +318,41 @@ class SetCopy {
           Bucket: this.bucket.bucket,
           Key: key,
           UploadId: uploadId,
-          MultipartUpload: { Parts: ordered.map((part) => ({ PartNumber: part.number, ETag: part.etag, ChecksumSHA256: base64Of(part.sha256) })) },
+          MultipartUpload: { Parts: ordered.map((part) => ({ PartNumber: part.number, ETag: part.etag, ChecksumSHA256: part.sha256 && base64Of(part.sha256) })) },
         }),
         { abortSignal: this.progress.signal },
       ),
     );
-    // S3's checksum of a multipart object: the SHA-256 of the parts' SHA-256s, then `-<parts>`.
-    const composite = `${createHash('sha256').update(Buffer.concat(ordered.map((part) => Buffer.from(part.sha256, 'hex')))).digest('base64')}-${ordered.length}`;
-    if (completed.ChecksumSHA256 === composite && (await this.sizeOf(key)) === file.bytes) return 'server-sha256';
+    const sizeMatches = (await this.sizeOf(key)) === file.bytes;
+    const sha256s = ordered.map((part) => part.sha256);
+    if (sizeMatches && isEvery(sha256s) && completed.ChecksumSHA256 === compositeOf('sha256', sha256s, 'base64')) return 'server-sha256';
+    // Every part proved received by its ETag, and the object's ETag (S3's MD5 of the parts' MD5s) says
+    // the server assembled exactly those parts: the object is the file.
+    const md5s = ordered.map((part) => part.md5);
+    if (sizeMatches && isEvery(md5s) && receivedAsSent(completed.ETag, compositeOf('md5', md5s, 'hex'))) return 'server-md5';
     await readBack(this.bucket, key, file, { signal: this.progress.signal });
     return 'read-back';
   }
 
-  private async startUpload(key: string): Promise<string> {
+  /**
+   * Starts a multipart upload asking for SHA-256 part checksums. A server that takes them says so
+   * (x-amz-checksum-algorithm) and checks each part's SHA-256; one that does not (rclone's) gets each
+   * part's Content-MD5 instead, which it checks and answers with the part's MD5 as ETag. Either way
+   * each part is hashed once for the server, beside the whole file's SHA-256 against the manifest.
+   */
+  private async startUpload(key: string): Promise<{ uploadId: string; check: PartCheck }> {
     const created = await call(this.bucket, `starting the upload of ${this.where(key)}`, () =>
       this.bucket.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket.bucket, Key: key, ChecksumAlgorithm: 'SHA256' }), {
         abortSignal: this.progress.signal,
       }),
     );
     if (!created.UploadId) throw new Error(`${this.bucket.where} started the upload of ${this.where(key)} without an upload id`);
-    return created.UploadId;
+    return { uploadId: created.UploadId, check: created.ChecksumAlgorithm === 'SHA256' ? 'sha256' : 'md5' };
   }
 
-  private async sendPart(key: string, uploadId: string, number: number, content: Buffer, sha256: string): Promise<string> {
+  /** Sends one part with its digest; an `md5` is kept only when the server's ETag proves it received the part as sent. */
+  private async sendPart(key: string, uploadId: string, number: number, content: Buffer, digest: { sha256?: string; md5?: string }): Promise<Part> {
+    const { sha256, md5 } = digest;
     await this.limit.take(content.length, this.progress.signal);
     const response = await call(this.bucket, `uploading part ${number} of ${this.where(key)}`, () =>
       this.bucket.s3.send(
@@ -322,7 +363,8 @@ class SetCopy {
           PartNumber: number,
           Body: content,
           ContentLength: content.length,
-          ChecksumSHA256: base64Of(sha256),
+          ContentMD5: md5 && base64Of(md5),
+          ChecksumSHA256: sha256 && base64Of(sha256),
         }),
         { abortSignal: this.progress.signal },
       ),
@@ -330,11 +372,11 @@ class SetCopy {
     if (!response.ETag) throw new Error(`${this.bucket.where} accepted part ${number} of ${this.where(key)} without an ETag`);
     this.bytesSent += content.length;
     this.advance(content.length);
-    return response.ETag;
+    return { number, etag: response.ETag, sha256, md5: md5 && receivedAsSent(response.ETag, md5) ? md5 : undefined };
   }
 
   /** The checkpoint's parts that the server still holds, or undefined when the upload is gone (expired or aborted). */
-  private async partsStillThere(key: string, uploadId: string, parts: UploadState['parts']): Promise<UploadState['parts'] | undefined> {
+  private async partsStillThere(key: string, uploadId: string, parts: Part[]): Promise<Part[] | undefined> {
     const listed = new Map<number, string>();
     let marker: string | undefined;
     try {

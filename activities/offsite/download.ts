@@ -12,9 +12,9 @@ import { setKeyPrefix } from '../../core/offsite';
 import type { ProgressReporter } from '../heartbeat';
 import { SetNotFound } from '../repository/errors';
 import { ensureWritableBackupDir, fsyncPath, listSets, setDirectory, writeDurably } from '../repository/sets';
-import { openBucket } from './client';
+import { openBucket, type OffsiteBucket } from './client';
 import { readBack } from './objects';
-import { resolveOffsiteSet } from './sets';
+import { resolveOffsiteSet, type OffsiteSetContent } from './sets';
 
 export async function downloadOffsiteSet(
   config: Config,
@@ -35,25 +35,9 @@ export async function downloadOffsiteSet(
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging, { recursive: true });
     progress.phase(`downloading ${set.name} from offsite`);
-    const folder = setKeyPrefix(bucket.prefix, set.name);
-    let done = 0;
+    let done: number;
     try {
-      for (const file of set.files) {
-        const path = join(staging, file.name);
-        await mkdir(dirname(path), { recursive: true });
-        const handle = await open(path, 'w');
-        try {
-          await readBack(bucket, `${folder}${file.name}`, file, {
-            sink: async (chunk) => void (await handle.write(chunk)),
-            onBytes: (bytes) => progress.bytes(done + bytes),
-            signal: progress.signal,
-          });
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        done += file.bytes;
-      }
+      done = await readSetInto(bucket, set, staging, progress);
       await writeDurably(join(staging, CHECKSUMS_FILE), set.checksums);
       // The manifest as the bucket holds it, byte for byte: it is the sealed record of the set.
       await writeDurably(join(staging, MANIFEST_FILE), set.manifestText);
@@ -68,4 +52,27 @@ export async function downloadOffsiteSet(
   } finally {
     bucket.s3.destroy();
   }
+}
+
+/** Reads every data file of an offsite set back against its checksum while writing it under `dir`; returns the bytes. */
+export async function readSetInto(bucket: OffsiteBucket, set: Pick<OffsiteSetContent, 'name' | 'files'>, dir: string, progress: ProgressReporter): Promise<number> {
+  const folder = setKeyPrefix(bucket.prefix, set.name);
+  let done = 0;
+  for (const file of set.files) {
+    const path = join(dir, file.name);
+    await mkdir(dirname(path), { recursive: true });
+    const handle = await open(path, 'w');
+    try {
+      await readBack(bucket, `${folder}${file.name}`, file, {
+        sink: async (chunk) => void (await handle.write(chunk)),
+        onBytes: (bytes) => progress.bytes(done + bytes),
+        signal: progress.signal,
+      });
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    done += file.bytes;
+  }
+  return done;
 }

@@ -14,7 +14,7 @@ export function createOffsiteActivities(config: Config): OffsiteActivities {
     copySetOffsite: ({ setName }) => withProgress((progress) => copySetOffsite(config, setName, { progress, resumeFrom: previousCheckpoint() })),
     abandonOffsiteCopy: ({ setName }) => abandonCopy(config, setName),
     listOffsiteSets: () => listOffsiteSets(config),
-    verifyOffsiteSet: ({ setName }) => withProgress((progress) => verifyOffsiteSet(config, setName, progress)),
+    verifyOffsiteSet: ({ setName, stageForDeepCheck }) => withProgress((progress) => verifyOffsiteSet(config, setName, progress, { stageForDeepCheck })),
     downloadOffsiteSet: ({ reference }) => withProgress((progress) => downloadOffsiteSet(config, reference, progress)),
     deleteOffsiteSet: ({ setName }) => deleteOffsiteSet(config, setName),
     syncOffsite: () => withProgress((progress) => syncOffsite(config, progress, previousCheckpoint())),

@@ -14,7 +14,8 @@ const recordSchema = z.object({
   url: z.string(),
   copiedAt: z.string(),
   copiedBy: z.string(),
-  checkedBy: z.enum(['server-sha256', 'read-back', 'both']),
+  /** `both` in records written before `server-md5` existed. */
+  checkedBy: z.enum(['server-sha256', 'server-md5', 'read-back', 'mixed', 'both']),
   /** Every full read-back of the set, newest last. */
   checks: z.array(z.object({ at: z.string(), by: z.string(), result: z.literal('ok') })),
 });

@@ -99,7 +99,15 @@ export async function listOffsiteSets(config: Config): Promise<OffsiteSet[]> {
  * `latest` (the newest complete offsite set) or a set name, with its manifest and data files; the
  * offsite SHA256SUMS must list exactly the manifest's files.
  */
-export async function resolveOffsiteSet(bucket: OffsiteBucket, reference: string): Promise<{ name: string; manifest: Manifest; manifestText: string; files: FileEntry[]; checksums: string }> {
+export interface OffsiteSetContent {
+  name: string;
+  manifest: Manifest;
+  manifestText: string;
+  files: FileEntry[];
+  checksums: string;
+}
+
+export async function resolveOffsiteSet(bucket: OffsiteBucket, reference: string): Promise<OffsiteSetContent> {
   let name = reference.trim().replace(/\/+$/, '');
   if (name === 'latest') {
     const newest = (await listOffsiteSetsIn(bucket)).find((set) => set.status === 'complete');

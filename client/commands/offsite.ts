@@ -75,12 +75,17 @@ export async function offsiteVerifyCommand(config: Config, setName: string, opti
       ...base,
       workflowId: workflowIds.offsite('verify'),
       args: [{ setName }],
-      staticSummary: `read every object of ${setName} in the bucket back against SHA256SUMS`,
+      staticSummary: `read every object of ${setName} in the bucket back against SHA256SUMS, then the stores' deep checks of that copy`,
     }));
     return handle.result();
   });
-  if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(`${result.set}: ${result.objects} objects (${formatBytes(result.bytes)}) read back from the bucket, every one matches SHA256SUMS\n`);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(`${result.set}: ${result.objects} objects (${formatBytes(result.bytes)}) read back from the bucket, every one matches SHA256SUMS\n`);
+  for (const check of result.checks ?? []) process.stdout.write(`  ✓ ${check}\n`);
+  for (const skipped of result.notChecked ?? []) process.stdout.write(`  not checked: ${skipped}\n`);
   return 0;
 }
 

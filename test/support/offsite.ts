@@ -71,7 +71,15 @@ export async function startOffsiteTarget(): Promise<OffsiteTarget> {
     } while (token);
     return found;
   };
-  const listUploads = async () => (await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}/` }))).Uploads ?? [];
+  const listUploads = async () => {
+    try {
+      return (await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}/` }))).Uploads ?? [];
+    } catch (error) {
+      // rclone answers NoSuchUpload when it never held an upload of the bucket.
+      if ((error as Error).name === 'NoSuchUpload') return [];
+      throw error;
+    }
+  };
   return {
     url: `s3://${bucket}/${prefix}`,
     bucket,
