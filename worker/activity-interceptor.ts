@@ -21,7 +21,7 @@ const KEEP_ALIVE_MS = 3000;
 class ActivityLogInterceptor implements ActivityInboundCallsInterceptor {
   constructor(
     private readonly context: Context,
-    private readonly config: Pick<Config, 'logDir' | 'logLevel'>,
+    private readonly config: Pick<Config, 'logDir' | 'logLevel' | 'backupDir'>,
   ) {}
 
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
@@ -51,7 +51,7 @@ class ActivityLogInterceptor implements ActivityInboundCallsInterceptor {
         logger.warn({ ms: Date.now() - started }, 'activity cancelled');
         throw error instanceof CancelledFailure ? error : new CancelledFailure(`${info.activityType} was cancelled`);
       }
-      const failure = toActivityFailure(error);
+      const failure = toActivityFailure(error, this.config.backupDir);
       logger.error({ ms: Date.now() - started, failure: failure.type, retryable: !failure.nonRetryable }, failure.message);
       throw failure;
     } finally {
@@ -60,7 +60,7 @@ class ActivityLogInterceptor implements ActivityInboundCallsInterceptor {
   }
 }
 
-export function activityInterceptors(config: Pick<Config, 'logDir' | 'logLevel'>): ActivityInterceptorsFactory {
+export function activityInterceptors(config: Pick<Config, 'logDir' | 'logLevel' | 'backupDir'>): ActivityInterceptorsFactory {
   return (context) => ({ inbound: new ActivityLogInterceptor(context, config) });
 }
 
