@@ -214,3 +214,19 @@ export function formatTable(title: string, rows: FaultRow[]): string {
 export function logRow(row: FaultRow): void {
   process.stdout.write(`[faults] ${row.ok ? 'ok  ' : 'FAIL'} ${row.fault} | ${row.where} | ${row.run} | ${row.invariants}\n`);
 }
+
+/** Resolves once a running workflow of `workflowType` has `activity` started, or when `ended()` says the run is over. */
+export async function whenActivityRunning(address: string, workflowType: string, activity: string, ended: () => boolean): Promise<boolean> {
+  while (!ended()) {
+    const found = await withTemporal(address, async (client) => {
+      for await (const run of client.workflow.list({ query: `WorkflowType = '${workflowType}' AND ExecutionStatus = 'Running'` })) {
+        const pending = (await client.workflow.getHandle(run.workflowId).describe()).raw.pendingActivities ?? [];
+        if (pending.some((item) => item.activityType?.name === activity && item.lastStartedTime)) return true;
+      }
+      return false;
+    }).catch(() => false);
+    if (found) return true;
+    await sleep(30);
+  }
+  return false;
+}
