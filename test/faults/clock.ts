@@ -7,16 +7,15 @@
  * end is planted to catch an hour's jump) nor any new set.
  * Runnable alone: `scripts/node.sh --import tsx test/faults/clock.ts`.
  */
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MANIFEST_FILE } from '../../core/manifest';
-import { setNameOf } from '../../core/set-names';
 import {
   caseRow,
   commonProblems,
   lastLine,
   logRow,
   manifestOf,
+  plantSet,
   rowOf,
   runFaultEntry,
   runIdOf,
@@ -31,16 +30,6 @@ import type { CliResult } from '../support/stack';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const FAULT = 'worker clock jumps an hour';
-
-/** A copy of `source` named as if taken `ageMs` ago (a real, verified set, only older). */
-function plantSet(backupDir: string, source: string, ageMs: number): string {
-  const name = setNameOf(new Date(Date.now() - ageMs));
-  cpSync(join(backupDir, source), join(backupDir, name), { recursive: true });
-  const manifestPath = join(backupDir, name, MANIFEST_FILE);
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
-  writeFileSync(manifestPath, JSON.stringify({ ...manifest, name, startedAt: new Date(Date.now() - ageMs).toISOString(), finishedAt: new Date(Date.now() - ageMs).toISOString() }, null, 2));
-  return name;
-}
 
 /** A daily backup during which the worker's clock jumps by `offsetMs` (from the moment PostgreSQL is being dumped). */
 async function backupWithJump(stack: FaultStack, clockFile: string, offsetMs: number): Promise<CliResult> {

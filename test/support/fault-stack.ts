@@ -4,13 +4,15 @@
  * for), workers as real processes, the invariants every case checks, and the table they print.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { isAlive } from '../../devstack/local-stack';
 import { startTemporalDevServer } from '../../devstack/temporal';
 import { bundleWorkflows } from '../../worker/bundle';
 import { MANIFEST_FILE, type Manifest } from '../../core/manifest';
+import { setNameOf } from '../../core/set-names';
+import type { Tier } from '../../core/tiers';
 import { descendantsOf } from './processes';
 import { addPasswordLogin, BACKUP_PASSWORD, seedStores } from './scholaria';
 import { CLI, environmentFor, runCli, scratchDir, startStores, type CliResult, type Stores } from './stack';
@@ -80,10 +82,10 @@ export async function startFaultStack(name: string, overrides: Record<string, st
     stopWorkers,
     strays: async () => {
       const deadline = Date.now() + 5000;
-      let children = workers.flatMap((worker) => descendantsOf(worker.pid!));
+      let children = workers.flatMap((worker) => workChildrenOf(worker.pid!));
       while (children.length > 0 && Date.now() < deadline) {
         await sleep(100);
-        children = workers.flatMap((worker) => descendantsOf(worker.pid!));
+        children = workers.flatMap((worker) => workChildrenOf(worker.pid!));
       }
       return children;
     },
@@ -99,10 +101,28 @@ export async function startFaultStack(name: string, overrides: Record<string, st
   };
 }
 
+/**
+ * The children of a worker that do work (pg_dump, redis-server...): not tsx's esbuild service, which a
+ * worker run from the TypeScript sources keeps for its whole life.
+ */
+function workChildrenOf(pid: number): number[] {
+  return descendantsOf(pid).filter((child) => spawnSync('ps', ['-o', 'comm=', '-p', String(child)], { encoding: 'utf8' }).stdout.trim() !== 'esbuild');
+}
+
 export const setsIn = (backupDir: string) => (existsSync(backupDir) ? readdirSync(backupDir).filter((name) => name.startsWith('scholaria_backup_')).sort() : []);
 
 export function manifestOf(backupDir: string, set: string): Manifest {
   return JSON.parse(readFileSync(join(backupDir, set, MANIFEST_FILE), 'utf8')) as Manifest;
+}
+
+/** A copy of the set `source` named as if taken `ageMs` ago (a real, verified set, only older), of `tier` when given. */
+export function plantSet(backupDir: string, source: string, ageMs: number, tier?: Tier): string {
+  const name = setNameOf(new Date(Date.now() - ageMs));
+  cpSync(join(backupDir, source), join(backupDir, name), { recursive: true });
+  const manifestPath = join(backupDir, name, MANIFEST_FILE);
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
+  writeFileSync(manifestPath, JSON.stringify({ ...manifest, name, ...(tier ? { tier } : {}), startedAt: new Date(Date.now() - ageMs).toISOString(), finishedAt: new Date(Date.now() - ageMs).toISOString() }, null, 2));
+  return name;
 }
 
 /** What `.partial/` holds, when it can be read. */
@@ -132,7 +152,7 @@ export async function commonProblems(stack: FaultStack, setsBefore: string[], wo
   const problems: string[] = [];
   if (staged(backupDir).length > 0) problems.push(`.partial/ holds ${staged(backupDir).join(', ')}`);
   const strays = await stack.strays();
-  if (strays.length > 0) problems.push(`worker children left running: ${strays.join(',')}`);
+  if (strays.length > 0) problems.push(`worker children left running: ${spawnSync('ps', ['-o', 'pid=,comm=', '-p', strays.join(',')], { encoding: 'utf8' }).stdout.trim().replace(/\s+/g, ' ')}`);
   for (const set of setsIn(backupDir).filter((name) => !setsBefore.includes(name))) {
     if (manifestOf(backupDir, set).status !== 'complete') continue;
     if (spawnSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: join(backupDir, set) }).status !== 0) problems.push(`${set}: sha256sum -c failed`);
