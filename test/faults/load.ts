@@ -24,6 +24,7 @@ import {
   setsIn,
   startFaultStack,
   whenActivityRunning,
+  withTemporal,
   type FaultRow,
   type FaultStack,
 } from '../support/fault-stack';
@@ -86,8 +87,23 @@ export function restoreDuringBackup(stack: FaultStack): Promise<FaultRow> {
     const restored = !tablesAfter.includes('load_marker');
     if (restore.code === 0 && !restored) problems.push('the restore says it succeeded but the marker table is still there');
     if (restore.code !== 0 && tablesAfter !== tablesBefore) problems.push('the restore failed and PostgreSQL is not what it held');
+    const overlap = await storesChangedDuringBackup(stack.env.TEMPORAL_ADDRESS!, runIdOf(restore), runIdOf(backed));
+    if (overlap) problems.push(`the restore changed the stores while the backup ran (${overlap}): it neither waited nor was refused`);
     problems.push(...(await commonProblems(stack, before, [runIdOf(restore), runIdOf(backed)].filter((id): id is string => Boolean(id)))));
     return rowOf(fault, where, `restore exit ${restore.code}: ${lastLine(restore)}; backup exit ${backed.code}`, problems);
+  });
+}
+
+/** When the restore took its first safety snapshot before the backup had ended: that step and the gap, else undefined. */
+async function storesChangedDuringBackup(address: string, restoreId: string | undefined, backupId: string | undefined): Promise<string | undefined> {
+  if (!restoreId || !backupId) return undefined;
+  return withTemporal(address, async (client) => {
+    const backupClosed = (await client.workflow.getHandle(backupId).describe()).closeTime;
+    const history = await client.workflow.getHandle(restoreId).fetchHistory();
+    const firstChange = (history.events ?? []).find((event) => event.activityTaskScheduledEventAttributes?.activityType?.name?.startsWith('safetySnapshot'));
+    const at = firstChange?.eventTime?.seconds ? Number(firstChange.eventTime.seconds) * 1000 : undefined;
+    if (!backupClosed || at === undefined || at >= backupClosed.getTime()) return undefined;
+    return `${firstChange!.activityTaskScheduledEventAttributes!.activityType!.name} ${Math.round((backupClosed.getTime() - at) / 1000)} s before the backup ended`;
   });
 }
 
