@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { isVerified } from '../../activities/repository/prune';
 import type { Tier } from '../../core/tiers';
 import { tableChecksums } from '../support/fingerprints';
+import { addBulkTable } from '../support/scholaria';
 import {
   caseRow,
   commonProblems,
@@ -74,6 +75,8 @@ export function restoreDuringBackup(stack: FaultStack): Promise<FaultRow> {
     const before = setsIn(backupDir);
     const latest = before.filter((name) => manifestOf(backupDir, name).status === 'complete').at(-1)!;
     spawnSync('psql', [stack.stores.databaseUrl, '-qc', 'create table if not exists load_marker (x int); insert into load_marker values (1)']);
+    // Seconds of dump, so the restore's steps meet the backup still running.
+    await addBulkTable(stack.stores.databaseUrl, 10);
     const tablesBefore = JSON.stringify(await tableChecksums(stack.stores.databaseUrl));
     let ended = false;
     const backup = cli(stack, ['backup', '--tier', 'daily']).finally(() => (ended = true));
@@ -89,8 +92,9 @@ export function restoreDuringBackup(stack: FaultStack): Promise<FaultRow> {
     if (restore.code !== 0 && tablesAfter !== tablesBefore) problems.push('the restore failed and PostgreSQL is not what it held');
     const overlap = await storesChangedDuringBackup(stack.env.TEMPORAL_ADDRESS!, runIdOf(restore), runIdOf(backed));
     if (overlap) problems.push(`the restore changed the stores while the backup ran (${overlap}): it neither waited nor was refused`);
+    const met = overlap ? '' : ' (the backup ended before the restore changed a store)';
     problems.push(...(await commonProblems(stack, before, [runIdOf(restore), runIdOf(backed)].filter((id): id is string => Boolean(id)))));
-    return rowOf(fault, where, `restore exit ${restore.code}: ${lastLine(restore)}; backup exit ${backed.code}`, problems);
+    return rowOf(fault, where, `restore exit ${restore.code}, backup exit ${backed.code}${met}`, problems);
   });
 }
 
