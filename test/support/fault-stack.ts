@@ -4,7 +4,7 @@
  * for), workers as real processes, the invariants every case checks, and the table they print.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { isAlive } from '../../devstack/local-stack';
@@ -207,6 +207,7 @@ export function runFaultEntry(title: string, cases: () => Promise<FaultRow[]>): 
       rows = await cases();
     } finally {
       await server.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
     process.stdout.write(`\n${formatTable(title, rows)}\n`);
     return rows.every((row) => row.ok) ? 0 : 1;
