@@ -10,12 +10,17 @@ const FAILURE_TYPE_OF_ERROR: Record<string, NonRetryableFailure> = {
 
 /**
  * Turns anything an activity throws into a Temporal failure with a one-line, secret-free message.
- * Known permanent problems become non-retryable so a run never retries them forever.
+ * Known permanent problems become non-retryable so a run never retries them forever. A write that
+ * found the worker's disk full says so first, naming BACKUP_DIR (where the worker writes), so
+ * "PostgreSQL: the dump stream broke: ENOSPC" is not read as the database server's disk.
  */
-export function toActivityFailure(error: unknown): ApplicationFailure {
+export function toActivityFailure(error: unknown, backupDir?: string): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
   const err = error instanceof Error ? error : new Error(String(error));
   const message = redactSecrets(oneLine(err.message));
+  if (isDiskFull(err)) {
+    return ApplicationFailure.create({ message: `the worker's disk is full${backupDir ? ` (BACKUP_DIR ${backupDir})` : ''}: ${message}`, type: 'DiskFull' });
+  }
   if (isAuthenticationFailure(err)) {
     return ApplicationFailure.create({
       message: /authentication failed/i.test(message) ? message : `authentication failed: ${message}`,
@@ -42,6 +47,14 @@ export function isAuthenticationFailure(error: unknown): boolean {
     if (typeof code === 'string' && POSTGRES_AUTH_CODES.has(code)) return true;
     if (status === 401 || status === 403) return true;
     if (/\b(WRONGPASS|NOAUTH)\b|password authentication failed|no pg_hba\.conf entry/.test(current.message)) return true;
+  }
+  return false;
+}
+
+/** ENOSPC anywhere in the error's `cause` chain, as a code or in a wrapper's message. */
+function isDiskFull(error: Error): boolean {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 8; current = current.cause, depth += 1) {
+    if ((current as NodeJS.ErrnoException).code === 'ENOSPC' || /\bENOSPC\b/.test(current.message)) return true;
   }
   return false;
 }

@@ -63,12 +63,13 @@ export class ProgressReporter {
 
   /** Runs one phase of the work: reported in heartbeats, and its duration recorded in `timings`. */
   async timed<T>(phase: string, work: () => Promise<T>): Promise<T> {
-    const started = Date.now();
+    // The monotonic clock: a jump of the wall clock must not give a phase a negative duration.
+    const started = performance.now();
     this.phase(phase);
     try {
       return await work();
     } finally {
-      this.timings.push({ phase, ms: Date.now() - started });
+      this.timings.push({ phase, ms: Math.round(performance.now() - started) });
     }
   }
 

@@ -26,7 +26,7 @@ async function intercepted(work: () => Promise<unknown>): Promise<{ outcome: unk
   environment.on('heartbeat', (details: unknown) => heartbeats.push(details));
   const outcome = await environment
     .run(async () => {
-      const inbound = activityInterceptors({ logDir, logLevel: 'fatal' })(Context.current()).inbound!;
+      const inbound = activityInterceptors({ logDir, logLevel: 'fatal', backupDir: logDir })(Context.current()).inbound!;
       return inbound.execute!({ args: [], headers: {} }, () => work());
     })
     .catch((error: unknown) => error);

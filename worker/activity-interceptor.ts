@@ -21,7 +21,7 @@ const KEEP_ALIVE_MS = 3000;
 class ActivityLogInterceptor implements ActivityInboundCallsInterceptor {
   constructor(
     private readonly context: Context,
-    private readonly config: Pick<Config, 'logDir' | 'logLevel'>,
+    private readonly config: Pick<Config, 'logDir' | 'logLevel' | 'backupDir'>,
   ) {}
 
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
@@ -33,7 +33,7 @@ class ActivityLogInterceptor implements ActivityInboundCallsInterceptor {
       workflowId,
       attempt: info.attempt,
     });
-    const started = Date.now();
+    const started = performance.now();
     logger.info('activity started');
     const keepAlive = setInterval(() => {
       const { reporting, last } = progressOf(this.context);
@@ -42,17 +42,17 @@ class ActivityLogInterceptor implements ActivityInboundCallsInterceptor {
     }, KEEP_ALIVE_MS);
     try {
       const result = await next(input);
-      logger.info({ ms: Date.now() - started }, 'activity finished');
+      logger.info({ ms: Math.round(performance.now() - started) }, 'activity finished');
       return result;
     } catch (error) {
       // Whatever an activity throws once it was cancelled is that cancellation: the run then reports
       // the store as stopped, not as failed with the error its killed child or closed socket raised.
       if (this.context.cancellationSignal.aborted) {
-        logger.warn({ ms: Date.now() - started }, 'activity cancelled');
+        logger.warn({ ms: Math.round(performance.now() - started) }, 'activity cancelled');
         throw error instanceof CancelledFailure ? error : new CancelledFailure(`${info.activityType} was cancelled`);
       }
-      const failure = toActivityFailure(error);
-      logger.error({ ms: Date.now() - started, failure: failure.type, retryable: !failure.nonRetryable }, failure.message);
+      const failure = toActivityFailure(error, this.config.backupDir);
+      logger.error({ ms: Math.round(performance.now() - started), failure: failure.type, retryable: !failure.nonRetryable }, failure.message);
       throw failure;
     } finally {
       clearInterval(keepAlive);
@@ -60,7 +60,7 @@ class ActivityLogInterceptor implements ActivityInboundCallsInterceptor {
   }
 }
 
-export function activityInterceptors(config: Pick<Config, 'logDir' | 'logLevel'>): ActivityInterceptorsFactory {
+export function activityInterceptors(config: Pick<Config, 'logDir' | 'logLevel' | 'backupDir'>): ActivityInterceptorsFactory {
   return (context) => ({ inbound: new ActivityLogInterceptor(context, config) });
 }
 

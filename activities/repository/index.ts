@@ -7,6 +7,7 @@ import { withProgress } from '../heartbeat';
 import { TOOL } from '../package-version';
 import { setEncryptionOf } from '../encryption';
 import { appendAudit } from '../audit';
+import { serverClock } from '../server-clock';
 import type { PruneReport } from '../../core/workflow-types';
 import type { Tier } from '../../core/tiers';
 
@@ -14,11 +15,11 @@ import type { Tier } from '../../core/tiers';
  * Retention after a backup deletes inside the backup's activity, so it audits here: which sets, why,
  * and the backup run that applied it. (A `prune` run audits its deletions in its workflow.)
  */
-async function auditRetention(config: Config, tier: Tier, report: PruneReport): Promise<void> {
+async function auditRetention(config: Config, tier: Tier, report: PruneReport, at: Date): Promise<void> {
   const reasons = report.decisions.filter((decision) => report.deleted.includes(decision.name)).map((decision) => `${decision.name}: ${decision.reason}`);
   await appendAudit(config, {
     event: 'retention',
-    at: new Date().toISOString(),
+    at: at.toISOString(),
     by: 'retention policy',
     workflowId: Context.current().info.workflowExecution?.workflowId ?? 'unknown',
     tier,
@@ -37,16 +38,17 @@ export function createRepositoryActivities(config: Config): RepositoryActivities
     sealBackupSet: (input) =>
       withProgress(async (progress) => {
         progress.phase('sealing');
-        return sealSet(config.backupDir, input, TOOL, await setEncryptionOf(config));
+        return sealSet(config.backupDir, input, TOOL, await setEncryptionOf(config), serverClock());
       }),
     discardStagedSet: ({ setName }) => discardStagedSet(config.backupDir, setName),
     resolveBackupSet: ({ reference }) => resolveSet(config.backupDir, reference),
     applyRetention: async ({ tier }) => {
-      const report = await pruneSets(config.backupDir, { days: config.retentionDays }, new Date(), { tiers: [tier], apply: true });
-      if (report.deleted.length > 0) await auditRetention(config, tier, report);
+      const now = serverClock()();
+      const report = await pruneSets(config.backupDir, { days: config.retentionDays }, now, { tiers: [tier], apply: true });
+      if (report.deleted.length > 0) await auditRetention(config, tier, report, now);
       return { deleted: report.deleted, overdue: report.decisions.filter((decision) => decision.overdue).map((decision) => decision.name) };
     },
-    pruneBackupSets: ({ tiers, apply }) => pruneSets(config.backupDir, { days: config.retentionDays }, new Date(), { tiers, apply }),
+    pruneBackupSets: ({ tiers, apply }) => pruneSets(config.backupDir, { days: config.retentionDays }, serverClock()(), { tiers, apply }),
     verifySetChecksums: ({ setName }) =>
       withProgress((progress) => {
         progress.phase('checking checksums');

@@ -92,7 +92,13 @@ export async function discardStagedSet(backupDir: string, name: string): Promise
  * `encryption` (from `setEncryptionOf(config)`) is recorded when the set holds encrypted files, which
  * it must then be given for: a manifest never hides which public keys open its set.
  */
-export async function sealSet(backupDir: string, input: SealSetInput, tool: Manifest['tool'], encryption?: SetEncryption): Promise<SealedSet> {
+export async function sealSet(
+  backupDir: string,
+  input: SealSetInput,
+  tool: Manifest['tool'],
+  encryption?: SetEncryption,
+  now: () => Date = () => new Date(),
+): Promise<SealedSet> {
   const staging = setDirectory(backupDir, input.set.name, 'staging');
   const encrypted = filesOf({ stores: input.stores }).some((file) => isEncryptedFile(file.name));
   if (encrypted && !encryption) throw new ConfigError(`${input.set.name} holds age-encrypted files, but the recipients they were encrypted to were not given to seal it`);
@@ -103,7 +109,7 @@ export async function sealSet(backupDir: string, input: SealSetInput, tool: Mani
     tier: input.set.tier,
     status: statusOf(input.stores),
     startedAt: input.startedAt,
-    finishedAt: new Date().toISOString(),
+    finishedAt: now().toISOString(),
     tool,
     workflow: input.workflow,
     stores: input.stores,
@@ -113,7 +119,7 @@ export async function sealSet(backupDir: string, input: SealSetInput, tool: Mani
   await removeUnlisted(staging, files);
   for (const file of files) await checkFile(staging, file);
   await writeDurably(join(staging, CHECKSUMS_FILE), formatChecksums(files));
-  await writeDurably(join(staging, MANIFEST_FILE), `${JSON.stringify(manifestSchema.parse(manifest), null, 2)}\n`);
+  await writeDurably(join(staging, MANIFEST_FILE), `${JSON.stringify(wellFormed(manifest), null, 2)}\n`);
   await fsyncPath(staging);
   const sealed = setDirectory(backupDir, input.set.name, 'sealed');
   await rename(staging, sealed);
@@ -124,6 +130,14 @@ export async function sealSet(backupDir: string, input: SealSetInput, tool: Mani
     if (record?.status === 'ok') bytesPerStore[store] = totalBytes(record.files);
   }
   return { name: manifest.name, path: sealed, status: manifest.status, bytes: totalBytes(files), bytesPerStore };
+}
+
+/** The manifest as the schema has it, or one line naming the first field that is not. */
+function wellFormed(manifest: Manifest): Manifest {
+  const parsed = manifestSchema.safeParse(manifest);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new Error(`the manifest of ${manifest.name} would be malformed at ${issue.path.join('.')}: ${issue.message}`);
 }
 
 export interface SetListing {

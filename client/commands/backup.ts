@@ -1,3 +1,4 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { storeUrl, type Config } from '../../core/config';
 import { capitalize, parseComponents, STORE_LABELS, type StoreName } from '../../core/stores';
 import { parseTier } from '../../core/tiers';
@@ -41,7 +42,13 @@ export async function backupCommand(config: Config, options: BackupOptions): Pro
     staticSummary: `${input.tier} backup of ${stores}`,
     staticDetails: backupDetails(input),
     memo: { stores: input.components },
-  }));
+  })).catch((error: unknown) => {
+    // Backups are named to the second: a second request of the tier within it is that same backup.
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new UserError(`a ${input.tier} backup was already started this second (${workflowId}): this request was skipped; follow that one with \`scholaria-backup status\``);
+    }
+    throw error;
+  });
   const url = runUrl(config.temporal, workflowId, handle.firstExecutionRunId);
   if (!options.wait) {
     process.stdout.write(options.json ? `${JSON.stringify({ workflowId, runId: handle.firstExecutionRunId, url })}\n` : `${workflowId}\n`);
