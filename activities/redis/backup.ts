@@ -24,7 +24,8 @@ export async function backup(config: Config, set: StagedSet, progress: ProgressR
   const encoding = { compression: config.compression, recipients: await recipientsOf(config) };
   const name = redisFileName(set.stamp, encoding);
   const path = join(setDirectory(config.backupDir, set.name, 'staging'), name);
-  const started = Date.now();
+  // The monotonic clock: a worker whose clock jumps back must not record a negative duration.
+  const started = performance.now();
   progress.phase('streaming and checking RDB');
   const captured = await captureCheckedRdb(storeUrl(config, 'redis'), path, encoding, progress).catch((error: Error) => {
     throw error instanceof VerificationFailed ? new VerificationFailed(`${name}: ${error.message}`) : error;
@@ -33,7 +34,7 @@ export async function backup(config: Config, set: StagedSet, progress: ProgressR
     serverVersion: captured.facts.redisVersion ?? 'unknown',
     files: [{ name, bytes: captured.bytes, sha256: captured.sha256, role: REDIS_FILE_ROLE }],
     notes: [`RDB version ${captured.facts.rdbVersion}, ${captured.facts.bytes} bytes before compression, ${captured.transfer} transfer, CRC64 ${captured.facts.checksum}`],
-    phases: [{ phase: 'streaming and checking RDB', ms: Date.now() - started }],
+    phases: [{ phase: 'streaming and checking RDB', ms: Math.round(performance.now() - started) }],
   };
   const counts = captured.keysPerDatabase;
   if (counts) return { ...result, summary: { unit: 'keys', counts }, checks: checksOf(name, captured, counts, encoding.recipients) };
