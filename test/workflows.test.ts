@@ -306,6 +306,18 @@ describe('restore saga', () => {
     assert.match(audits.at(-1)!.outcome, /^failed: /, 'nothing live was changed, so nothing is said to be rolled back');
   });
 
+  test('a deep check fails during a long stage: the stage is stopped at once and the run fails with the check\'s reason', async () => {
+    script = { block: 'stage:postgres', fail: ['verify:redis'], after: { 'verify:redis': 'stage:postgres' } };
+    const error = await failureOf((await start('restoreWorkflow', BOTH)).result());
+    assert.equal((error.cause as ApplicationFailure).type, 'RestoreFailed');
+    assert.match(rootOf(error).message, /verify:redis broke/);
+    assert.ok(!calls.some((call) => call.startsWith('restore:')), calls.join(' '));
+    const stores = detailsOf<RestoreWorkflowResult>(error).stores;
+    assert.deepEqual([stores.postgres?.status, stores.redis?.status], ['untouched', 'untouched']);
+    assert.ok(calls.includes('release:postgres') && calls.includes('release:redis'), calls.join(' '));
+    assert.match(audits.at(-1)!.outcome, /^failed: .*verify:redis broke/);
+  });
+
   for (const failing of ['resolveBackupSet', 'verifySetChecksums']) {
     test(`${failing} fails: nothing is touched, nothing rolled back, the failure names it`, async () => {
       script = { fail: [failing] };

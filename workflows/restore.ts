@@ -70,11 +70,15 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     checks = verified.checks;
     const checking = new CancellationScope();
     const deepChecks = overlapped ? checking.run(() => checkStoresDeeply(set, { stores, depth: 'restore', location: 'sealed', storeActivity: on.storeActivity })) : Promise.resolve([]);
+    // The stores are independent: they are restored side by side, and the first failure stops the others.
+    const restoring = new CancellationScope();
     let checkFailure: unknown;
     const checksPassed = deepChecks.then(
       (passed) => void checks.push(...passed),
       (error: unknown) => {
         checkFailure = error;
+        // A bad set stops the stores' snapshots and stages at once, not when each reaches the gate.
+        if (!isCancellation(error)) restoring.cancel();
         throw error;
       },
     );
@@ -145,12 +149,12 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
         throw error;
       }
     };
-    // The stores are independent: they are restored side by side, and the first failure stops the others.
-    const restoring = new CancellationScope();
     const runs = stores.map((store) => restoring.run(() => restoreOne(store)));
     try {
       await Promise.all(runs);
-    } catch (error) {
+    } catch (caught) {
+      // A failed check of the set stopped the stores: the failure is the check's, not a cancellation.
+      const error = checkFailure !== undefined && !isCancellation(checkFailure) ? checkFailure : caught;
       restoring.cancel();
       await Promise.allSettled(runs);
       await stopChecks();
