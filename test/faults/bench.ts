@@ -133,18 +133,24 @@ const workflowTypes: Record<Kind, string> = { backup: 'backupWorkflow', restore:
 
 type HistoryEvent = NonNullable<Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>['events']>[number];
 
-/** Whether `point` of `activity` has come, from the run's history and pending activities. */
-async function reached(client: Client, workflowId: string, activity: string, point: Point): Promise<boolean> {
+/**
+ * Whether `point` of `activity` has come, from the run's history and pending activities: false, or
+ * what the history showed when it came (a "just after" that found the next step already scheduled says so).
+ */
+async function reached(client: Client, workflowId: string, activity: string, point: Point): Promise<false | string> {
   const handle = client.workflow.getHandle(workflowId);
   if (point === 'during') {
     const pending = (await handle.describe()).raw.pendingActivities ?? [];
-    return pending.some((item) => item.activityType?.name === activity && item.lastStartedTime);
+    return pending.some((item) => item.activityType?.name === activity && item.lastStartedTime) ? '' : false;
   }
   const events: HistoryEvent[] = (await handle.fetchHistory()).events ?? [];
   const scheduled = events.find((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === activity);
   if (!scheduled) return false;
-  if (point === 'before') return true;
-  return events.some((event) => String(event.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') === String(scheduled.eventId));
+  if (point === 'before') return '';
+  const completed = events.findIndex((event) => String(event.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') === String(scheduled.eventId));
+  if (completed < 0) return false;
+  const next = events.slice(completed).map((event) => event.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+  return next.length > 0 ? `struck with ${next.join(', ')} already scheduled` : '';
 }
 
 /** Every string in a history, payloads decoded: what a reader of the history could see. */
@@ -188,8 +194,9 @@ export class FaultBench {
   };
 
   async start(): Promise<void> {
-    const bundle = join(this.dir, 'bundle.js');
-    await bundleWorkflows(bundle);
+    // The suite's bundle when there is one (npm test), else one of the bench's own.
+    const bundle = process.env.BACKUP_WORKFLOW_BUNDLE ?? join(this.dir, 'bundle.js');
+    if (!process.env.BACKUP_WORKFLOW_BUNDLE) await bundleWorkflows(bundle);
     this.port = await freePort();
     this.server = await this.startServer();
     process.env.TEST_TEMPORAL_ADDRESS = this.server.address;
@@ -247,7 +254,7 @@ export class FaultBench {
   }
 
   /** Waits until a running `kind` run reaches `point` of `activity`; its id, or undefined if the CLI ended first. */
-  private async whenReached(kind: Kind, activity: string, point: Point, cli: { done: boolean }): Promise<string | undefined> {
+  private async whenReached(kind: Kind, activity: string, point: Point, cli: { done: boolean }): Promise<{ workflowId: string; note: string } | undefined> {
     const connection = await Connection.connect({ address: this.server.address });
     const client = new Client({ connection });
     try {
@@ -257,7 +264,8 @@ export class FaultBench {
           if (!workflowId) {
             for await (const run of client.workflow.list({ query: `WorkflowType = '${workflowTypes[kind]}' AND ExecutionStatus = 'Running'` })) workflowId = run.workflowId;
           }
-          if (workflowId && (await reached(client, workflowId, activity, point))) return workflowId;
+          const note = workflowId ? await reached(client, workflowId, activity, point) : false;
+          if (workflowId && note !== false) return { workflowId, note };
         } catch {
           // The server may be slow to answer under load: ask again.
         }
@@ -338,11 +346,12 @@ export class FaultBench {
     const keysBeforeAt = Date.now();
     const cli = { done: false };
     const running = runCli(commands[kind], this.env, 900_000).finally(() => (cli.done = true));
-    const workflowId = await this.whenReached(kind, activity, point, cli);
-    if (!workflowId) {
+    const struck = await this.whenReached(kind, activity, point, cli);
+    if (!struck) {
       await running;
       return { fault: fault.name, where, run: 'ended before the point was seen (too fast to hit)', invariants: '-', ok: true };
     }
+    const { workflowId } = struck;
     const injected = await fault.inject(this);
     const result = await running;
     const status = await this.withClient((client) => client.workflow.getHandle(workflowId).describe()).then((description) => description.status.name);
@@ -387,7 +396,7 @@ export class FaultBench {
       const kept = safetiesIn().filter((id) => !safetiesBefore.includes(id) && !output.includes(id));
       if (kept.length > 0) problems.push(`safety snapshots left and not named in the output: ${kept.join(', ')}`);
     }
-    const note = injected.note ? `, ${injected.note}` : '';
+    const note = [struck.note, injected.note].filter(Boolean).map((text) => `, ${text}`).join('');
     return row(`${status.toLowerCase()}, CLI exit ${result.code}${note} (${workflowId})`, problems);
   }
 }
