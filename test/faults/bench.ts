@@ -313,6 +313,28 @@ export class FaultBench {
     redis.disconnect();
   }
 
+  /**
+   * What a set's manifest counts that the source did not hold when the run started: rows per table,
+   * and keys per database (keys with a TTL may have expired since, so those only as an upper bound).
+   */
+  private contentDifferences(set: string, tables: Record<string, string>, keys: Record<string, KeyFingerprint>): string[] {
+    const manifest = JSON.parse(readFileSync(join(this.env.BACKUP_DIR!, set, 'backup_manifest.json'), 'utf8')) as {
+      stores: Record<string, { summary?: { counts: Record<string, number> } }>;
+    };
+    const rows = Object.fromEntries(Object.entries(tables).filter(([name]) => !name.startsWith('sequence ')).map(([name, value]) => [name, Number.parseInt(value, 10)]));
+    const differences: string[] = [];
+    const sorted = (counts: Record<string, number> = {}) => JSON.stringify(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
+    if (sorted(manifest.stores.postgres?.summary?.counts) !== sorted(rows)) differences.push('the set counts other rows than PostgreSQL held');
+    const counted = manifest.stores.redis?.summary?.counts ?? {};
+    for (const db of new Set([...Object.keys(counted), ...Object.keys(keys).map((key) => key.split(':')[0]!)])) {
+      const inDb = Object.entries(keys).filter(([key]) => key.startsWith(`${db}:`));
+      const lasting = inDb.filter(([, key]) => key.ttl === -1).length;
+      const count = counted[db] ?? 0;
+      if (count < lasting || count > inDb.length) differences.push(`the set counts ${count} keys in Redis ${db}, which held ${lasting}-${inDb.length}`);
+    }
+    return differences;
+  }
+
   /** Whether any password is in the worker's log, the log folder, the CLI output or the histories of the runs since `since`. */
   private async leakedSecrets(since: Date, result: CliResult): Promise<string[]> {
     const secrets = [BACKUP_PASSWORD, REDIS_PASSWORD];
@@ -376,6 +398,7 @@ export class FaultBench {
       if (status === 'COMPLETED') {
         if (added.length !== 1) problems.push(`${added.length} new sets`);
         else if (spawnSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: join(this.env.BACKUP_DIR!, added[0]!) }).status !== 0) problems.push('sha256sum -c failed');
+        else problems.push(...this.contentDifferences(added[0]!, tablesBefore, keysBefore));
       } else if (added.some((name) => JSON.parse(readFileSync(join(this.env.BACKUP_DIR!, name, 'backup_manifest.json'), 'utf8')).status === 'complete')) {
         problems.push('a complete set from a run that did not complete');
       }
@@ -396,7 +419,10 @@ export class FaultBench {
       const kept = safetiesIn().filter((id) => !safetiesBefore.includes(id) && !output.includes(id));
       if (kept.length > 0) problems.push(`safety snapshots left and not named in the output: ${kept.join(', ')}`);
     }
+    // A run that did not complete must say why: its CLI's last line, in the row.
+    const reason = status === 'COMPLETED' ? '' : `: "${result.stderr.trim().split('\n').at(-1)?.slice(0, 300) ?? ''}"`;
+    if (status !== 'COMPLETED' && reason.length <= 4) problems.push('the run did not complete and the CLI gave no reason');
     const note = [struck.note, injected.note].filter(Boolean).map((text) => `, ${text}`).join('');
-    return row(`${status.toLowerCase()}, CLI exit ${result.code}${note} (${workflowId})`, problems);
+    return row(`${status.toLowerCase()}${reason}, CLI exit ${result.code}${note} (${workflowId})`, problems);
   }
 }

@@ -45,7 +45,7 @@ async function main(): Promise<number> {
     '',
     '| fault | where | what the run did | invariants |',
     '|---|---|---|---|',
-    ...rows.map((row) => `| ${row.fault} | ${row.where} | ${row.run} | ${row.invariants} |`),
+    ...rows.map((row) => `| ${[row.fault, row.where, row.run, row.invariants].map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`),
     `| **${rows.length} cases, ${struck.length} faults injected** | | | **${struck.length - failed.length} held, ${failed.length} failed${failed.length ? `: ${failed.map((row) => /\((\S+)\)$/.exec(row.run)?.[1] ?? row.where).join(', ')}` : ''}** |`,
   ].join('\n');
   process.stdout.write(`\n${table}\n`);
