@@ -113,7 +113,8 @@ export const FAULT_KINDS: readonly FaultKind[] = [
     pointsOf: streams('Redis'),
     inject: async (bench) => {
       // A Redis that persists: it saves what it holds as it shuts down and loads it again.
-      const redis = new Redis(bench.redisUrl);
+      const redis = new Redis(bench.redisUrl, { retryStrategy: () => null });
+      redis.on('error', () => undefined);
       await redis.call('SHUTDOWN', 'SAVE').catch(() => undefined);
       redis.disconnect();
       while (isAlive(bench.redis.pid)) await sleep(50);

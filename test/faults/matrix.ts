@@ -13,6 +13,13 @@ async function main(): Promise<number> {
   const kinds = (process.env.FAULTS_KINDS ?? 'backup,restore').split(',') as Kind[];
   const bench = new FaultBench();
   const rows: Row[] = [];
+  // Stopped early (a time box, Ctrl-C): the table so far, and no server left behind.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stdout.write(`\n${tableOf(rows, filter)}\n(stopped by ${signal})\n`);
+      void bench.stop().finally(() => process.exit(1));
+    });
+  }
   try {
     await bench.start();
     const steps = {} as Record<Kind, string[]>;
@@ -38,6 +45,11 @@ async function main(): Promise<number> {
   } finally {
     await bench.stop();
   }
+  process.stdout.write(`\n${tableOf(rows, filter)}\n`);
+  return rows.every((row) => row.ok) ? 0 : 1;
+}
+
+function tableOf(rows: Row[], filter: string): string {
   const struck = rows.filter((row) => row.invariants !== '-');
   const failed = rows.filter((row) => !row.ok);
   const table = [
@@ -48,8 +60,7 @@ async function main(): Promise<number> {
     ...rows.map((row) => `| ${[row.fault, row.where, row.run, row.invariants].map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`),
     `| **${rows.length} cases, ${struck.length} faults injected** | | | **${struck.length - failed.length} held, ${failed.length} failed${failed.length ? `: ${failed.map((row) => /\((\S+)\)$/.exec(row.run)?.[1] ?? row.where).join(', ')}` : ''}** |`,
   ].join('\n');
-  process.stdout.write(`\n${table}\n`);
-  return failed.length === 0 ? 0 : 1;
+  return table;
 }
 
 main().then(
