@@ -3,8 +3,8 @@
  * and checks each case). The steps come from the workflows' own histories: one clean backup and one
  * clean restore are run first and their ActivityTaskScheduled events list the activities, so a new
  * step is covered without editing this file. Every fault kind of FAULT_KINDS strikes at every point it
- * names of every step: a new kind is one more entry there. FAULTS_FILTER=<text> keeps the cases whose
- * name ("<fault> <backup|restore> <point> <activity>") contains it; FAULTS_KINDS=backup or restore runs one half.
+ * names of every step: a new kind is one more entry there. FAULTS_FILTER=<regular expression> keeps the
+ * cases whose name ("<fault> <backup|restore> <point> <activity>") it matches; FAULTS_KINDS=backup or restore runs one half.
  */
 import { FAULT_KINDS, FaultBench, type Kind, type Row } from './bench';
 
@@ -32,7 +32,7 @@ async function main(): Promise<number> {
       for (const activity of steps[kind]) {
         for (const fault of FAULT_KINDS) {
           for (const point of fault.pointsOf(kind, activity)) {
-            if (!`${fault.name} ${kind} ${point} ${activity}`.includes(filter)) continue;
+            if (!new RegExp(filter).test(`${fault.name} ${kind} ${point} ${activity}`)) continue;
             const row = await bench.runCase(kind, activity, point, fault).catch(
               (error: Error): Row => ({ fault: fault.name, where: `${kind}: ${point} ${activity}`, run: 'harness error', invariants: error.message, ok: false }),
             );
