@@ -90,12 +90,12 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   {
     name: 'PostgreSQL connection cut',
     pointsOf: streams('Postgres'),
-    inject: async (bench) => ({ note: `${bench.proxies.postgres.cut()} connections cut` }),
+    inject: (bench) => cutWhenOpen(bench.proxies.postgres),
   },
   {
     name: 'Redis connection cut',
     pointsOf: streams('Redis'),
-    inject: async (bench) => ({ note: `${bench.proxies.redis.cut()} connections cut` }),
+    inject: (bench) => cutWhenOpen(bench.proxies.redis),
   },
   {
     name: 'PostgreSQL restarted',
@@ -124,6 +124,13 @@ export const FAULT_KINDS: readonly FaultKind[] = [
     },
   },
 ];
+
+/** Cuts the proxy's connections, waiting a few seconds for one when none is open (between two phases of a step). */
+async function cutWhenOpen(proxy: TcpProxy): Promise<Injected> {
+  const deadline = Date.now() + 5_000;
+  while (proxy.open() === 0 && Date.now() < deadline) await sleep(10);
+  return { note: `${proxy.cut()} connections cut` };
+}
 
 function startRedis(stores: Stores, port: number): Promise<LocalRedis> {
   return startLocalRedis({ dir: join(stores.dir, 'redis'), port, password: REDIS_PASSWORD, extraArgs: ['--repl-diskless-sync-delay', '0'] });
