@@ -68,13 +68,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   {
     name: 'worker SIGKILL',
     pointsOf: () => POINTS,
-    inject: async (bench) => {
-      const orphans = descendantsOf(bench.worker.pid!);
-      bench.worker.kill('SIGKILL');
-      await new Promise((resolve) => bench.worker.once('exit', resolve));
-      bench.worker = bench.startWorker();
-      return { orphans };
-    },
+    inject: async (bench) => ({ orphans: await bench.killWorker() }),
   },
   {
     name: 'Temporal killed+restarted',
@@ -196,10 +190,32 @@ export class FaultBench {
   private caseNumber = 0;
 
   startServer = () => startTemporalDevServer({ port: this.port, uiPort: false, dbFile: join(this.dir, 'temporal.db'), logFile: join(this.dir, 'temporal.log') });
-  startWorker = () => {
+  /** Workers that died without the bench killing them: each a failed case, and replaced so the run can end. */
+  private readonly killed = new WeakSet<ChildProcess>();
+  private workerDeaths: string[] = [];
+  private stopping = false;
+
+  startWorker = (): ChildProcess => {
     const log = openSync(join(this.dir, 'worker.log'), 'a');
-    return spawn(process.execPath, [CLI, 'worker'], { env: this.env, stdio: ['ignore', log, log] });
+    const child = spawn(process.execPath, [CLI, 'worker'], { env: this.env, stdio: ['ignore', log, log] });
+    child.once('exit', (code, signal) => {
+      if (this.killed.has(child) || this.stopping) return;
+      this.workerDeaths.push(`the worker died on its own (${signal ?? `exit ${code}`}, see its log)`);
+      this.worker = this.startWorker();
+    });
+    return child;
   };
+
+  /** SIGKILLs the worker and starts another; the processes the killed one had started. */
+  async killWorker(): Promise<number[]> {
+    const worker = this.worker;
+    const orphans = descendantsOf(worker.pid!);
+    this.killed.add(worker);
+    worker.kill('SIGKILL');
+    await new Promise((resolve) => worker.once('exit', resolve));
+    this.worker = this.startWorker();
+    return orphans;
+  }
 
   async start(): Promise<void> {
     // The suite's bundle when there is one (npm test), else one of the bench's own.
@@ -233,6 +249,7 @@ export class FaultBench {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.worker?.exitCode === null) this.worker.kill('SIGKILL');
     await this.server?.stop();
     await this.proxies?.postgres.close();
@@ -370,6 +387,7 @@ export class FaultBench {
     const safetiesBefore = safetiesIn();
     const databasesBefore = await this.databases();
     const auditBefore = this.auditLines();
+    const deathsBefore = this.workerDeaths.length;
     if (kind === 'restore') await this.markStores();
     const tablesBefore = await tableChecksums(this.postgresUrl);
     const keysBefore = await redisFingerprint(this.redisUrl);
@@ -394,6 +412,7 @@ export class FaultBench {
     if (orphans.some(isAlive)) problems.push(`children of the killed worker alive: ${orphans.filter(isAlive).join(',')}`);
     const left = descendantsOf(this.worker.pid!);
     if (left.length > 0) problems.push(`the worker still runs ${left.length} child processes after the run ended`);
+    problems.push(...this.workerDeaths.slice(deathsBefore));
     if (readdirSync(join(this.env.BACKUP_DIR!, '.partial')).length > 0) problems.push('.partial/ not empty');
     if ((await this.redisRole()) !== 'master') problems.push('Redis left a replica');
     if (this.auditLines() !== auditBefore + 1) problems.push(`audit lines +${this.auditLines() - auditBefore}, expected +1`);
