@@ -1,58 +1,35 @@
 /**
  * The fault cases that run in `npm test` (the full matrix is `npm run faults`): Temporal killed and
  * restarted while the CLI waits on a backup, the CLI giving up on a long outage with its own exit code,
- * a restore cancelled from Temporal, and the progress line of a resumed attempt. A Temporal dev server
- * of this file's own, with a database file, so it can be killed and started again on the same port.
+ * a restore cancelled from Temporal, three matrix cases of the restore, the progress line of a resumed
+ * attempt and a Redis target left replicating. On the fault bench (test/faults/bench.ts): a Temporal
+ * dev server of this file's own, with a database file, so it can be killed and started again on the same port.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import { REPLICATION_MARKER } from '../activities/redis/replicate-into-target';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { msNumberToTs } from '@temporalio/common/lib/time';
-import { startTemporalDevServer, type DevServer } from '../devstack/temporal';
+import { isAlive } from '../devstack/local-stack';
 import { freePort } from '../devstack/ports';
 import { progressOf } from '../client/watch';
-import { addBulkTable, seedStores } from './support/scholaria';
-import { CLI, environmentFor, runCli, scratchDir, startStores, type Stores } from './support/stack';
+import { FAULT_KINDS, FaultBench, type Kind, type Point } from './faults/bench';
+import { runCli } from './support/stack';
 
-let stores: Stores;
+const bench = new FaultBench();
 let env: Record<string, string>;
-let server: DevServer;
-let port: number;
-let dbDir: string;
-const workers: ChildProcess[] = [];
-
-async function startServer(): Promise<DevServer> {
-  return startTemporalDevServer({ port, uiPort: false, dbFile: join(dbDir, 'temporal.db'), logFile: join(dbDir, 'temporal.log') });
-}
 
 /** Kills the server the hard way, as a crash would. */
 async function killServer(): Promise<void> {
-  process.kill(server.pid, 'SIGKILL');
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    try {
-      process.kill(server.pid, 0);
-    } catch {
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  process.kill(bench.server.pid, 'SIGKILL');
+  while (isAlive(bench.server.pid)) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
-async function withClient<T>(use: (client: Client) => Promise<T>): Promise<T> {
-  const connection = await Connection.connect({ address: server.address });
-  try {
-    return await use(new Client({ connection }));
-  } finally {
-    await connection.close();
-  }
-}
+const withClient = <T>(use: (client: Client) => Promise<T>) => bench.withClient(use);
 
 /** Waits until a running workflow of `type` has `activity` pending; its handle. */
 async function runningActivity(type: string, activity: string): Promise<string> {
@@ -72,28 +49,18 @@ async function runningActivity(type: string, activity: string): Promise<string> 
 }
 
 before(async () => {
-  stores = await startStores('faults');
-  await seedStores(stores);
-  await addBulkTable(stores.databaseUrl, 40);
-  dbDir = scratchDir('faults-temporal');
-  port = await freePort();
-  server = await startServer();
-  env = environmentFor(stores, { TEMPORAL_ADDRESS: server.address });
-  workers.push(spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
+  await bench.start();
+  env = bench.env;
 });
 
-after(async () => {
-  for (const worker of workers) if (worker.exitCode === null) worker.kill('SIGKILL');
-  await server?.stop();
-  await stores?.stop();
-});
+after(() => bench.stop());
 
 test('Temporal killed and restarted 25 s into a backup: the waiting CLI reports the true outcome, one complete set', async () => {
   const cli = runCli(['backup', '--tier', 'daily'], env, 600_000);
   await runningActivity('backupWorkflow', 'backupPostgres');
   await killServer();
   await new Promise((resolve) => setTimeout(resolve, 25_000));
-  server = await startServer();
+  bench.server = await bench.startServer();
   const result = await cli;
   assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
   assert.match(result.stdout, /lost contact with Temporal/);
@@ -108,7 +75,7 @@ test('an outage longer than the CLI waits: exit 3, the run goes on and the messa
   const workflowId = await runningActivity('restoreWorkflow', 'restorePostgres');
   await killServer();
   const result = await cli;
-  server = await startServer();
+  bench.server = await bench.startServer();
   assert.equal(result.code, 3, `${result.stdout}\n${result.stderr}`);
   assert.match(result.stderr, new RegExp(`${workflowId} goes on without this terminal: follow it with \`scholaria-backup status\``));
   const outcome = await withClient((client) => client.workflow.getHandle(workflowId).result());
@@ -125,6 +92,21 @@ test('a restore cancelled from Temporal prints what was rolled back, store by st
   assert.match(result.stdout, /PostgreSQL: rolled back/);
   assert.match(result.stdout, /Redis: (rolled back|untouched)/);
 });
+
+/** Matrix cases (test/faults/bench.ts) quick enough for every run of the suite, against the set the first test made. */
+const MATRIX_CASES: [Kind, string, Point, string][] = [
+  ['restore', 'restorePostgres', 'during', 'PostgreSQL connection cut'],
+  ['restore', 'restoreRedis', 'during', 'Redis restarted'],
+  ['restore', 'safetySnapshotRedis', 'just after', 'worker SIGKILL'],
+];
+for (const [kind, activity, point, faultName] of MATRIX_CASES) {
+  test(`matrix: ${faultName} ${point} ${activity} of a ${kind}: every invariant holds`, async () => {
+    const fault = FAULT_KINDS.find((candidate) => candidate.name === faultName)!;
+    const row = await bench.runCase(kind, activity, point, fault);
+    assert.notEqual(row.invariants, '-', `the fault never struck: ${row.run}`);
+    assert.ok(row.ok, `${row.run}: ${row.invariants}`);
+  });
+}
 
 test('a resumed attempt shows only what that attempt reported, not the previous attempt`s phase', () => {
   const details = defaultPayloadConverter.toPayload({ phase: 'pg_restore', bytes: 1234 });
@@ -149,7 +131,7 @@ test('a Redis target left replicating from a dead worker: health-check and statu
   mkdirSync(dir, { recursive: true });
   const marker = join(dir, REPLICATION_MARKER);
   writeFileSync(marker, JSON.stringify({ host: '127.0.0.1', port: deadPort }));
-  const redis = new Redis(stores.redis.url);
+  const redis = new Redis(bench.redisUrl);
   try {
     // The state a worker SIGKILLed mid-replication leaves: a replica of an address nobody serves.
     await redis.call('REPLICAOF', '127.0.0.1', String(deadPort));

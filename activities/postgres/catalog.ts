@@ -4,6 +4,9 @@ import type { LibpqTarget } from './connection';
 
 export async function connect(target: LibpqTarget): Promise<Client> {
   const client = new Client({ connectionString: target.secretUrl, connectionTimeoutMillis: 10_000 });
+  // A connection lost while idle (the server restarted mid-restore) is emitted as an 'error' event, which
+  // unheard ends the worker; heard, it fails the client's next query instead, and the activity retries.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (error) {
