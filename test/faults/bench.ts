@@ -10,6 +10,7 @@
  * and an inject function that does the damage and returns once the fault is over (a replacement worker
  * started, the server back up). Every invariant is checked for every kind without further code.
  */
+import type { FaultRow } from '../support/fault-stack';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,13 +35,8 @@ export type Kind = 'backup' | 'restore';
 export type Point = 'before' | 'during' | 'just after';
 export const POINTS: readonly Point[] = ['before', 'during', 'just after'];
 
-export interface Row {
-  fault: string;
-  where: string;
-  run: string;
-  invariants: string;
-  ok: boolean;
-}
+/** One case of the table, as every fault entry reports it. */
+export type Row = FaultRow;
 
 interface Injected {
   /** Processes the fault orphaned, which must die on their own. */

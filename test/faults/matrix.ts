@@ -5,12 +5,21 @@
  * step is covered without editing this file. Every fault kind of FAULT_KINDS strikes at every point it
  * names of every step: a new kind is one more entry there. FAULTS_FILTER=<regular expression> keeps the
  * cases whose name ("<fault> <backup|restore> <point> <activity>") it matches; FAULTS_KINDS=backup or restore runs one half.
+ * After the matrix, the cases of their own: BACKUP_DIR full and read-only, the worker's clock jumping,
+ * and load (FAULTS_KINDS=disk, clock, load; all of them by default, none when FAULTS_FILTER is set).
  */
 import { FAULT_KINDS, FaultBench, type Kind, type Row } from './bench';
+import { clockFaults } from './clock';
+import { diskFaults } from './disk';
+import { loadFaults } from './load';
+import { withFaultTemporal } from '../support/fault-stack';
+
+const OWN_CASES: Record<string, () => Promise<Row[]>> = { disk: diskFaults, clock: clockFaults, load: loadFaults };
 
 async function main(): Promise<number> {
   const filter = process.env.FAULTS_FILTER ?? '';
-  const kinds = (process.env.FAULTS_KINDS ?? 'backup,restore').split(',') as Kind[];
+  const asked = (process.env.FAULTS_KINDS ?? ['backup', 'restore', ...(filter ? [] : Object.keys(OWN_CASES))].join(',')).split(',');
+  const kinds = asked.filter((kind): kind is Kind => kind === 'backup' || kind === 'restore');
   const bench = new FaultBench();
   const rows: Row[] = [];
   // Stopped early (a time box, Ctrl-C): the table so far, and no server left behind.
@@ -21,10 +30,10 @@ async function main(): Promise<number> {
     });
   }
   try {
-    await bench.start();
+    if (kinds.length > 0) await bench.start();
     const steps = {} as Record<Kind, string[]>;
     // The restore needs a set: the clean backup runs whichever half is asked for.
-    for (const kind of ['backup', 'restore'] as Kind[]) {
+    for (const kind of kinds.length > 0 ? (['backup', 'restore'] as Kind[]) : []) {
       steps[kind] = await bench.stepsOf(kind);
       process.stdout.write(`[faults] ${kind} steps: ${steps[kind].join(', ')}\n`);
     }
@@ -44,6 +53,9 @@ async function main(): Promise<number> {
     }
   } finally {
     await bench.stop();
+  }
+  for (const [name, run] of Object.entries(OWN_CASES)) {
+    if (asked.includes(name)) rows.push(...(await withFaultTemporal(run)));
   }
   process.stdout.write(`\n${tableOf(rows, filter)}\n`);
   return rows.every((row) => row.ok) ? 0 : 1;

@@ -194,21 +194,25 @@ export async function caseRow(fault: string, where: string, body: () => Promise<
  * The runnable entry of a fault file: a workflow bundle and a Temporal dev server of its own, the
  * cases, their table; exit 1 when a case failed.
  */
+/** Runs `cases` against a private Temporal dev server and workflow bundle of their own, removed afterwards. */
+export async function withFaultTemporal(cases: () => Promise<FaultRow[]>): Promise<FaultRow[]> {
+  const dir = scratchDir('fault-entry');
+  const bundle = join(dir, 'bundle.js');
+  await bundleWorkflows(bundle);
+  const server = await startTemporalDevServer({ uiPort: false, logFile: join(dir, 'temporal.log') });
+  process.env.TEST_TEMPORAL_ADDRESS = server.address;
+  process.env.BACKUP_WORKFLOW_BUNDLE = bundle;
+  try {
+    return await cases();
+  } finally {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export function runFaultEntry(title: string, cases: () => Promise<FaultRow[]>): void {
   const main = async () => {
-    const dir = scratchDir('fault-entry');
-    const bundle = join(dir, 'bundle.js');
-    await bundleWorkflows(bundle);
-    const server = await startTemporalDevServer({ uiPort: false, logFile: join(dir, 'temporal.log') });
-    process.env.TEST_TEMPORAL_ADDRESS = server.address;
-    process.env.BACKUP_WORKFLOW_BUNDLE = bundle;
-    let rows: FaultRow[];
-    try {
-      rows = await cases();
-    } finally {
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const rows = await withFaultTemporal(cases);
     process.stdout.write(`\n${formatTable(title, rows)}\n`);
     return rows.every((row) => row.ok) ? 0 : 1;
   };
