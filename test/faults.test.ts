@@ -72,7 +72,7 @@ test('Temporal killed and restarted 25 s into a backup: the waiting CLI reports 
 
 test('an outage longer than the CLI waits: exit 3, the run goes on and the message says how to follow it', async () => {
   const cli = runCli(['restore', 'latest', '--yes'], { ...env, BACKUP_WAIT_RECONNECT_SECONDS: '3' }, 600_000);
-  const workflowId = await runningActivity('restoreWorkflow', 'restorePostgres');
+  const workflowId = await runningActivity('restoreWorkflow', 'stagePostgres');
   await killServer();
   const result = await cli;
   bench.server = await bench.startServer();
@@ -84,12 +84,14 @@ test('an outage longer than the CLI waits: exit 3, the run goes on and the messa
 
 test('a restore cancelled from Temporal prints what was rolled back, store by store', async () => {
   const cli = runCli(['restore', 'latest', '--yes'], env, 600_000);
-  const workflowId = await runningActivity('restoreWorkflow', 'restorePostgres');
+  // PostgreSQL's long step, the restore into the fresh database beside the target, which touches nothing live.
+  const workflowId = await runningActivity('restoreWorkflow', 'stagePostgres');
   await withClient((client) => client.workflow.getHandle(workflowId).cancel());
   const result = await cli;
   assert.equal(result.code, 1, result.stderr);
   assert.match(result.stderr, /Workflow canceled/);
-  assert.match(result.stdout, /PostgreSQL: rolled back/);
+  // Where the cancellation lands depends on how soon the small stage ends: before the swap, or after it (then rolled back).
+  assert.match(result.stdout, /PostgreSQL: (untouched|rolled back)/);
   assert.match(result.stdout, /Redis: (rolled back|untouched)/);
 });
 
