@@ -2,6 +2,13 @@
 export const STORE_NAMES = ['postgres', 'redis', 'qdrant'] as const;
 export type StoreName = (typeof STORE_NAMES)[number];
 
+/**
+ * Stores whose restore stage reads every file the restore reads to its end and checks its counts
+ * against the manifest (PostgreSQL: pg_restore into the fresh database beside the target, then its
+ * rows): that stage is their deep check, so a restore does not read those files a second time beside it.
+ */
+export const STORES_CHECKED_BY_THEIR_STAGE: readonly StoreName[] = ['postgres'];
+
 export const STORE_LABELS: Record<StoreName, string> = {
   postgres: 'PostgreSQL',
   redis: 'Redis',

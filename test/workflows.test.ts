@@ -280,16 +280,23 @@ describe('restore saga', () => {
     assert.equal(audits.at(-1)?.outcome, 'dry run');
   });
 
-  test('the deep checks run beside the safety snapshot and the stage; no store is restored before they all pass', async () => {
-    // verify:postgres starts only once PostgreSQL is staging: with the checks first, this run could not end.
-    script = { after: { 'verify:postgres': 'stage:postgres', 'verify:redis': 'safetySnapshot:redis' } };
+  test('the deep checks run beside the safety snapshots and the stage; no store is restored before they all pass and every store staged', async () => {
+    // verify:redis starts only once PostgreSQL is staging: with the checks first, this run could not end.
+    script = { after: { 'verify:redis': 'stage:postgres' } };
     const result = await (await start('restoreWorkflow', BOTH)).result();
     assert.equal(result.stores.postgres?.status, 'restored');
     const restores = ['restore:postgres', 'restore:redis'].map((call) => calls.indexOf(call));
-    const checks = ['verify:postgres', 'verify:redis'].map((call) => calls.indexOf(call));
-    assert.ok(Math.min(...restores) > Math.max(...checks), calls.join(' '));
-    assert.ok(result.checks.includes('postgres deep check') && result.checks.includes('redis deep check'), result.checks.join('; '));
+    const ready = ['verify:redis', 'stage:postgres', 'stage:redis'].map((call) => calls.indexOf(call));
+    assert.ok(ready.every((index) => index >= 0) && Math.min(...restores) > Math.max(...ready), calls.join(' '));
+    assert.ok(!calls.includes('verify:postgres'), `PostgreSQL's stage is its deep check: ${calls.join(' ')}`);
+    assert.ok(result.checks.includes('redis deep check'), result.checks.join('; '));
     assert.ok(result.stores.postgres?.details.includes('postgres staged'));
+  });
+
+  test('a side-by-side restore stages nothing, so PostgreSQL gets its own deep check', async () => {
+    const result = await (await start('restoreWorkflow', { ...RESTORE, asDatabase: 'scholaria_copy' })).result();
+    assert.equal(result.stores.postgres?.status, 'restored');
+    assert.ok(calls.indexOf('verify:postgres') >= 0 && calls.indexOf('verify:postgres') < calls.indexOf('restore:postgres'), calls.join(' '));
   });
 
   test('a deep check fails while PostgreSQL is staged: no store is restored, the staged copy is removed, the snapshots released', async () => {

@@ -11,7 +11,7 @@ import {
 import type { RestoreSource, SafetySnapshot } from '../core/contract';
 import { summaryDifferences, type Manifest } from '../core/manifest';
 import { stampOf } from '../core/set-names';
-import { STORE_LABELS, STORE_NAMES, type StoreName } from '../core/stores';
+import { STORE_LABELS, STORE_NAMES, STORES_CHECKED_BY_THEIR_STAGE, type StoreName } from '../core/stores';
 import type { RunOutcome } from '../core/search-attributes';
 import { RESTORE_FAILED, RESTORE_REPORT_QUERY, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../core/workflow-types';
 import { audit, encryption, repository, storeActivity, withSummary, type RunActivities } from './activity-proxies';
@@ -69,7 +69,12 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     const verified = overlapped ? await checkSealedSetFiles(set, true, on) : await verifySealedSet(set, stores, 'restore', true, on);
     checks = verified.checks;
     const checking = new CancellationScope();
-    const deepChecks = overlapped ? checking.run(() => checkStoresDeeply(set, { stores, depth: 'restore', location: 'sealed', storeActivity: on.storeActivity })) : Promise.resolve([]);
+    // A side-by-side restore stages nothing: every store's files get their own deep check then.
+    const checkedByStage = input.asDatabase === undefined ? STORES_CHECKED_BY_THEIR_STAGE : [];
+    const checkedApart = stores.filter((store) => !checkedByStage.includes(store));
+    const deepChecks = overlapped
+      ? checking.run(() => checkStoresDeeply(set, { stores: checkedApart, depth: 'restore', location: 'sealed', storeActivity: on.storeActivity }))
+      : Promise.resolve([]);
     // The stores are independent: they are restored side by side, and the first failure stops the others.
     const restoring = new CancellationScope();
     let checkFailure: unknown;
@@ -114,6 +119,10 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     // Snapshots taken, and stages done, by stores whose restore had not started: undone without a rollback of the target.
     const waiting = new Map<StoreName, { safety: SafetySnapshot; staged: boolean }>();
     const phases = new StorePhases();
+    // No store touches its live target before every deep check passed and every store has staged.
+    const stages = new Map(stores.map((store) => [store, settlement()]));
+    const everyStoreReady = Promise.all([checksPassed, ...[...stages.values()].map((stage) => stage.done)]);
+    everyStoreReady.catch(() => undefined);
     const restoreOne = async (store: StoreName): Promise<void> => {
       const label = STORE_LABELS[store];
       try {
@@ -127,8 +136,9 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
           staged = stage.staged;
           waiting.set(store, { safety, staged });
           reports[store]!.details.push(...stage.details);
-          phases.set(store, 'waiting for the deep checks of the set');
-          await checksPassed;
+          stages.get(store)!.resolve();
+          phases.set(store, 'waiting for the deep checks of the set and the other stores');
+          await everyStoreReady;
           waiting.delete(store);
         }
         // Registered before the restore starts: a restore that fails halfway has already changed the target.
@@ -144,8 +154,11 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
         reports[store] = { ...reports[store]!, status: 'restored', details: [safety.description, ...reports[store]!.details, ...restored.details] };
         phases.set(store, 'restored');
       } catch (error) {
+        stages.get(store)!.reject(STOPPED_BY_ANOTHER_STORE);
         // A store stopped because another one failed, because the run was cancelled, or because a check of the set failed, did not fail itself.
-        if (!isCancellation(error) && error !== checkFailure) reports[store] = { ...reports[store]!, status: 'failed', error: reasonOf(error) };
+        if (!isCancellation(error) && error !== checkFailure && error !== STOPPED_BY_ANOTHER_STORE) {
+          reports[store] = { ...reports[store]!, status: 'failed', error: reasonOf(error) };
+        }
         throw error;
       }
     };
@@ -271,6 +284,21 @@ async function rollBack(
       report.rollbackError = `${reasonOf(error)}; the safety snapshot is kept: ${safety.description}`;
     }
   }
+}
+
+/** What a store waiting for the others is stopped with when one of them failed before staging. */
+const STOPPED_BY_ANOTHER_STORE = new Error('another store failed before its restore could start');
+
+/** A promise settled from outside, once (later calls do nothing). */
+function settlement(): { done: Promise<void>; resolve: () => void; reject: (reason: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (reason: unknown) => void;
+  const done = new Promise<void>((resolveDone, rejectDone) => {
+    resolve = resolveDone;
+    reject = rejectDone;
+  });
+  done.catch(() => undefined);
+  return { done, resolve, reject };
 }
 
 /**

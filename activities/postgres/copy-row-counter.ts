@@ -20,13 +20,21 @@ export class CopyRowCounter extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     this.onBytes?.(this.bytes);
-    const data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
     let start = 0;
-    for (let end = data.indexOf(10, start); end !== -1; end = data.indexOf(10, start)) {
-      this.line(data, start, end);
+    const first = chunk.indexOf(10);
+    if (this.pending.length > 0 && first !== -1) {
+      // Only the line cut by the chunk's start is joined; the rest is read where it lies.
+      const joined = Buffer.concat([this.pending, chunk.subarray(0, first)]);
+      this.line(joined, 0, joined.length);
+      this.pending = Buffer.alloc(0);
+      start = first + 1;
+    }
+    for (let end = first === -1 ? -1 : chunk.indexOf(10, start); end !== -1; end = chunk.indexOf(10, start)) {
+      this.line(chunk, start, end);
       start = end + 1;
     }
-    this.pending = data.subarray(start);
+    // A copy, so the tail never pins the chunk.
+    this.pending = Buffer.concat([this.pending, chunk.subarray(start)]);
     callback(null, chunk);
   }
 

@@ -128,6 +128,8 @@ const SELECTDB_OPCODE = 0xfe;
 const RESIZEDB_OPCODE = 0xfb;
 /** A RESIZEDB record is its opcode and two lengths of at most 9 bytes each. */
 const RESIZEDB_MAX_BYTES = 19;
+/** What a seam between two chunks must hold to show a record cut across it: a wide SELECTDB before it, and the record. */
+const RESIZEDB_SPAN = 3 + RESIZEDB_MAX_BYTES;
 /** Beyond this many look-alike byte patterns the stream is not worth watching (the counts then come from elsewhere). */
 const RESIZEDB_CANDIDATE_LIMIT = 100_000;
 const CRC_BYTES = 8;
@@ -241,23 +243,28 @@ export class RdbInspector extends Transform {
   }
 
   /**
-   * Remembers every `0xFE <db> 0xFB <keys> <expires>` run. Each chunk is scanned with the end of the one
-   * before it, so a record cut across two chunks is seen whole in the second scan.
+   * Remembers every `0xFE <db> 0xFB <keys> <expires>` run. The chunk is scanned where it lies, and the
+   * seam with the chunk before it (the end of that one and the start of this one) on its own, so a
+   * record cut across two chunks is seen whole without copying whole chunks.
    */
   private watchResizeRecords(chunk: Buffer): void {
     if (this.resizeCandidates.size >= RESIZEDB_CANDIDATE_LIMIT) return;
-    const window = Buffer.concat([this.resizeWindow, chunk]);
-    const base = this.byteCount - this.resizeWindow.length;
-    for (let at = window.indexOf(RESIZEDB_OPCODE, 2); at !== -1; at = window.indexOf(RESIZEDB_OPCODE, at + 1)) {
-      const afterSelect = window[at - 2] === SELECTDB_OPCODE && window[at - 1]! >> 6 === 0;
-      const afterWideSelect = at >= 3 && window[at - 3] === SELECTDB_OPCODE && window[at - 2]! >> 6 === 1;
+    const seam = Buffer.concat([this.resizeWindow, chunk.subarray(0, RESIZEDB_SPAN)]);
+    this.findResizeRecords(seam, this.byteCount - this.resizeWindow.length);
+    this.findResizeRecords(chunk, this.byteCount);
+    const kept = chunk.length >= RESIZEDB_SPAN ? chunk.subarray(chunk.length - RESIZEDB_SPAN) : seam.subarray(Math.max(0, seam.length - RESIZEDB_SPAN));
+    // A copy, so the window never pins the caller's chunk.
+    this.resizeWindow = Buffer.from(kept);
+  }
+
+  private findResizeRecords(bytes: Buffer, base: number): void {
+    for (let at = bytes.indexOf(RESIZEDB_OPCODE, 2); at !== -1; at = bytes.indexOf(RESIZEDB_OPCODE, at + 1)) {
+      const afterSelect = bytes[at - 2] === SELECTDB_OPCODE && bytes[at - 1]! >> 6 === 0;
+      const afterWideSelect = at >= 3 && bytes[at - 3] === SELECTDB_OPCODE && bytes[at - 2]! >> 6 === 1;
       if (!afterSelect && !afterWideSelect) continue;
-      const counts = readResizeCounts(window, at + 1);
+      const counts = readResizeCounts(bytes, at + 1);
       if (counts) this.resizeCandidates.set(base + at, counts);
     }
-    this.resizeWindow = window.subarray(Math.max(0, window.length - RESIZEDB_MAX_BYTES - 3));
-    // A copy, so the window never pins the caller's chunk.
-    this.resizeWindow = Buffer.from(this.resizeWindow);
   }
 
   override _flush(callback: TransformCallback): void {
