@@ -136,6 +136,9 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
           staged = stage.staged;
           waiting.set(store, { safety, staged });
           reports[store]!.details.push(...stage.details);
+          if (stage.staged && checkedByStage.includes(store)) {
+            checks.push(`${label}: its stage read the files to their end beside the target (${stage.details.at(-1) ?? 'staged'})`);
+          }
           stages.get(store)!.resolve();
           phases.set(store, 'waiting for the deep checks of the set and the other stores');
           await everyStoreReady;
