@@ -88,8 +88,8 @@ function withRedirections(command: string, args: readonly string[], stdinFrom?: 
 }
 
 /** Runs a command to completion and returns its stdout. */
-export async function runForOutput(command: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<string> {
-  const child = spawnChecked(command, args, { env });
+export async function runForOutput(command: string, args: readonly string[], env?: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<string> {
+  const child = spawnChecked(command, args, { env, signal });
   let out = '';
   child.process.stdout?.setEncoding('utf8').on('data', (text: string) => (out += text));
   await child.done;
@@ -115,18 +115,29 @@ export function feedChild(source: Readable, stdin: Writable): Promise<void> {
 }
 
 /**
- * `commands` run as a shell pipe does, each reading the previous one's stdout, the first reading
- * `source` (a child's stdout, not read by Node): the bytes between them never pass through Node.
- * `done` resolves once every command exited with 0, and rejects with the first failure, after which
- * the others are killed.
+ * `commands` run as a shell pipe does, each reading the previous one's stdout: the bytes between them
+ * never pass through Node. The first reads `from`, a child's stdout (handed over, not read by Node) or
+ * a file or named pipe (`{ path }`); the last writes `into`, a file (created owner-only), or else its
+ * stdout is `output`. `done` resolves once every command exited with 0, and rejects with the first
+ * failure, after which the others are killed.
  */
-export function spawnPipe(source: Readable, commands: readonly [Command, ...Command[]], signal?: AbortSignal): { output: Readable; done: Promise<void> } {
+export function spawnPipe(
+  from: Readable | { path: string },
+  commands: readonly [Command, ...Command[]],
+  options: { signal?: AbortSignal; into?: string } = {},
+): { output: Readable | null; done: Promise<void> } {
   const stop = new AbortController();
-  const stopped = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-  let input = source;
-  const children = commands.map(({ command, args }) => {
-    const child = spawnChecked(command, args, { stdin: input, signal: stopped });
-    input = child.process.stdout as Readable;
+  const stopped = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  let input: Readable | null = from instanceof Readable ? from : null;
+  const children = commands.map(({ command, args }, index) => {
+    const first = index === 0;
+    const last = index === commands.length - 1;
+    const child = spawnChecked(command, args, {
+      signal: stopped,
+      ...(first && !(from instanceof Readable) ? { stdinFrom: from.path } : { stdin: input ?? 'ignore' }),
+      ...(last && options.into !== undefined ? { stdoutTo: options.into, stdout: 'ignore' as const } : {}),
+    });
+    input = child.process.stdout;
     return child;
   });
   const done = Promise.all(children.map((child) => child.done)).then(

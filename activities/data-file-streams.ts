@@ -1,21 +1,21 @@
 /**
  * The one way a store writes and reads a set's data file, so every store compresses and encrypts the
  * same way. Writing: plaintext (through the store's deep-check taps) -> compress -> encrypt (when
- * recipients are configured) -> sha256 tap -> file, so SHA256SUMS covers the bytes on disk. Reading:
- * file -> decrypt (needs the identity) -> decompress -> plaintext, chosen by the file's name.
+ * recipients are configured) -> file, hashed as written or read back once written, so SHA256SUMS covers
+ * the bytes on disk. Reading: file -> decrypt (needs the identity) -> decompress -> plaintext, chosen by the file's name.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Duplex, Readable } from 'node:stream';
+import { PassThrough, Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { algorithmOfFile, isEncryptedFile, storedFileName, type Compression } from '../core/compression';
 import type { Config } from '../core/config';
-import { spawnChecked, spawnPipe, type Command } from './child-process';
+import { spawnPipe, type Command } from './child-process';
 import { compressor, compressorCommand, decompressor, decompressorCommand } from './compression-streams';
 import { decryptor, decryptorCommand, encryptor, encryptorCommand, identityFor } from './encryption';
 import { fileModes } from './file-modes';
-import { HashingTap } from './repository/hashing';
+import { hashFile, HashingTap } from './repository/hashing';
 
 /** How a data file is stored. */
 export interface DataFileEncoding {
@@ -97,28 +97,34 @@ export async function writeDataFile(
   return { bytes: tap.bytes, sha256: tap.digest() };
 }
 
+/** The stage that stores bytes as they come: a pipe needs a program to write its file. */
+const AS_IS: Command = { command: 'cat', args: [] };
+
 /**
- * Writes a child's stdout (not read by Node) to `path` as `encoding` says. The compressor and age read
- * it directly, as in a shell pipe, so only the stored bytes pass through Node, to be hashed; every
- * stage's exit code is checked. Falls back to writeDataFile when a stage runs inside Node.
+ * Writes a child's stdout, or a named pipe, to `path` as `encoding` says, none of it read by Node: the
+ * compressor and age read it and the last of them writes the file, as in a shell pipe, every stage's
+ * exit code checked. The file is hashed once it is written, where reading it back costs a fraction of
+ * passing every byte through Node. Falls back to writeDataFile when a stage runs inside Node. A
+ * failure leaves no file behind.
  */
-export async function writeChildOutput(output: Readable, path: string, encoding: DataFileEncoding, signal?: AbortSignal): Promise<WrittenDataFile> {
+export async function writeChildOutput(
+  output: Readable | { path: string },
+  path: string,
+  encoding: DataFileEncoding,
+  signal?: AbortSignal,
+): Promise<WrittenDataFile> {
   const commands = encodingCommands(encoding);
-  if (!commands) return writeDataFile([output], path, encoding, signal);
-  const stop = new AbortController();
-  const stopped = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-  const [first, ...rest] = commands;
-  const stages = first ? spawnPipe(output, [first, ...rest], stopped) : { output, done: Promise.resolve() };
-  const tap = new HashingTap();
+  if (!commands) return writeDataFile([output instanceof Readable ? output : createReadStream(output.path)], path, encoding, signal);
   try {
-    await Promise.all([pipeline([stages.output, tap, createWriteStream(path, { mode: fileModes().file })], { signal: stopped }), stages.done]);
+    await spawnPipe(output, nonEmpty(commands), { signal, into: path }).done;
+    // The stages' shell creates the file owner-only; the repository's mode may let the group read it.
+    await chmod(path, fileModes().file);
+    const hashed = await hashFile(path);
+    return { bytes: hashed.bytes, sha256: hashed.sha256 };
   } catch (error) {
-    stop.abort(error);
-    await stages.done.catch(() => undefined);
     await rm(path, { force: true });
     throw error;
   }
-  return { bytes: tap.bytes, sha256: tap.digest() };
 }
 
 /**
@@ -127,37 +133,47 @@ export async function writeChildOutput(output: Readable, path: string, encoding:
  * file on a worker without an identity is refused at once with EncryptionIdentityMissing.
  */
 export async function decodeDataFileTo(path: string, target: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): Promise<void> {
-  const name = basename(path);
-  const algorithm = algorithmOfFile(name);
-  const commands: Command[] = [
-    ...(isEncryptedFile(name) ? [decryptorCommand(identityFor(config, name))] : []),
-    ...(algorithm ? [decompressorCommand(algorithm)] : isEncryptedFile(name) ? [] : [{ command: 'cat', args: [] }]),
-  ];
-  const stop = new AbortController();
-  const stopped = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
-  let stdin: Readable | undefined;
-  const children = commands.map(({ command, args }, index) => {
-    const last = index === commands.length - 1;
-    const child = spawnChecked(command, args, {
-      signal: stopped,
-      ...(stdin ? { stdin } : { stdinFrom: path }),
-      ...(last ? { stdoutTo: target, stdout: 'ignore' as const } : {}),
-    });
-    stdin = child.process.stdout ?? undefined;
-    return child;
-  });
   try {
-    await Promise.all(children.map((child) => child.done));
+    await spawnPipe({ path }, nonEmpty(decodingCommands(basename(path), config)), { signal, into: target }).done;
   } catch (error) {
-    stop.abort(error);
     await rm(target, { force: true });
     throw error;
   }
 }
 
-/** A stored data file's plaintext, decrypted and decompressed as it is read; destroying it stops every stage. */
+/** The programs from a stored file's bytes to its plaintext, by its name: `age -d` (`.age`), then the decompressor (`.gz`, `.zst`). */
+function decodingCommands(fileName: string, config: Pick<Config, 'encryption'>): Command[] {
+  const algorithm = algorithmOfFile(fileName);
+  return [
+    ...(isEncryptedFile(fileName) ? [decryptorCommand(identityFor(config, fileName))] : []),
+    ...(algorithm ? [decompressorCommand(algorithm)] : []),
+  ];
+}
+
+function nonEmpty(commands: readonly Command[]): [Command, ...Command[]] {
+  const [first = AS_IS, ...rest] = commands;
+  return [first, ...rest];
+}
+
+/**
+ * A stored data file's plaintext, decrypted and decompressed by the programs as it is read: Node reads
+ * only the plaintext. It ends only once every program exited with 0, so a truncated or unauthenticated
+ * file fails the reader instead of ending early; destroying it stops every program. An encrypted file
+ * on a worker without an identity is refused at once with EncryptionIdentityMissing.
+ */
 export function readDataFile(path: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): Readable {
-  return chained(createReadStream(path, { highWaterMark: 1 << 20 }), decodingStages(basename(path), config, signal));
+  const commands = decodingCommands(basename(path), config);
+  const [first, ...rest] = commands;
+  if (!first) return createReadStream(path, { highWaterMark: 1 << 20 });
+  const stop = new AbortController();
+  const piped = spawnPipe({ path }, [first, ...rest], { signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal });
+  const plaintext = new PassThrough({ highWaterMark: 1 << 20 });
+  const stdout = piped.output as Readable;
+  stdout.pipe(plaintext, { end: false });
+  stdout.once('end', () => piped.done.then(() => plaintext.end(), (error: Error) => plaintext.destroy(error)));
+  piped.done.catch((error: Error) => plaintext.destroy(error));
+  plaintext.once('close', () => stop.abort());
+  return plaintext;
 }
 
 /**

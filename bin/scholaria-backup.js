@@ -16,6 +16,13 @@ if (Number(process.versions.node.split('.')[0]) < 22 && require('node:fs').exist
   child.on('exit', (code, signal) => process.exit(signal ? 128 + require('node:os').constants.signals[signal] : (code ?? 1)));
   return;
 }
+// The worker moves gigabytes through buffers that die young; a small young generation keeps its resident
+// memory about 45 MB lower (issue 19: 271 MB idle with Node's default, 222 MB with this). execve keeps the
+// pid, so signals, supervisors and the lifetime of the worker's children are unchanged.
+const WORKER_YOUNG_GENERATION = '--max-semi-space-size=2';
+if (process.argv[2] === 'worker' && typeof process.execve === 'function' && !process.execArgv.some((flag) => flag.startsWith('--max-semi-space-size'))) {
+  process.execve(process.execPath, [process.execPath, WORKER_YOUNG_GENERATION, ...process.execArgv, ...process.argv.slice(1)], process.env);
+}
 const PRODUCT_DIRS = ['client', 'worker', 'workflows', 'activities', 'core'];
 
 function builtAt() {

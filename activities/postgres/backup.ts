@@ -91,8 +91,8 @@ interface Dumped {
  * The database read once, its bytes moved between the tools as a shell pipe moves them:
  *   pg_dump | tee -p (fifo 1) | [compress | encrypt] > custom file
  *   pg_restore -f - < (fifo 1) | tee (fifo 2) | row counter
- *   cat (fifo 2) | [compress | encrypt] > plain file
- * Only the row counter's plaintext and the stored bytes (to be hashed) pass through Node. pg_restore reads
+ *   [compress | encrypt] < (fifo 2) > plain file
+ * Only the row counter's plaintext passes through Node; the stored files are hashed once written. pg_restore reads
  * the whole archive as it is written, so the custom file is proven readable, and the rows it holds are
  * counted, before the set is sealed. Any tool that fails, or a stream that breaks, fails the whole dump.
  */
@@ -119,11 +119,10 @@ async function dumpDatabase(
     const custom = writeChildOutput(archiveSplit.process.stdout as Readable, join(dir, names.custom), customArchiveEncoding(encoding), abort.signal);
     const toSql = spawnChecked('pg_restore', ['--file=-'], { stdinFrom: fifos.archive, signal: abort.signal });
     const sqlSplit = spawnChecked('tee', [fifos.sql], { stdin: toSql.process.stdout as Readable, signal: abort.signal });
-    const sqlForFile = spawnChecked('cat', [fifos.sql], { signal: abort.signal });
-    const plain = writeChildOutput(sqlForFile.process.stdout as Readable, join(dir, names.plain), encoding, abort.signal);
+    const plain = writeChildOutput({ path: fifos.sql }, join(dir, names.plain), encoding, abort.signal);
     const rows = new CopyRowCounter((bytes) => progress.bytes(bytes));
     const counted = pipeline(sqlSplit.process.stdout as Readable, rows, discard());
-    const tasks = [dump.done, archiveSplit.done, custom, toSql.done, sqlSplit.done, sqlForFile.done, plain, counted];
+    const tasks = [dump.done, archiveSplit.done, custom, toSql.done, sqlSplit.done, plain, counted];
     try {
       await Promise.all(tasks);
     } catch (error) {

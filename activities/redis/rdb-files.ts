@@ -1,32 +1,27 @@
 /** RDB files as the adapter moves them: captured from a server into a set's data file, expanded, and loaded into a private server. */
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config';
-import { spawnChecked } from '../child-process';
-import { decodingStages, readDataFile, writeChildOutput, writeDataFile, type DataFileEncoding, type WrittenDataFile } from '../data-file-streams';
+import { runForOutput, spawnChecked } from '../child-process';
+import { decodeDataFileTo, readDataFile, writeChildOutput, type DataFileEncoding, type WrittenDataFile } from '../data-file-streams';
 import { withNamedPipes } from '../named-pipes';
 import { VerificationFailed } from '../repository/errors';
-import { fileModes } from '../file-modes';
 import { fsyncPath } from '../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
 import { connectOnce } from './connection';
 import { startLocalRedis, type LocalRedis } from './local-server';
-import { keysPerDatabase, RdbError, RdbInspector, type RdbFacts } from './rdb';
+import { inspectRdbFileWith, keysPerDatabase, RdbError, RdbInspector, type RdbFacts } from './rdb';
 import { streamRdbFromServer } from './replication';
 
-export interface CapturedRdb {
+export interface CheckedRdb {
   bytes: number;
   sha256: string;
   facts: RdbFacts;
   transfer: string;
-}
-
-export interface CheckedRdb extends CapturedRdb {
   /** What redis-check-rdb printed: it read every key. */
   checkReport: string;
   /** Keys per database, from the RDB's RESIZEDB records, adding up to the keys redis-check-rdb read; undefined when they do not. */
@@ -35,19 +30,10 @@ export interface CheckedRdb extends CapturedRdb {
 
 /**
  * Takes the server's RDB over the replication protocol into `path` (compressed, then encrypted when
- * `encoding` has recipients), checking its header and CRC64 on the plaintext. A failure leaves no file behind.
- */
-export async function captureRdb(url: string, path: string, encoding: DataFileEncoding, progress: ProgressReporter): Promise<CapturedRdb> {
-  await rm(path, { force: true });
-  const inspector = new RdbInspector();
-  const written = writeDataFile([inspector], path, encoding, progress.signal);
-  return { ...(await streamInto(url, path, inspector, written, progress)), facts: inspector.result() };
-}
-
-/**
- * captureRdb, and while the plaintext streams, `redis-check-rdb` reads it too (through a named pipe fed
- * by `tee`), walking every key: the file is proven loadable before the set is sealed, without
- * decompressing it again afterwards. A file redis-check-rdb rejects fails with VerificationFailed.
+ * `encoding` has recipients), and while the plaintext streams, `redis-check-rdb` reads it too (through
+ * a named pipe fed by `tee`), walking every key and comparing the CRC-64: the file is proven loadable
+ * without decompressing it again afterwards. Header, version and end are checked on the same stream.
+ * A file redis-check-rdb rejects fails with VerificationFailed; a failure leaves no file behind.
  */
 export async function captureCheckedRdb(url: string, path: string, encoding: DataFileEncoding, progress: ProgressReporter): Promise<CheckedRdb> {
   await rm(path, { force: true });
@@ -57,24 +43,29 @@ export async function captureCheckedRdb(url: string, path: string, encoding: Dat
     checker.process.stdout?.setEncoding('utf8').on('data', (text: string) => (report += text));
     // tee -p: a checker that stops early (a bad RDB) must not stop the file; its exit code speaks for it.
     const split = spawnChecked('tee', ['-p', fifos.rdb], { stdin: 'pipe', signal: progress.signal });
-    const inspector = new RdbInspector();
+    const inspector = new RdbInspector('left to redis-check-rdb');
     const written = Promise.all([
       writeChildOutput(split.process.stdout as Readable, path, encoding, progress.signal),
       pipeline(inspector, split.process.stdin as Writable),
       split.done,
     ]).then(([file]) => file);
     const captured = await streamInto(url, path, inspector, written, progress);
-    const facts = inspector.result();
-    await checker.done.catch((error: Error) => {
-      const said = report.trim().split('\n').slice(-3).join('; ');
-      throw new VerificationFailed(`redis-check-rdb rejects the RDB (${error.message}${said ? `: ${said}` : ''})`);
-    });
-    return { ...captured, facts, checkReport: report, keysPerDatabase: keysPerDatabase(report, inspector) };
+    try {
+      await checker.done.catch((error: Error) => {
+        const said = report.trim().split('\n').slice(-3).join('; ');
+        throw new VerificationFailed(`redis-check-rdb rejects the RDB (${error.message}${said ? `: ${said}` : ''})`);
+      });
+      const facts = inspector.resultCheckedBy(report);
+      return { ...captured, facts, checkReport: report, keysPerDatabase: keysPerDatabase(report, inspector) };
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
+    }
   });
 }
 
 /** Streams the server's RDB into `inspector`, whose consumers' work is `written`; fsyncs the file. */
-async function streamInto(url: string, path: string, inspector: RdbInspector, written: Promise<WrittenDataFile>, progress: ProgressReporter): Promise<Omit<CapturedRdb, 'facts'>> {
+async function streamInto(url: string, path: string, inspector: RdbInspector, written: Promise<WrittenDataFile>, progress: ProgressReporter): Promise<Omit<CheckedRdb, 'facts' | 'checkReport' | 'keysPerDatabase'>> {
   try {
     const { transfer } = await streamRdbFromServer({
       url,
@@ -94,23 +85,31 @@ async function streamInto(url: string, path: string, inspector: RdbInspector, wr
 }
 
 /**
- * Decrypts and decompresses a stored `.rdb.gz`/`.rdb.zst` (`.age`) to `rdbPath`, checking header and
- * CRC64; throws RdbError on a bad RDB, age's reason on a file that does not decrypt.
+ * Decrypts and decompresses a stored `.rdb.gz`/`.rdb.zst` (`.age`) to `rdbPath` with the programs alone;
+ * fails with age's reason on a file that does not decrypt. Whoever loads it checks it: redis-server
+ * refuses a bad RDB, and `checkRdbFile` walks it.
  */
-export async function expandRdb(storedPath: string, rdbPath: string, config: Pick<Config, 'encryption'>): Promise<RdbFacts> {
-  return (await expandInspectedRdb(storedPath, rdbPath, config)).result();
+export async function expandRdb(storedPath: string, rdbPath: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): Promise<void> {
+  await decodeDataFileTo(storedPath, rdbPath, config, signal);
 }
 
-/** expandRdb, returning the inspector that read it: its facts, and the RESIZEDB records it saw. */
-export async function expandInspectedRdb(storedPath: string, rdbPath: string, config: Pick<Config, 'encryption'>): Promise<RdbInspector> {
-  const inspector = new RdbInspector();
-  await pipeline([
-    createReadStream(storedPath, { highWaterMark: 1 << 20 }),
-    ...decodingStages(basename(storedPath), config),
-    inspector,
-    createWriteStream(rdbPath, { mode: fileModes().file }),
+/**
+ * A plaintext RDB file checked: `redis-check-rdb` walks every key and compares the CRC-64 while the
+ * header, version and end are read here, with the RESIZEDB records that give the keys per database.
+ * Throws VerificationFailed on a file either rejects.
+ */
+export async function checkRdbFile(rdbPath: string, signal?: AbortSignal): Promise<{ facts: RdbFacts; report: string; inspector: RdbInspector }> {
+  const [report, inspector] = await Promise.all([
+    runForOutput('redis-check-rdb', [rdbPath], undefined, signal).catch((error: Error) => {
+      throw new VerificationFailed(`redis-check-rdb rejects it (${error.message})`);
+    }),
+    inspectRdbFileWith(rdbPath, new RdbInspector('left to redis-check-rdb')),
   ]);
-  return inspector;
+  try {
+    return { facts: inspector.resultCheckedBy(report), report, inspector };
+  } catch (error) {
+    throw new VerificationFailed((error as Error).message);
+  }
 }
 
 /** The RDB version of a stored file, from its first bytes (`REDIS0010`): no need to decode it all. */

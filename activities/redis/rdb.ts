@@ -3,9 +3,8 @@
  * the trailing CRC-64, in one streaming pass with constant memory. It does not walk the key records;
  * `redis-check-rdb` or loading into a private server does that.
  */
-import { createReadStream } from 'node:fs';
-import { Transform, Writable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { open } from 'node:fs/promises';
+import { Transform, type TransformCallback } from 'node:stream';
 
 /**
  * CRC-64/Jones as `src/crc64.c` computes it: reflected, initial value 0, no final XOR.
@@ -209,6 +208,15 @@ function readRawBytes(buffer: Buffer, start: number, length: number): ParsedStri
  * is written. It never fails the stream itself: call `result()` once the stream has finished.
  */
 export class RdbInspector extends Transform {
+  /**
+   * `redis-check-rdb`, where it reads the same bytes, compares the CRC-64 itself: computing it here too
+   * would cost a second pass of CPU over every byte and prove nothing more. Its report then says
+   * whether the checksum matched (see `resultCheckedBy`).
+   */
+  constructor(private readonly checksum: 'computed' | 'left to redis-check-rdb' = 'computed') {
+    super();
+  }
+
   private readonly crc = new Crc64();
   private byteCount = 0;
   /** The newest 8 bytes: they are the stored CRC if the stream ends now, so not yet in the CRC. */
@@ -226,11 +234,16 @@ export class RdbInspector extends Transform {
   private resizeWindow = Buffer.alloc(0);
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.inspect(chunk);
+    callback(null, chunk);
+  }
+
+  /** Reads the next bytes of the RDB; keeps no reference to `chunk`, so its buffer may be reused. */
+  inspect(chunk: Buffer): void {
     this.watchResizeRecords(chunk);
     this.byteCount += chunk.length;
     if (!this.headerDone) this.collectHeader(chunk);
     this.feedChecksum(chunk);
-    callback(null, chunk);
   }
 
   /**
@@ -268,12 +281,38 @@ export class RdbInspector extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    this.finished = true;
-    if (!this.headerDone) this.parseHeader(true);
+    this.finish();
     callback();
   }
 
+  /** The RDB ended: no more bytes come. */
+  finish(): void {
+    this.finished = true;
+    if (!this.headerDone) this.parseHeader(true);
+  }
+
   result(): RdbFacts {
+    if (this.checksum !== 'computed') throw new Error('RdbInspector.result() needs the checksum: call resultCheckedBy(report)');
+    const facts = this.structure();
+    const stored = this.pendingTail.readBigUInt64LE(0);
+    if (stored === 0n) return { ...facts, checksum: 'disabled' };
+    const computed = this.crc.value();
+    if (computed !== stored) {
+      throw new RdbError(`checksum mismatch: stored crc64 ${crc64Hex(stored)}, computed ${crc64Hex(computed)}`);
+    }
+    return { ...facts, checksum: 'ok' };
+  }
+
+  /** The facts of a stream whose checksum `redis-check-rdb` compared, from what it printed (`checkReport`). */
+  resultCheckedBy(checkReport: string): RdbFacts {
+    const facts = this.structure();
+    if (/^\[offset \d+\] Checksum OK$/m.test(checkReport)) return { ...facts, checksum: 'ok' };
+    if (/saved with checksum disabled/.test(checkReport) && this.pendingTail.readBigUInt64LE(0) === 0n) return { ...facts, checksum: 'disabled' };
+    throw new RdbError('redis-check-rdb did not report that the checksum matched');
+  }
+
+  /** Header, version and end of the stream, as the loader checks them before the checksum. */
+  private structure(): Omit<RdbFacts, 'checksum'> {
     if (!this.finished) throw new Error('RdbInspector.result() called before the stream finished');
     if (this.headerProblem) throw this.headerProblem;
     const rdbVersion = this.rdbVersion;
@@ -289,16 +328,10 @@ export class RdbInspector extends Transform {
         `truncated: no EOF marker (byte ${this.byteCount - TRAILER_BYTES} is 0x${found}, expected 0xff)`,
       );
     }
-    const facts = { rdbVersion, bytes: this.byteCount, ...(this.redisVersion === undefined ? {} : { redisVersion: this.redisVersion }) };
-    const stored = this.pendingTail.readBigUInt64LE(0);
-    if (stored === 0n) return { ...facts, checksum: 'disabled' };
-    const computed = this.crc.value();
-    if (computed !== stored) {
-      throw new RdbError(`checksum mismatch: stored crc64 ${crc64Hex(stored)}, computed ${crc64Hex(computed)}`);
-    }
-    return { ...facts, checksum: 'ok' };
+    return { rdbVersion, bytes: this.byteCount, ...(this.redisVersion === undefined ? {} : { redisVersion: this.redisVersion }) };
   }
 
+  /** Keeps the last 8 bytes aside (the stored CRC, if the stream ends there), feeding the rest to the CRC when it is computed. */
   private feedChecksum(chunk: Buffer): void {
     const coverCount = this.pendingTail.length + chunk.length - CRC_BYTES;
     if (coverCount <= 0) {
@@ -307,8 +340,10 @@ export class RdbInspector extends Transform {
     }
     const fromTail = Math.min(coverCount, this.pendingTail.length);
     const fromChunk = coverCount - fromTail;
-    this.crc.update(this.pendingTail.subarray(0, fromTail));
-    this.crc.update(chunk.subarray(0, fromChunk));
+    if (this.checksum === 'computed') {
+      this.crc.update(this.pendingTail.subarray(0, fromTail));
+      this.crc.update(chunk.subarray(0, fromChunk));
+    }
     this.lastCoveredByte = fromChunk > 0 ? chunk[fromChunk - 1] : this.pendingTail[fromTail - 1];
     // Concat copies, so the tail never pins the caller's (possibly large, pooled) chunk.
     this.pendingTail = Buffer.concat([this.pendingTail.subarray(fromTail), chunk.subarray(fromChunk)]);
@@ -399,16 +434,30 @@ export function keysPerDatabase(checkOutput: string, inspector: Pick<RdbInspecto
   return keySum === Number(read[1]) && expireSum === Number(expires[1]) ? counts : undefined;
 }
 
-/** Reads a whole RDB file through an `RdbInspector`; throws `RdbError` when the file is not sound. */
+/** How much of a file the inspector reads at a time. */
+const FILE_READ_BYTES = 1 << 20;
+
+/**
+ * Reads a whole RDB file through `inspector`, into one buffer reused for every read (a stream would leave
+ * a buffer of garbage per read), and returns it finished.
+ */
+export async function inspectRdbFileWith<T extends RdbInspector>(path: string, inspector: T): Promise<T> {
+  const buffer = Buffer.allocUnsafe(FILE_READ_BYTES);
+  const file = await open(path, 'r');
+  try {
+    for (let read = await file.read(buffer, 0, buffer.length, null); read.bytesRead > 0; read = await file.read(buffer, 0, buffer.length, null)) {
+      inspector.inspect(buffer.subarray(0, read.bytesRead));
+    }
+  } finally {
+    await file.close();
+  }
+  inspector.finish();
+  return inspector;
+}
+
+/** Reads a whole RDB file through an `RdbInspector`, CRC-64 included; throws `RdbError` when the file is not sound. */
 export async function inspectRdbFile(path: string): Promise<RdbFacts> {
-  const inspector = new RdbInspector();
-  const discard = new Writable({
-    write(_chunk, _encoding, callback) {
-      callback();
-    },
-  });
-  await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), inspector, discard);
-  return inspector.result();
+  return (await inspectRdbFileWith(path, new RdbInspector())).result();
 }
 
 /**

@@ -13,11 +13,11 @@ import type { ProgressReporter } from '../heartbeat';
 import { withTarget } from './connection';
 import { keyCountsPerDatabase } from './local-server';
 import { loadIntoTarget } from './load-into-target';
-import { captureRdb } from './rdb-files';
+import { captureCheckedRdb } from './rdb-files';
 
 /**
- * An RDB of the target, taken over the replication protocol like a backup, into the restore's safety
- * folder; encrypted like a set when recipients are configured (the restoring worker holds the identity).
+ * An RDB of the target, taken over the replication protocol and checked by redis-check-rdb like a
+ * backup, into the restore's safety folder; encrypted like a set when recipients are configured (the restoring worker holds the identity).
  */
 export async function safetySnapshot(config: Config, input: RestoreSource, progress: ProgressReporter): Promise<SafetySnapshot> {
   const dir = safetyDirectory(config.backupDir, input.restoreId, 'redis');
@@ -26,7 +26,7 @@ export async function safetySnapshot(config: Config, input: RestoreSource, progr
   const file = join(dir, dataFileName('redis-before-restore.rdb', encoding));
   await mkdir(dir, { recursive: true, mode: fileModes().directory });
   progress.phase('streaming RDB of the target');
-  const captured = await captureRdb(storeUrl(config, 'redis'), file, encoding, progress);
+  const captured = await captureCheckedRdb(storeUrl(config, 'redis'), file, encoding, progress);
   return {
     description: `RDB of the target before the restore (${captured.facts.bytes} bytes) in ${dir}`,
     references: { file },
