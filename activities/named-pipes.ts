@@ -3,7 +3,9 @@
  * hand one stream to two programs. Node's own child pipes are socket pairs, which such a program cannot
  * open by path (`/dev/fd/N` fails with ENXIO) and which report ECONNRESET instead of EPIPE to `tee -p`.
  */
+import { constants, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runForOutput } from './child-process';
@@ -21,4 +23,44 @@ export async function withNamedPipes<Name extends string, T>(names: readonly Nam
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** How much of a named pipe is read at a time (a pipe holds 64 KiB by default). */
+const PIPE_READ_BYTES = 1 << 16;
+
+/**
+ * Reads a named pipe to its end, handing every chunk to `onChunk`, which must not keep it: all reads go
+ * into one buffer. A child's stdout would allocate a buffer per read, and the gigabytes of SQL a dump
+ * streams would leave that much garbage for the worker's GC. Opened non-blocking, so no libuv thread
+ * waits on a writer that never comes; it ends once every writer closed it, and `signal` stops it.
+ */
+export function readNamedPipe(path: string, onChunk: (chunk: Buffer) => void, signal: AbortSignal): Promise<void> {
+  const buffer = Buffer.allocUnsafe(PIPE_READ_BYTES);
+  return new Promise((resolve, reject) => {
+    const pipe = new Socket({
+      fd: openSync(path, constants.O_RDONLY | constants.O_NONBLOCK),
+      readable: true,
+      writable: false,
+      onread: {
+        buffer,
+        callback: (bytes: number, data: Uint8Array) => {
+          try {
+            onChunk(Buffer.from(data.buffer, data.byteOffset, bytes));
+            return true;
+          } catch (error) {
+            pipe.destroy(error as Error);
+            return false;
+          }
+        },
+      },
+    });
+    const stop = () => pipe.destroy(signal.reason instanceof Error ? signal.reason : new Error('cancelled'));
+    signal.addEventListener('abort', stop, { once: true });
+    pipe.once('end', () => resolve());
+    pipe.once('error', reject);
+    pipe.once('close', () => {
+      signal.removeEventListener('abort', stop);
+      reject(new Error(`${path} was closed before its end`));
+    });
+  });
 }

@@ -9,7 +9,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../core/config';
 import type { StoreBackupResult } from '../../core/contract';
@@ -18,8 +17,7 @@ import { VerificationFailed } from '../repository/errors';
 import { fsyncPath } from '../repository/sets';
 import { ChildFailed, spawnChecked } from '../child-process';
 import { encryptionChecks, writeChildOutput, writeDataFile } from '../data-file-streams';
-import { withNamedPipes } from '../named-pipes';
-import { discard } from '../repository/hashing';
+import { readNamedPipe, withNamedPipes } from '../named-pipes';
 import { recipientsOf } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
 import { connect, qualifiedName, tablesWithRows } from './catalog';
@@ -90,7 +88,7 @@ interface Dumped {
 /**
  * The database read once, its bytes moved between the tools as a shell pipe moves them:
  *   pg_dump | tee -p (fifo 1) | [compress | encrypt] > custom file
- *   pg_restore -f - < (fifo 1) | tee (fifo 2) | row counter
+ *   pg_restore -f - < (fifo 1) | tee (fifo 2) > (fifo 3, read by the row counter)
  *   [compress | encrypt] < (fifo 2) > plain file
  * Only the row counter's plaintext passes through Node; the stored files are hashed once written. pg_restore reads
  * the whole archive as it is written, so the custom file is proven readable, and the rows it holds are
@@ -108,7 +106,7 @@ async function dumpDatabase(
   const onCancel = () => abort.abort(progress.signal.reason);
   progress.signal.addEventListener('abort', onCancel, { once: true });
   const internal = encoding.compression.algorithm === 'gzip' ? [`--compress=${encoding.compression.level}`] : ['--compress=0'];
-  return withNamedPipes(['archive', 'sql'], async (fifos) => {
+  return withNamedPipes(['archive', 'sql', 'counted'], async (fifos) => {
     const dump = spawnChecked(
       'pg_dump',
       ['--format=custom', '--create', ...internal, `--snapshot=${snapshot}`, '--lock-wait-timeout=60s', `--dbname=${target.uri}`],
@@ -118,10 +116,10 @@ async function dumpDatabase(
     const archiveSplit = spawnChecked('tee', ['-p', fifos.archive], { stdin: dump.process.stdout as Readable, signal: abort.signal });
     const custom = writeChildOutput(archiveSplit.process.stdout as Readable, join(dir, names.custom), customArchiveEncoding(encoding), abort.signal);
     const toSql = spawnChecked('pg_restore', ['--file=-'], { stdinFrom: fifos.archive, signal: abort.signal });
-    const sqlSplit = spawnChecked('tee', [fifos.sql], { stdin: toSql.process.stdout as Readable, signal: abort.signal });
-    const plain = writeChildOutput({ path: fifos.sql }, join(dir, names.plain), encoding, abort.signal);
     const rows = new CopyRowCounter((bytes) => progress.bytes(bytes));
-    const counted = pipeline(sqlSplit.process.stdout as Readable, rows, discard());
+    const counted = readNamedPipe(fifos.counted, (chunk) => rows.count(chunk), abort.signal).then(() => rows.finish());
+    const sqlSplit = spawnChecked('tee', [fifos.sql], { stdin: toSql.process.stdout as Readable, stdoutTo: fifos.counted, stdout: 'ignore', signal: abort.signal });
+    const plain = writeChildOutput({ path: fifos.sql }, join(dir, names.plain), encoding, abort.signal);
     const tasks = [dump.done, archiveSplit.done, custom, toSql.done, sqlSplit.done, plain, counted];
     try {
       await Promise.all(tasks);

@@ -18,6 +18,21 @@ export class CopyRowCounter extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.count(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.finish();
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  /** Reads the next bytes of SQL; keeps no reference to `chunk`, so its buffer may be reused. */
+  count(chunk: Buffer): void {
     this.bytes += chunk.length;
     this.onBytes?.(this.bytes);
     let start = 0;
@@ -35,13 +50,13 @@ export class CopyRowCounter extends Transform {
     }
     // A copy, so the tail never pins the chunk.
     this.pending = Buffer.concat([this.pending, chunk.subarray(start)]);
-    callback(null, chunk);
   }
 
-  override _flush(callback: TransformCallback): void {
+  /** The SQL ended; throws when it ended inside a table's data. */
+  finish(): void {
     if (this.pending.length > 0) this.line(this.pending, 0, this.pending.length);
-    if (this.table !== undefined) return callback(new Error(`the SQL ends inside the data of ${this.table}`));
-    callback();
+    this.pending = Buffer.alloc(0);
+    if (this.table !== undefined) throw new Error(`the SQL ends inside the data of ${this.table}`);
   }
 
   private line(data: Buffer, start: number, end: number): void {
