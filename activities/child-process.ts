@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CancelledFailure } from '@temporalio/common';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
 import { boundToThisProcess, SETPRIV_COMMAND_NOT_FOUND } from './process-lifetime';
 
@@ -140,15 +141,27 @@ export function spawnPipe(
     input = child.process.stdout;
     return child;
   });
-  const done = Promise.all(children.map((child) => child.done)).then(
+  const exits = children.map((child) => child.done);
+  const done = Promise.all(exits).then(
     () => undefined,
-    (error: Error) => {
-      stop.abort(error);
-      throw error;
+    async (first: Error) => {
+      // The first to exit is often a victim (a decompressor whose decryptor refused the file ends on an
+      // empty input): the others get a moment to exit on their own, and the failure named is the first
+      // stage, in pipe order, that exited with an error of its own.
+      await Promise.race([Promise.allSettled(exits), delay(PIPE_EXIT_GRACE_MS)]);
+      stop.abort(first);
+      const settled = await Promise.allSettled(exits);
+      const cause = settled.find(
+        (result): result is PromiseRejectedResult => result.status === 'rejected' && result.reason instanceof ChildFailed && / exited with code /.test(result.reason.message),
+      );
+      throw cause?.reason ?? first;
     },
   );
   return { output: input, done };
 }
+
+/** How long the other stages of a pipe may take to exit on their own once one failed, before they are stopped. */
+const PIPE_EXIT_GRACE_MS = 2000;
 
 /**
  * A child process as a Duplex (zstd, pigz, age): stdin in, stdout out; its output ends only after it

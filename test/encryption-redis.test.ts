@@ -192,7 +192,8 @@ describe('an encrypted Redis set', () => {
     });
     const source_ = { restoreId: 'r1', setName: set.name, files: set.record.files, summary: set.record.summary, serverVersion: set.record.serverVersion };
     const safety = await activity((progress) => safetySnapshot(restoreConfig, source_, progress));
-    assert.match(safety.references.file!, /redis-before-restore\.rdb\.gz\.age$/);
+    // zstd -1 for a file that lives minutes, encrypted like the sets.
+    assert.match(safety.references.file!, /redis-before-restore\.rdb\.zst\.age$/);
     assert.equal(statSync(safety.references.file!).mode & 0o777, 0o600);
     for (const path of [join(backupDir, '.safety'), join(backupDir, '.safety', 'r1'), join(backupDir, '.safety', 'r1', 'redis')]) {
       assert.equal(statSync(path).mode & 0o777, 0o700, path);

@@ -30,10 +30,11 @@ import { checkSealedSetFiles, checkStoresDeeply, verifySealedSet } from './verif
  * back to its safety snapshot in a scope that cannot be cancelled, and the result says what was
  * restored, what failed and what was rolled back.
  *
- * The stores' deep checks run beside the work that touches nothing live: the preflight, the safety
- * snapshots and each store's stage (PostgreSQL restores into a fresh database beside the target). No
- * store's restore starts, and no database is swapped in, before every deep check has passed; a check
- * that fails removes what was staged and releases the snapshots, leaving every store as it was.
+ * The checksums of the set's files and the stores' deep checks run beside the work that touches nothing
+ * live: the preflight, the safety snapshots and each store's stage (PostgreSQL restores into a fresh
+ * database beside the target). No store's restore starts, and no database is swapped in, before every
+ * check has passed; a check that fails removes what was staged and releases the snapshots, leaving
+ * every store as it was.
  */
 export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<RestoreWorkflowResult> {
   const restoreId = stampOf(workflowInfo().startTime);
@@ -66,14 +67,24 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     }
     // Runs recorded before the deep checks overlapped the stage replay with the checks first.
     const overlapped = !input.dryRun && patched(STAGED_RESTORE);
-    const verified = overlapped ? await checkSealedSetFiles(set, true, on) : await verifySealedSet(set, stores, 'restore', true, on);
-    checks = verified.checks;
+    // An encrypted set is decrypted, every file, before the preflight reads any of them with the identity.
+    // Runs recorded before the checksums ran beside the preflight, snapshots and stages replay with them first.
+    const checksumsBeside = overlapped && !set.manifest.encryption && patched(CHECKSUMS_BESIDE_THE_STAGE);
     const checking = new CancellationScope();
+    const checksums = checksumsBeside
+      ? checking.run(() => checkSealedSetFiles(set, true, on))
+      : Promise.resolve(overlapped ? await checkSealedSetFiles(set, true, on) : await verifySealedSet(set, stores, 'restore', true, on));
+    checksums.catch(() => undefined);
+    if (!checksumsBeside) checks = (await checksums).checks;
     // A side-by-side restore stages nothing: every store's files get their own deep check then.
     const checkedByStage = input.asDatabase === undefined ? STORES_CHECKED_BY_THEIR_STAGE : [];
     const checkedApart = stores.filter((store) => !checkedByStage.includes(store));
+    // The deep checks read files whose checksums matched, so a damaged file is reported as such.
     const deepChecks = overlapped
-      ? checking.run(() => checkStoresDeeply(set, { stores: checkedApart, depth: 'restore', location: 'sealed', storeActivity: on.storeActivity }))
+      ? checking.run(async () => {
+          if (checksumsBeside) checks.push(...(await checksums).checks);
+          return checkStoresDeeply(set, { stores: checkedApart, depth: 'restore', location: 'sealed', storeActivity: on.storeActivity });
+        })
       : Promise.resolve([]);
     // The stores are independent: they are restored side by side, and the first failure stops the others.
     const restoring = new CancellationScope();
@@ -104,7 +115,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
         message: `the restore cannot start: ${problems.join('; ')}`,
         type: 'PreflightFailed',
         nonRetryable: true,
-        details: [{ set: set.name, dryRun: input.dryRun, checks: verified.checks, stores: reports }],
+        details: [{ set: set.name, dryRun: input.dryRun, checks, stores: reports }],
       });
     }
     const result: RestoreWorkflowResult = { set: set.name, dryRun: input.dryRun, checks, stores: reports };
@@ -169,8 +180,14 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     try {
       await Promise.all(runs);
     } catch (caught) {
+      // A stage that read a damaged file may fail before the checksums say so: the checksums' verdict names the cause.
+      const checksumFailure: unknown = await checksums.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       // A failed check of the set stopped the stores: the failure is the check's, not a cancellation.
-      const error = checkFailure !== undefined && !isCancellation(checkFailure) ? checkFailure : caught;
+      const failedCheck = [checksumFailure, checkFailure].find((failure) => failure !== undefined && !isCancellation(failure));
+      const error = failedCheck ?? caught;
       restoring.cancel();
       await Promise.allSettled(runs);
       await stopChecks();
@@ -254,6 +271,8 @@ const restoreReport = defineQuery<RestoreWorkflowResult>(RESTORE_REPORT_QUERY);
 const ENCRYPTED_SET_IDENTITY = 'encrypted-set-identity';
 /** Restores recorded before the deep checks ran beside the safety snapshots and the stage replay with the checks first. */
 const STAGED_RESTORE = 'deep-checks-beside-the-stage';
+/** Restores recorded before the checksums ran beside the preflight, the safety snapshots and the stages replay with the checksums first. */
+const CHECKSUMS_BESIDE_THE_STAGE = 'checksums-beside-the-stage';
 /** Patch of restores recorded before their steps were bound to one worker and could download from the bucket. */
 const RESTORE_ON_ONE_WORKER = 'restore-on-one-worker-offsite';
 

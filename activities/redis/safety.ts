@@ -4,6 +4,7 @@ import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import type { ReleaseInput, RestoreSource, RollbackInput, SafetySnapshot } from '../../core/contract';
 import { summaryDifferences } from '../../core/manifest';
+import { fastestCompression } from '../compression-streams';
 import { dataFileName } from '../data-file-streams';
 import { recipientsOf } from '../encryption';
 import { fileModes } from '../file-modes';
@@ -22,7 +23,7 @@ import { captureCheckedRdb } from './rdb-files';
 export async function safetySnapshot(config: Config, input: RestoreSource, progress: ProgressReporter): Promise<SafetySnapshot> {
   const dir = safetyDirectory(config.backupDir, input.restoreId, 'redis');
   // A safety snapshot lives only until the restore is released: fast compression is worth more than a small file.
-  const encoding = { compression: { ...config.compression, level: 1 }, recipients: await recipientsOf(config) };
+  const encoding = { compression: fastestCompression(config.compression), recipients: await recipientsOf(config) };
   const file = join(dir, dataFileName('redis-before-restore.rdb', encoding));
   await mkdir(dir, { recursive: true, mode: fileModes().directory });
   progress.phase('streaming RDB of the target');
