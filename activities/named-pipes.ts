@@ -43,9 +43,9 @@ export function readNamedPipe(path: string, onChunk: (chunk: Buffer) => void, si
       writable: false,
       onread: {
         buffer,
-        callback: (bytes: number, data: Uint8Array) => {
+        callback: (bytes: number) => {
           try {
-            onChunk(Buffer.from(data.buffer, data.byteOffset, bytes));
+            onChunk(buffer.subarray(0, bytes));
             return true;
           } catch (error) {
             pipe.destroy(error as Error);
