@@ -1,8 +1,9 @@
 /**
  * The one way a store writes and reads a set's data file, so every store compresses and encrypts the
  * same way. Writing: plaintext (through the store's deep-check taps) -> compress -> encrypt (when
- * recipients are configured) -> file, hashed as written or read back once written, so SHA256SUMS covers
- * the bytes on disk. Reading: file -> decrypt (needs the identity) -> decompress -> plaintext, chosen by the file's name.
+ * recipients are configured) -> file, hashed as written or read back once written, so SHA256SUMS
+ * covers the bytes on disk. Reading: file -> decrypt (needs the identity) -> decompress -> plaintext,
+ * chosen by the file's name.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, rm } from 'node:fs/promises';
