@@ -51,10 +51,13 @@ export function isAuthenticationFailure(error: unknown): boolean {
   return false;
 }
 
-/** ENOSPC anywhere in the error's `cause` chain, as a code or in a wrapper's message. */
+/**
+ * ENOSPC anywhere in the error's `cause` chain, as a code or in a wrapper's message, or as the program
+ * that wrote the file says it (`zstd: … No space left on device`, strerror's words).
+ */
 function isDiskFull(error: Error): boolean {
   for (let current: unknown = error, depth = 0; current instanceof Error && depth < 8; current = current.cause, depth += 1) {
-    if ((current as NodeJS.ErrnoException).code === 'ENOSPC' || /\bENOSPC\b/.test(current.message)) return true;
+    if ((current as NodeJS.ErrnoException).code === 'ENOSPC' || /\bENOSPC\b|No space left on device/.test(current.message)) return true;
   }
   return false;
 }
