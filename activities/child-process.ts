@@ -169,16 +169,26 @@ const PIPE_EXIT_GRACE_MS = 2000;
  */
 export function childFilter(command: string, args: readonly string[], signal?: AbortSignal): Duplex {
   const child = spawnChecked(command, args, { stdin: 'pipe', signal });
-  const output = new PassThrough({ highWaterMark: 1 << 20 });
-  const stdout = child.process.stdout as Readable;
-  stdout.pipe(output, { end: false });
-  stdout.once('end', () => child.done.then(() => output.end(), (error: Error) => output.destroy(error)));
+  const output = endingOnSuccess(child.process.stdout as Readable, child.done);
   const duplex = Duplex.from({ writable: exitStatusDecides(child.process.stdin as Writable), readable: output });
   child.done.catch((error: Error) => duplex.destroy(error));
   duplex.once('close', () => {
     if (child.process.exitCode === null) child.process.kill('SIGKILL');
   });
   return duplex;
+}
+
+/**
+ * `stdout` of the programs whose exits are `done`, as a stream that ends only once they all exited with
+ * 0 and fails with their failure otherwise: a truncated or unauthenticated input must not look like a
+ * short one.
+ */
+export function endingOnSuccess(stdout: Readable, done: Promise<void>): Readable {
+  const output = new PassThrough({ highWaterMark: 1 << 20 });
+  stdout.pipe(output, { end: false });
+  stdout.once('end', () => done.then(() => output.end(), (error: Error) => output.destroy(error)));
+  done.catch((error: Error) => output.destroy(error));
+  return output;
 }
 
 /**

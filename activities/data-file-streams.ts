@@ -8,11 +8,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { PassThrough, Readable, type Duplex } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { algorithmOfFile, isEncryptedFile, storedFileName, type Compression } from '../core/compression';
 import type { Config } from '../core/config';
-import { spawnPipe, type Command } from './child-process';
+import { endingOnSuccess, spawnPipe, type Command } from './child-process';
 import { compressor, compressorCommand, decompressor, decompressorCommand } from './compression-streams';
 import { decryptor, decryptorCommand, encryptor, encryptorCommand, identityFor } from './encryption';
 import { fileModes } from './file-modes';
@@ -168,11 +168,7 @@ export function readDataFile(path: string, config: Pick<Config, 'encryption'>, s
   if (!first) return createReadStream(path, { highWaterMark: 1 << 20 });
   const stop = new AbortController();
   const piped = spawnPipe({ path }, [first, ...rest], { signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal });
-  const plaintext = new PassThrough({ highWaterMark: 1 << 20 });
-  const stdout = piped.output as Readable;
-  stdout.pipe(plaintext, { end: false });
-  stdout.once('end', () => piped.done.then(() => plaintext.end(), (error: Error) => plaintext.destroy(error)));
-  piped.done.catch((error: Error) => plaintext.destroy(error));
+  const plaintext = endingOnSuccess(piped.output as Readable, piped.done);
   plaintext.once('close', () => stop.abort());
   return plaintext;
 }

@@ -13,7 +13,8 @@ import type { ProgressReporter } from '../heartbeat';
 import { withTarget } from '../redis/connection';
 import { loadIntoTarget } from '../redis/load-into-target';
 import { keyCountsPerDatabase } from '../redis/local-server';
-import { expandRdb, loadRdb } from '../redis/rdb-files';
+import { decodeDataFileTo } from '../data-file-streams';
+import { loadRdb } from '../redis/rdb-files';
 import { withScratch } from '../redis/scratch';
 import { rdbFileOf } from '../redis/set-files';
 import { drillConfig } from './targets';
@@ -27,7 +28,7 @@ export async function restoreRedisScratch(config: Config, drillId: string, sourc
   }
   return withScratch(config, `drill-${drillId}`, async (dir) => {
     progress.phase('decoding RDB');
-    await expandRdb(storedPath, join(dir, 'dump.rdb'), config);
+    await decodeDataFileTo(storedPath, join(dir, 'dump.rdb'), config);
     progress.phase('loading RDB into a private redis-server');
     const loaded = await loadRdb(join(dir, 'dump.rdb'));
     try {

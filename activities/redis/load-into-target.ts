@@ -3,14 +3,14 @@ import { basename, join } from 'node:path';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import { safetyDirectory } from '../repository/sets';
-import { readDataFile } from '../data-file-streams';
+import { decodeDataFileTo, readDataFile } from '../data-file-streams';
 import { requireIdentityForFiles } from '../encryption';
 import { fileModes } from '../file-modes';
 import type { ProgressReporter } from '../heartbeat';
 import { withTarget } from './connection';
 import { replaceAllKeys } from './copy-keys';
 import { REPLICATION_MARKER, ReplicationUnavailable, replicateIntoTarget } from './replicate-into-target';
-import { expandRdb, loadRdb } from './rdb-files';
+import { loadRdb } from './rdb-files';
 import { withScratch } from './scratch';
 
 export interface LoadedIntoTarget {
@@ -62,7 +62,7 @@ export async function loadIntoTarget(
   }
   return withScratch(config, scratchName, async (dir) => {
     progress.phase('decoding RDB');
-    await expandRdb(storedPath, join(dir, 'dump.rdb'), config);
+    await decodeDataFileTo(storedPath, join(dir, 'dump.rdb'), config);
     progress.phase('loading RDB');
     const loaded = await loadRdb(join(dir, 'dump.rdb'));
     try {

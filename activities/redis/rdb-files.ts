@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config';
 import { runForOutput, spawnChecked } from '../child-process';
-import { decodeDataFileTo, readDataFile, writeChildOutput, type DataFileEncoding, type WrittenDataFile } from '../data-file-streams';
+import { readDataFile, writeChildOutput, type DataFileEncoding, type WrittenDataFile } from '../data-file-streams';
 import { withNamedPipes } from '../named-pipes';
 import { VerificationFailed } from '../repository/errors';
 import { fsyncPath } from '../repository/sets';
@@ -82,15 +82,6 @@ async function streamInto(url: string, path: string, inspector: RdbInspector, wr
     await written.catch(() => undefined);
     throw error;
   }
-}
-
-/**
- * Decrypts and decompresses a stored `.rdb.gz`/`.rdb.zst` (`.age`) to `rdbPath` with the programs alone;
- * fails with age's reason on a file that does not decrypt. Whoever loads it checks it: redis-server
- * refuses a bad RDB, and `checkRdbFile` walks it.
- */
-export async function expandRdb(storedPath: string, rdbPath: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): Promise<void> {
-  await decodeDataFileTo(storedPath, rdbPath, config, signal);
 }
 
 /**

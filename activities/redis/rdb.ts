@@ -3,7 +3,7 @@
  * the trailing CRC-64, in one streaming pass with constant memory. It does not walk the key records;
  * `redis-check-rdb` or loading into a private server does that.
  */
-import { open } from 'node:fs/promises';
+import { readFileChunks } from '../file-chunks';
 import { Transform, type TransformCallback } from 'node:stream';
 
 /**
@@ -434,23 +434,9 @@ export function keysPerDatabase(checkOutput: string, inspector: Pick<RdbInspecto
   return keySum === Number(read[1]) && expireSum === Number(expires[1]) ? counts : undefined;
 }
 
-/** How much of a file the inspector reads at a time. */
-const FILE_READ_BYTES = 1 << 20;
-
-/**
- * Reads a whole RDB file through `inspector`, into one buffer reused for every read (a stream would leave
- * a buffer of garbage per read), and returns it finished.
- */
+/** Reads a whole RDB file through `inspector` (one reused buffer) and returns it finished. */
 export async function inspectRdbFileWith<T extends RdbInspector>(path: string, inspector: T): Promise<T> {
-  const buffer = Buffer.allocUnsafe(FILE_READ_BYTES);
-  const file = await open(path, 'r');
-  try {
-    for (let read = await file.read(buffer, 0, buffer.length, null); read.bytesRead > 0; read = await file.read(buffer, 0, buffer.length, null)) {
-      inspector.inspect(buffer.subarray(0, read.bytesRead));
-    }
-  } finally {
-    await file.close();
-  }
+  await readFileChunks(path, (chunk) => inspector.inspect(chunk));
   inspector.finish();
   return inspector;
 }

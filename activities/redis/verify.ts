@@ -9,7 +9,8 @@ import { identityFor } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
 import { keyCountsPerDatabase } from './local-server';
 import { keysPerDatabase } from './rdb';
-import { checkRdbFile, expandRdb, loadRdb } from './rdb-files';
+import { decodeDataFileTo } from '../data-file-streams';
+import { checkRdbFile, loadRdb } from './rdb-files';
 import { withScratch } from './scratch';
 import { rdbFileOf } from './set-files';
 
@@ -27,7 +28,7 @@ export async function verify(config: Config, input: StoreVerifyInput, progress: 
   return withScratch(config, input.setName, async (dir) => {
     const rdbPath = join(dir, 'dump.rdb');
     progress.phase(isEncryptedFile(file.name) ? 'decrypting and decompressing RDB' : 'decompressing RDB');
-    await expandRdb(source, rdbPath, config, progress.signal).catch((error: Error) => {
+    await decodeDataFileTo(source, rdbPath, config, progress.signal).catch((error: Error) => {
       throw new VerificationFailed(`${file.name}: ${error.message}`);
     });
     progress.phase('redis-check-rdb');
