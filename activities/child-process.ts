@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { CancelledFailure } from '@temporalio/common';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
+import { applyCpuPriority } from './cpu-priority';
 import { boundToThisProcess, SETPRIV_COMMAND_NOT_FOUND } from './process-lifetime';
 
 /** A child whose exit code is checked: a dump that ends early must fail, however much it wrote. */
@@ -48,6 +49,7 @@ export function spawnChecked(
     signal: options.signal,
     killSignal: 'SIGKILL',
   });
+  applyCpuPriority(child.pid);
   // The child holds its own copy of the pipe now; ours would keep it open after the reader is gone, so a
   // writer upstream would block instead of getting EPIPE.
   if (options.stdin instanceof Readable) options.stdin.destroy();

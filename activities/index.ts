@@ -26,6 +26,7 @@ import { createQdrantAdapter } from './qdrant';
 import { createRedisAdapter } from './redis';
 import { createHealthActivities } from './anomalies';
 import { createAuditActivities } from './audit';
+import { withYieldingChecks } from './cpu-priority';
 import { createBackupLockActivities } from './backup-lock';
 import { createDrillActivities } from './drill/index';
 import { createNotificationActivities } from './notifications';
@@ -35,7 +36,11 @@ import { createEncryptionActivities } from './set-decryption';
 import { createWorkerBindingActivities } from './worker-binding';
 
 export function createStoreAdapters(config: Config): Record<StoreName, StoreAdapter> {
-  return { postgres: createPostgresAdapter(config), redis: createRedisAdapter(config), qdrant: createQdrantAdapter(config) };
+  return {
+    postgres: withYieldingChecks(createPostgresAdapter(config)),
+    redis: withYieldingChecks(createRedisAdapter(config)),
+    qdrant: withYieldingChecks(createQdrantAdapter(config)),
+  };
 }
 
 export type Activities = StoreActivities &
