@@ -15,6 +15,7 @@ import type { Tier } from './tiers';
  *   daily retention, whatever their tier.
  * - Clock skew: a set dated after `now` is never deleted and never counts as the newer set.
  * - "Older than N days" is strict: a set exactly N×24 h old is still within the retention.
+ * - A set a run is reading (a restore, a verify, a drill) is kept, whatever else the rules say.
  * - Manual sets follow the monthly retention: they are rare, deliberate (often taken before a risky
  *   change) and have no setting of their own; see `retentionDaysOf`.
  *
@@ -34,6 +35,8 @@ export interface RetentionCandidate {
   status: 'complete' | 'partial' | 'unreadable';
   /** Whether the backup verified the set (read every file back) before sealing it; matters for complete sets only. */
   verified: boolean;
+  /** The run reading the set now (a restore, verify or drill holds it), which no deletion may pull the files from under. */
+  heldBy?: string;
 }
 
 /** Days per tier, the shape of `Config['retentionDays']`. */
@@ -139,5 +142,10 @@ export function planRetention(
     };
   };
 
-  return parsed.map((set) => ({ name: set.name, ...decide(set) }));
+  const decideHeld = (set: Parsed): Omit<RetentionDecision, 'name'> => {
+    const decision = decide(set);
+    if (decision.action !== 'delete' || set.heldBy === undefined) return decision;
+    return { action: 'keep', reason: `${decision.reason}; kept while ${set.heldBy} reads it` };
+  };
+  return parsed.map((set) => ({ name: set.name, ...decideHeld(set) }));
 }

@@ -14,6 +14,8 @@ import { DRILL_SCHEDULE_ID } from '../core/drills';
 import { HEALTH_SCHEDULE_ID } from '../client/workflow-schedules';
 import { scheduleIdOf, SCHEDULED_TIERS } from '../core/schedules';
 import { seedStores } from './support/scholaria';
+import { pruneSets } from '../activities/repository/prune';
+import { HOLD_LEASE_MS } from '../activities/repository/set-holds';
 import { environmentFor, runCli, startStores, startWorker, temporalClient, type RunningWorker, type Stores } from './support/stack';
 
 let stores: Stores;
@@ -189,6 +191,28 @@ test('prune prints what it would delete and why, deletes only with --yes, and ne
   const left = readdirSync(env.BACKUP_DIR!);
   assert.ok(!left.includes('scholaria_backup_20200101_020000') && !left.includes('scholaria_backup_20200102_020000'));
   assert.ok(left.includes('not_a_set') && left.includes(newest));
+});
+
+test('a set a run reads is held: prune keeps it while the hold lasts, names the run, and deletes it once the hold lapsed', async () => {
+  const newest = readdirSync(env.BACKUP_DIR!).filter((name) => name.startsWith('scholaria_backup_')).sort().at(-1)!;
+  const old = 'scholaria_backup_20200101_020000';
+  cpSync(join(env.BACKUP_DIR!, newest), join(env.BACKUP_DIR!, old), { recursive: true });
+  const manifestPath = join(env.BACKUP_DIR!, old, 'backup_manifest.json');
+  writeFileSync(manifestPath, JSON.stringify({ ...JSON.parse(readFileSync(manifestPath, 'utf8')), name: old, tier: 'daily' }));
+  // A verify of the old set, as an operator checks a set before restoring from it.
+  const verified = await runCli(['verify', old], env);
+  const workflowId = /Verifying \S+ \((\S+)\)/.exec(verified.stdout)?.[1];
+  assert.ok(workflowId, `the verify names its run: ${verified.stdout}${verified.stderr}`);
+  const pruned = await runCli(['prune', '--yes'], env);
+  assert.equal(pruned.code, 0, pruned.stderr);
+  assert.match(pruned.stdout, new RegExp(`${old} +keep +older than the 7-day daily retention.*; kept while ${workflowId} \\(since .* UTC\\) reads it`));
+  assert.ok(readdirSync(env.BACKUP_DIR!).includes(old), 'the held set is still there');
+  // A day later the hold has lapsed: the next prune deletes the set and the hold with it.
+  const dayLater = new Date(Date.now() + HOLD_LEASE_MS + 60_000);
+  const report = await pruneSets(env.BACKUP_DIR!, { days: { daily: 7, weekly: 30, monthly: 365 } }, dayLater, { tiers: ['daily'], apply: true });
+  assert.ok(report.deleted.includes(old), JSON.stringify(report.decisions.find((decision) => decision.name === old)));
+  assert.ok(!readdirSync(env.BACKUP_DIR!).includes(old));
+  assert.ok(!existsSync(join(env.BACKUP_DIR!, '.holds', old)), 'the lapsed hold is removed');
 });
 
 test('health-check is healthy with a worker, schedules and fresh sets; a paused schedule fails it with what to do, and notifies', async () => {

@@ -1,8 +1,9 @@
 import { Context } from '@temporalio/activity';
 import type { Config } from '../../core/config';
-import type { RepositoryActivities } from '../../core/contract';
+import type { RepositoryActivities, ResolvedSet } from '../../core/contract';
 import { pruneSets } from './prune';
 import { discardStagedSet, resolveSet, sealSet, stageSet, verifySetChecksums } from './sets';
+import { holdSet, setStillThere } from './set-holds';
 import { withProgress } from '../heartbeat';
 import { TOOL } from '../package-version';
 import { setEncryptionOf } from '../encryption';
@@ -31,6 +32,20 @@ async function auditRetention(config: Config, tier: Tier, report: PruneReport, a
   });
 }
 
+/**
+ * The set a run is about to read, held for that run (activities/repository/set-holds.ts) so that
+ * retention leaves it alone. A set retention moved out of sight at that very moment is looked up again
+ * by the activity's next attempt, which finds it back or finds it deleted.
+ */
+async function resolveAndHold(backupDir: string, reference: string): Promise<ResolvedSet> {
+  const set = await resolveSet(backupDir, reference);
+  const run = Context.current().info.workflowExecution;
+  // Only a workflow's steps read sets for long; anything else has no run to name.
+  if (run) await holdSet(backupDir, set.name, run.workflowId, serverClock()());
+  if (!(await setStillThere(set.path))) throw new Error(`backup set ${set.name} was being pruned as it was opened; looking again`);
+  return set;
+}
+
 /** The backup repository's operations as activities: the set's lifecycle on disk. */
 export function createRepositoryActivities(config: Config): RepositoryActivities {
   return {
@@ -41,7 +56,7 @@ export function createRepositoryActivities(config: Config): RepositoryActivities
         return sealSet(config.backupDir, input, TOOL, await setEncryptionOf(config), serverClock());
       }),
     discardStagedSet: ({ setName }) => discardStagedSet(config.backupDir, setName),
-    resolveBackupSet: ({ reference }) => resolveSet(config.backupDir, reference),
+    resolveBackupSet: ({ reference }) => resolveAndHold(config.backupDir, reference),
     applyRetention: async ({ tier }) => {
       const now = serverClock()();
       const report = await pruneSets(config.backupDir, { days: config.retentionDays }, now, { tiers: [tier], apply: true });
