@@ -55,13 +55,18 @@ export async function withSeekableArchive<T>(
   progress: ProgressReporter,
   work: (archive: string) => Promise<T>,
 ): Promise<T> {
-  if (isStoredAsIs(basename(path))) return work(path);
+  try {
+    return await work(await seekableArchive(path, scratch, config, progress));
+  } finally {
+    if (!isStoredAsIs(basename(path))) await rm(scratch, { force: true });
+  }
+}
+
+/** The stored archive itself when pg_restore can seek in it, else its plaintext decoded to `scratch` (the caller removes it). */
+export async function seekableArchive(path: string, scratch: string, config: Pick<Config, 'encryption'>, progress: ProgressReporter): Promise<string> {
+  if (isStoredAsIs(basename(path))) return path;
   progress.phase('decoding archive');
   await mkdir(dirname(scratch), { recursive: true, mode: fileModes().directory });
-  try {
-    await decodeDataFileTo(path, scratch, config, progress.signal);
-    return await work(scratch);
-  } finally {
-    await rm(scratch, { force: true });
-  }
+  await decodeDataFileTo(path, scratch, config, progress.signal);
+  return scratch;
 }

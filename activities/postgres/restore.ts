@@ -13,10 +13,11 @@ import { scratchDirectory } from '../repository/sets';
 import { spawnChecked } from '../child-process';
 import { requireIdentityForFiles } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
-import { withSeekableArchive } from './archive';
+import { seekableArchive, withSeekableArchive } from './archive';
+import { removeStagedArchive, stagedArchiveOf, type StagedArchive } from './staged-archive';
 import { countRows, databaseExists, quoteIdent, withClient } from './catalog';
 import { databaseTarget, maintenanceTarget, postgresTarget, type LibpqTarget } from './connection';
-import { applyDatabaseProperties, createDatabaseStatement, readDatabaseProperties } from './database-properties';
+import { applyDatabaseProperties, createDatabaseStatement, readDatabaseProperties, type DatabaseProperties } from './database-properties';
 import { dropDatabase, restoreNames, swapIn } from './databases';
 import { applyGlobals } from './roles';
 import { POSTGRES_FILE_ROLES, sealedArchive, sealedFile } from './set-files';
@@ -30,25 +31,57 @@ export async function restore(config: Config, input: StoreRestoreInput, progress
     return { details: [`${names.database} was already swapped in by an earlier attempt`] };
   }
   const stagedBefore = input.staged === true && (await withClient(admin, (client) => databaseExists(client, names.fresh)));
-  const details = stagedBefore ? [`${names.fresh} was staged before the checks of the set ended`] : await restoreFresh(config, input, names.fresh, progress);
+  const details = stagedBefore ? await finishStage(config, input, names.fresh, progress) : await restoreFresh(config, input, names.fresh, progress);
   progress.phase('swapping databases');
   details.push(...(await withClient(admin, (client) => swapIn(client, names, input.force))));
   return { details };
 }
 
-/** The set restored into the fresh database beside the target, its rows checked: nothing live is touched. */
+/**
+ * The set's tables and rows restored into the fresh database beside the target, and counted: nothing
+ * live is touched. The indexes, constraints and statistics are left for `restore`, which runs once
+ * every check of the set has passed, beside the other stores' restores: the check (the row counts)
+ * does not wait for them.
+ */
 export async function stage(config: Config, input: StoreRestoreInput, progress: ProgressReporter): Promise<StagedRestore> {
   const names = restoreNames(postgresTarget(config).database, input.restoreId);
   if (await withClient(maintenanceTarget(config), (client) => databaseExists(client, names.preRestore))) {
     return { staged: false, details: [`${names.database} was already swapped in by an earlier attempt`] };
   }
   try {
-    return { staged: true, details: await restoreFresh(config, input, names.fresh, progress) };
+    const archive = stagedArchiveOf(config, names.fresh);
+    await archive.remove();
+    const details = await restoreInto(config, input, names.fresh, progress, archive);
+    progress.phase('checking rows');
+    await checkRows(databaseTarget(config, names.fresh), input.summary, names.fresh);
+    await archive.mark('pending');
+    return { staged: true, details: [...details, `restored into ${names.fresh}; row counts of every table equal the manifest`] };
   } catch (error) {
     // A stage that failed is not rolled back by the workflow (no store was touched): it removes its own copy.
     await withClient(maintenanceTarget(config), (client) => dropDatabase(client, names.fresh)).catch(() => undefined);
+    await removeStagedArchive(config, names.fresh).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The rest of a staged restore: the indexes and constraints (pg_restore's post-data section), the
+ * statistics and the database's properties. A database an earlier attempt had begun to finish, or one
+ * staged whole by an earlier version of the stage, is handled as such.
+ */
+async function finishStage(config: Config, input: StoreRestoreInput, fresh: string, progress: ProgressReporter): Promise<string[]> {
+  const archive = stagedArchiveOf(config, fresh);
+  const kept = await archive.read();
+  if (kept === undefined) return [`${fresh} was complete already (staged whole, or finished by an earlier attempt)`];
+  if (kept.state !== 'pending') {
+    // Half of its indexes may exist: the fresh database is made again from the set.
+    await archive.remove();
+    return ['an earlier attempt was stopped while it built the indexes: the database was restored again', ...(await restoreFresh(config, input, fresh, progress))];
+  }
+  await archive.mark('finishing');
+  const details = await finishInto(config, input, fresh, kept.archive, progress);
+  await archive.remove();
+  return [`${fresh} was staged (tables and rows, counted) while the set was checked`, ...details];
 }
 
 async function restoreFresh(config: Config, input: StoreRestoreInput, fresh: string, progress: ProgressReporter): Promise<string[]> {
@@ -64,8 +97,11 @@ async function restoreFresh(config: Config, input: StoreRestoreInput, fresh: str
  * locale, settings, owner, comment and privileges, and fresh planner statistics. For the restore's
  * fresh database as for side-by-side restores and drills. An encrypted set on a worker without an identity
  * is refused with EncryptionIdentityMissing before anything is created.
+ *
+ * Given `stagedArchive`, it stops after the tables and their rows and keeps the seekable archive
+ * there for `finishInto`.
  */
-export async function restoreInto(config: Config, source: RestoreSource, database: string, progress: ProgressReporter): Promise<string[]> {
+export async function restoreInto(config: Config, source: RestoreSource, database: string, progress: ProgressReporter, stagedArchive?: StagedArchive): Promise<string[]> {
   requireIdentityForFiles(config, source.files.map((file) => file.name));
   const details: string[] = [];
   const admin = maintenanceTarget(config);
@@ -76,31 +112,59 @@ export async function restoreInto(config: Config, source: RestoreSource, databas
     details.push(applied.created.length > 0 ? `roles created: ${applied.created.join(', ')}` : 'all roles of the set exist already');
     if (applied.granted.length > 0) details.push(`memberships granted: ${applied.granted.join('; ')}`);
   }
-  const scratch = join(scratchDirectory(config.backupDir), `${source.restoreId}-postgres-${database}`);
-  await withSeekableArchive(sealedArchive(config, source), `${scratch}.custom`, config, progress, async (archive) => {
+  const restoreFrom = async (archive: string) => {
     progress.phase('creating database');
-    const properties = await readDatabaseProperties(archive, `${scratch}.list`);
+    const properties = await readDatabaseProperties(archive, listScratch(config, database));
     await withClient(admin, async (client) => {
       await dropDatabase(client, database);
       await client.query(properties ? createDatabaseStatement(properties, database) : await createLikeTarget(client, config, database));
     });
-    const target = databaseTarget(config, database);
     progress.phase('pg_restore');
-    await spawnChecked('pg_restore', ['--exit-on-error', '--jobs=2', ...(globals ? [] : ['--no-owner', '--no-privileges']), `--dbname=${target.uri}`, archive], {
-      env: target.env,
-      signal: progress.signal,
-    }).done;
-    progress.phase('ANALYZE');
-    await withClient(target, (client) => client.query('ANALYZE'));
-    if (properties) {
-      progress.phase('applying database properties');
-      await withClient(admin, (client) => applyDatabaseProperties(client, properties, database));
-      details.push(`${database} has the dumped database's encoding, locale, settings, owner, comment and privileges`);
-    } else {
-      details.push('the set records no database-level properties (made without pg_dump --create); settings, owner and privileges of the database are the defaults');
-    }
-  });
+    await runPgRestore(config, source, database, archive, stagedArchive ? ['--section=pre-data', '--section=data'] : [], progress);
+    if (!stagedArchive) details.push(...(await finishDatabase(config, database, properties, progress)));
+  };
+  const stored = sealedArchive(config, source);
+  if (!stagedArchive) {
+    await withSeekableArchive(stored, join(scratchDirectory(config.backupDir), `${source.restoreId}-postgres-${database}.custom`), config, progress, restoreFrom);
+  } else {
+    const archive = await seekableArchive(stored, stagedArchive.decodedPath, config, progress);
+    await stagedArchive.keep(archive);
+    await restoreFrom(archive);
+  }
   return details;
+}
+
+/** The indexes, constraints and statistics of a database `restoreInto` staged, and the dumped database's properties. */
+async function finishInto(config: Config, source: RestoreSource, database: string, archive: string, progress: ProgressReporter): Promise<string[]> {
+  progress.phase('building indexes and constraints');
+  await runPgRestore(config, source, database, archive, ['--section=post-data'], progress);
+  return finishDatabase(config, database, await readDatabaseProperties(archive, listScratch(config, database)), progress);
+}
+
+async function runPgRestore(config: Config, source: RestoreSource, database: string, archive: string, sections: readonly string[], progress: ProgressReporter): Promise<void> {
+  const target = databaseTarget(config, database);
+  // Without the set's roles, objects are owned by the restoring user rather than by roles that may not exist.
+  const ownership = sealedFile(config, source, POSTGRES_FILE_ROLES.globals) ? [] : ['--no-owner', '--no-privileges'];
+  await spawnChecked('pg_restore', ['--exit-on-error', '--jobs=2', ...sections, ...ownership, `--dbname=${target.uri}`, archive], {
+    env: target.env,
+    signal: progress.signal,
+  }).done;
+}
+
+/** Fresh planner statistics, then the dumped database's own properties, applied once its objects exist. */
+async function finishDatabase(config: Config, database: string, properties: DatabaseProperties | undefined, progress: ProgressReporter): Promise<string[]> {
+  progress.phase('ANALYZE');
+  await withClient(databaseTarget(config, database), (client) => client.query('ANALYZE'));
+  if (!properties) {
+    return ['the set records no database-level properties (made without pg_dump --create); settings, owner and privileges of the database are the defaults'];
+  }
+  progress.phase('applying database properties');
+  await withClient(maintenanceTarget(config), (client) => applyDatabaseProperties(client, properties, database));
+  return [`${database} has the dumped database's encoding, locale, settings, owner, comment and privileges`];
+}
+
+function listScratch(config: Config, database: string): string {
+  return join(scratchDirectory(config.backupDir), `postgres-${database}.list`);
 }
 
 /** For archives that do not record their database: the encoding, locale and owner of the target as it is now. */

@@ -8,6 +8,7 @@ import type { ProgressReporter } from '../heartbeat';
 import { databaseExists, quoteIdent, withClient } from './catalog';
 import { maintenanceTarget, postgresTarget } from './connection';
 import { dropDatabase, endSessions, restoreNames } from './databases';
+import { removeStagedArchive } from './staged-archive';
 
 export async function safetySnapshot(config: Config, input: RestoreSource, progress: ProgressReporter): Promise<SafetySnapshot> {
   const names = restoreNames(postgresTarget(config).database, input.restoreId);
@@ -43,6 +44,7 @@ export async function rollback(config: Config, safety: SafetySnapshot, progress:
     }
     await dropDatabase(client, fresh);
   });
+  await removeStagedArchive(config, fresh);
 }
 
 export async function release(config: Config, safety: SafetySnapshot, keep: boolean, progress: ProgressReporter): Promise<void> {
