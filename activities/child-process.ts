@@ -80,6 +80,8 @@ export function spawnChecked(
       reject(new ChildFailed(`${command} ${how}${lastLines ? `: ${lastLines}` : ''}`));
     });
   });
+  // A caller that stops listening (its stream broke first) must not turn the child's later failure into an unhandled rejection that ends the worker.
+  done.catch(() => undefined);
   return { process: child, done };
 }
 

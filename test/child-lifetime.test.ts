@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { scratchDir } from './support/stack';
 import { isAlive } from '../devstack/local-stack';
+import { spawnChecked } from '../activities/child-process';
 
 test('a worker killed with SIGKILL takes its children with it (scratch redis-server, spawned tools)', async () => {
   const dir = scratchDir('children');
@@ -24,5 +25,21 @@ test('a worker killed with SIGKILL takes its children with it (scratch redis-ser
   } finally {
     if (parent.exitCode === null) parent.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a child that fails after its caller stopped listening does not end the worker with an unhandled rejection', async () => {
+  const unhandled: unknown[] = [];
+  const record = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', record);
+  try {
+    // As when a stream breaks first and the caller gives up before the checker exits with its error.
+    const checker = spawnChecked('sh', ['-c', 'sleep 0.1; exit 1'], {});
+    await once(checker.process, 'close');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(unhandled, []);
+    await assert.rejects(checker.done, /sh exited with code 1/, 'the failure still reaches a caller that awaits it');
+  } finally {
+    process.off('unhandledRejection', record);
   }
 });

@@ -51,9 +51,14 @@ const STREAMING: ActivityOptions = {
 };
 const streaming = proxyActivities<StoreActivities & RepositoryActivities & EncryptionActivities>(STREAMING);
 
-/** Housekeeping that may take minutes without progress to report: retention. */
+/**
+ * Housekeeping that may take minutes without progress to report: retention. The worker's keep-alive
+ * heartbeats it (worker/activity-interceptor.ts), so a worker killed in the middle is noticed within
+ * the heartbeat timeout, not after the ten minutes the run would otherwise wait.
+ */
 const HOUSEKEEPING: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { maximumAttempts: 2, initialInterval: '5 seconds', nonRetryableErrorTypes },
 };
 const housekeeping = proxyActivities<RepositoryActivities>(HOUSEKEEPING);

@@ -100,6 +100,12 @@ export async function sealSet(
   now: () => Date = () => new Date(),
 ): Promise<SealedSet> {
   const staging = setDirectory(backupDir, input.set.name, 'staging');
+  const sealed = setDirectory(backupDir, input.set.name, 'sealed');
+  // A worker killed after the rename: the set is this run's and sealed already; the retry reports it.
+  if (!(await exists(staging)) && (await exists(sealed))) {
+    const manifest = await readManifest(sealed);
+    if (manifest.workflow.id === input.workflow.id && manifest.workflow.runId === input.workflow.runId) return sealedSetOf(manifest, sealed);
+  }
   const encrypted = filesOf({ stores: input.stores }).some((file) => isEncryptedFile(file.name));
   if (encrypted && !encryption) throw new ConfigError(`${input.set.name} holds age-encrypted files, but the recipients they were encrypted to were not given to seal it`);
   const manifest: Manifest = {
@@ -121,15 +127,18 @@ export async function sealSet(
   await writeDurably(join(staging, CHECKSUMS_FILE), formatChecksums(files));
   await writeDurably(join(staging, MANIFEST_FILE), `${JSON.stringify(wellFormed(manifest), null, 2)}\n`);
   await fsyncPath(staging);
-  const sealed = setDirectory(backupDir, input.set.name, 'sealed');
   await rename(staging, sealed);
   await fsyncPath(backupDir);
   await fsyncPath(join(backupDir, STAGING_FOLDER));
+  return sealedSetOf(manifest, sealed);
+}
+
+function sealedSetOf(manifest: Manifest, path: string): SealedSet {
   const bytesPerStore: Partial<Record<StoreName, number>> = {};
   for (const [store, record] of Object.entries(manifest.stores) as [StoreName, Manifest['stores'][StoreName]][]) {
     if (record?.status === 'ok') bytesPerStore[store] = totalBytes(record.files);
   }
-  return { name: manifest.name, path: sealed, status: manifest.status, bytes: totalBytes(files), bytesPerStore };
+  return { name: manifest.name, path, status: manifest.status, bytes: totalBytes(filesOf(manifest)), bytesPerStore };
 }
 
 /** The manifest as the schema has it, or one line naming the first field that is not. */
