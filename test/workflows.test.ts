@@ -535,6 +535,25 @@ describe('backup', () => {
     assert.equal(audits.at(-1)?.outcome, 'cancelled');
   });
 
+  test('a restore started while a backup runs waits for the backup lock: no store is touched until the backup ended', async () => {
+    script = { block: 'backup:postgres' };
+    const backup = await start('backupWorkflow', BACKUP);
+    await reachedPromise('backup:postgres');
+    const restore = await start('restoreWorkflow', BOTH);
+    // Long enough for the restore's checks and preflight to run and for it to ask for the lock.
+    const deadline = Date.now() + 5000;
+    while (!calls.includes('preflight:redis') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.ok(calls.includes('preflight:redis'), calls.join(' '));
+    assert.ok(!calls.some((call) => call.startsWith('safetySnapshot:')), `a store was touched while the backup ran: ${calls.join(' ')}`);
+    await backup.cancel();
+    await failureOf(backup.result());
+    const result = await restore.result();
+    assert.deepEqual([result.stores.postgres?.status, result.stores.redis?.status], ['restored', 'restored']);
+    const backupEnded = calls.indexOf('discardStagedSet');
+    assert.ok(backupEnded >= 0 && calls.findIndex((call) => call.startsWith('safetySnapshot:')) > backupEnded, calls.join(' '));
+  });
+
   test('cancelled while backing up: the staged files are discarded, the lock released, the cancellation audited', async () => {
     script = { block: 'backup:postgres' };
     const handle = await start('backupWorkflow', BACKUP);

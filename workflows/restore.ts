@@ -16,6 +16,7 @@ import type { RunOutcome } from '../core/search-attributes';
 import { RESTORE_FAILED, RESTORE_REPORT_QUERY, type RestoreWorkflowInput, type RestoreWorkflowResult, type StoreRestoreReport } from '../core/workflow-types';
 import { audit, encryption, repository, storeActivity, withSummary, type RunActivities } from './activity-proxies';
 import { restoreOnOneWorker } from './restore-source';
+import { withBackupLock } from './backup-lock';
 import { notify } from './notify';
 import { reasonOf } from './failure-reasons';
 import { recordRun } from './run-attributes';
@@ -126,100 +127,108 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
       return result;
     }
 
-    const safeties: { store: StoreName; safety: SafetySnapshot }[] = [];
-    // Snapshots taken, and stages done, by stores whose restore had not started: undone without a rollback of the target.
-    const waiting = new Map<StoreName, { safety: SafetySnapshot; staged: boolean }>();
-    const phases = new StorePhases();
-    // No store touches its live target before every deep check passed and every store has staged.
-    const stages = new Map(stores.map((store) => [store, settlement()]));
-    const everyStoreReady = Promise.all([checksPassed, ...[...stages.values()].map((stage) => stage.done)]);
-    everyStoreReady.catch(() => undefined);
-    const restoreOne = async (store: StoreName): Promise<void> => {
-      const label = STORE_LABELS[store];
-      try {
-        phases.set(store, 'safety snapshot');
-        const safety = await storeStep('safetySnapshot', store, { set: set.name })(sources[store]);
-        let staged = false;
-        if (overlapped) {
-          waiting.set(store, { safety, staged });
-          phases.set(store, `staging from ${set.name}`);
-          const stage = await storeStep('stage', store, { set: set.name })({ ...sources[store], safety, force: input.force });
-          staged = stage.staged;
-          waiting.set(store, { safety, staged });
-          reports[store]!.details.push(...stage.details);
-          if (stage.staged && checkedByStage.includes(store)) {
-            checks.push(`${label}: its stage read the files to their end beside the target (${stage.details.at(-1) ?? 'staged'})`);
+    // Restores recorded before a restore took the backup lock replay without it.
+    const underTheLock = patched(RESTORE_TAKES_THE_BACKUP_LOCK);
+    // From the first safety snapshot to the last release, no backup reads the stores halfway restored, and
+    // no prune deletes what the restore reads: the restore waits for the backups and prunes already running.
+    const changeStores = async (): Promise<void> => {
+      const safeties: { store: StoreName; safety: SafetySnapshot }[] = [];
+      // Snapshots taken, and stages done, by stores whose restore had not started: undone without a rollback of the target.
+      const waiting = new Map<StoreName, { safety: SafetySnapshot; staged: boolean }>();
+      const phases = new StorePhases();
+      // No store touches its live target before every deep check passed and every store has staged.
+      const stages = new Map(stores.map((store) => [store, settlement()]));
+      const everyStoreReady = Promise.all([checksPassed, ...[...stages.values()].map((stage) => stage.done)]);
+      everyStoreReady.catch(() => undefined);
+      const restoreOne = async (store: StoreName): Promise<void> => {
+        const label = STORE_LABELS[store];
+        try {
+          phases.set(store, 'safety snapshot');
+          const safety = await storeStep('safetySnapshot', store, { set: set.name })(sources[store]);
+          let staged = false;
+          if (overlapped) {
+            waiting.set(store, { safety, staged });
+            phases.set(store, `staging from ${set.name}`);
+            const stage = await storeStep('stage', store, { set: set.name })({ ...sources[store], safety, force: input.force });
+            staged = stage.staged;
+            waiting.set(store, { safety, staged });
+            reports[store]!.details.push(...stage.details);
+            if (stage.staged && checkedByStage.includes(store)) {
+              checks.push(`${label}: its stage read the files to their end beside the target (${stage.details.at(-1) ?? 'staged'})`);
+            }
+            stages.get(store)!.resolve();
+            phases.set(store, 'waiting for the deep checks of the set and the other stores');
+            await everyStoreReady;
+            waiting.delete(store);
           }
-          stages.get(store)!.resolve();
-          phases.set(store, 'waiting for the deep checks of the set and the other stores');
-          await everyStoreReady;
-          waiting.delete(store);
+          // Registered before the restore starts: a restore that fails halfway has already changed the target.
+          safeties.unshift({ store, safety });
+          phases.set(store, `restoring from ${set.name}`);
+          const restored = await storeStep('restore', store, { set: set.name })({ ...sources[store], safety, force: input.force, ...(staged ? { staged } : {}) });
+          phases.set(store, 'checking the restored content');
+          const now = await storeStep('summarize', store, { set: set.name })({ restoreId, ...sideBySide });
+          const differences = summaryDifferences(restored.expected ?? sources[store].summary, now);
+          if (differences.length > 0) {
+            throw ApplicationFailure.nonRetryable(`${label} after the restore does not hold what the set holds: ${differences.slice(0, 3).join('; ')}`, 'VerificationFailed');
+          }
+          reports[store] = { ...reports[store]!, status: 'restored', details: [safety.description, ...reports[store]!.details, ...restored.details] };
+          phases.set(store, 'restored');
+        } catch (error) {
+          stages.get(store)!.reject(STOPPED_BY_ANOTHER_STORE);
+          // A store stopped because another one failed, because the run was cancelled, or because a check of the set failed, did not fail itself.
+          if (!isCancellation(error) && error !== checkFailure && error !== STOPPED_BY_ANOTHER_STORE) {
+            reports[store] = { ...reports[store]!, status: 'failed', error: reasonOf(error) };
+          }
+          throw error;
         }
-        // Registered before the restore starts: a restore that fails halfway has already changed the target.
-        safeties.unshift({ store, safety });
-        phases.set(store, `restoring from ${set.name}`);
-        const restored = await storeStep('restore', store, { set: set.name })({ ...sources[store], safety, force: input.force, ...(staged ? { staged } : {}) });
-        phases.set(store, 'checking the restored content');
-        const now = await storeStep('summarize', store, { set: set.name })({ restoreId, ...sideBySide });
-        const differences = summaryDifferences(restored.expected ?? sources[store].summary, now);
-        if (differences.length > 0) {
-          throw ApplicationFailure.nonRetryable(`${label} after the restore does not hold what the set holds: ${differences.slice(0, 3).join('; ')}`, 'VerificationFailed');
-        }
-        reports[store] = { ...reports[store]!, status: 'restored', details: [safety.description, ...reports[store]!.details, ...restored.details] };
-        phases.set(store, 'restored');
-      } catch (error) {
-        stages.get(store)!.reject(STOPPED_BY_ANOTHER_STORE);
-        // A store stopped because another one failed, because the run was cancelled, or because a check of the set failed, did not fail itself.
-        if (!isCancellation(error) && error !== checkFailure && error !== STOPPED_BY_ANOTHER_STORE) {
-          reports[store] = { ...reports[store]!, status: 'failed', error: reasonOf(error) };
-        }
-        throw error;
-      }
-    };
-    const runs = stores.map((store) => restoring.run(() => restoreOne(store)));
-    try {
-      await Promise.all(runs);
-    } catch (caught) {
-      // A stage that read a damaged file may fail before the checksums say so: the checksums' verdict names the cause.
-      const checksumFailure: unknown = await checksums.then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-      // A failed check of the set stopped the stores: the failure is the check's, not a cancellation.
-      const failedCheck = [checksumFailure, checkFailure].find((failure) => failure !== undefined && !isCancellation(failure));
-      const error = failedCheck ?? caught;
-      restoring.cancel();
-      await Promise.allSettled(runs);
-      await stopChecks();
-      await CancellationScope.nonCancellable(async () => {
-        await rollBack(safeties, restoreId, reports, on);
-        await undoWaiting(waiting, restoreId, reports, on);
-      });
-      const touched = safeties.length > 0;
-      outcome = isCancellation(error) ? (touched ? 'cancelled, rolled back' : 'cancelled') : touched ? 'failed, rolled back' : `failed: ${reasonOf(error)}`;
-      if (isCancellation(error)) throw error;
-      const summary = stores.map((store) => `${STORE_LABELS[store]} ${reports[store]!.status}`).join(', ');
-      throw ApplicationFailure.create({
-        message: `restore from ${set.name} failed: ${reasonOf(error)} (${summary})`,
-        type: RESTORE_FAILED,
-        nonRetryable: true,
-        details: [result],
-      });
-    }
-
-    setCurrentDetails('Releasing safety snapshots');
-    for (const { store, safety } of safeties) {
+      };
+      const runs = stores.map((store) => restoring.run(() => restoreOne(store)));
       try {
-        const summary = input.keepSafety ? `Keep the ${STORE_LABELS[store]} safety snapshot (--keep-safety)` : undefined;
-        await storeStep('release', store, { summary })({ restoreId, safety, keep: input.keepSafety });
-        if (input.keepSafety) reports[store]!.details.push(`kept: ${safety.description}`);
-      } catch (error) {
-        reports[store]!.details.push(`the safety snapshot could not be removed: ${reasonOf(error)}`);
+        await Promise.all(runs);
+      } catch (caught) {
+        // A stage that read a damaged file may fail before the checksums say so: the checksums' verdict names the cause.
+        const checksumFailure: unknown = await checksums.then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        // A failed check of the set stopped the stores: the failure is the check's, not a cancellation.
+        const failedCheck = [checksumFailure, checkFailure].find((failure) => failure !== undefined && !isCancellation(failure));
+        const error = failedCheck ?? caught;
+        restoring.cancel();
+        await Promise.allSettled(runs);
+        await stopChecks();
+        await CancellationScope.nonCancellable(async () => {
+          await rollBack(safeties, restoreId, reports, on);
+          await undoWaiting(waiting, restoreId, reports, on);
+        });
+        const touched = safeties.length > 0;
+        outcome = isCancellation(error) ? (touched ? 'cancelled, rolled back' : 'cancelled') : touched ? 'failed, rolled back' : `failed: ${reasonOf(error)}`;
+        if (isCancellation(error)) throw error;
+        const summary = stores.map((store) => `${STORE_LABELS[store]} ${reports[store]!.status}`).join(', ');
+        throw ApplicationFailure.create({
+          message: `restore from ${set.name} failed: ${reasonOf(error)} (${summary})`,
+          type: RESTORE_FAILED,
+          nonRetryable: true,
+          details: [result],
+        });
       }
-    }
-    outcome = 'restored';
-    recordRun({ outcome: 'restored' });
-    setCurrentDetails(`Restored ${stores.map((store) => STORE_LABELS[store]).join(', ')} from ${set.name}`);
+
+      setCurrentDetails('Releasing safety snapshots');
+      for (const { store, safety } of safeties) {
+        try {
+          const summary = input.keepSafety ? `Keep the ${STORE_LABELS[store]} safety snapshot (--keep-safety)` : undefined;
+          await storeStep('release', store, { summary })({ restoreId, safety, keep: input.keepSafety });
+          if (input.keepSafety) reports[store]!.details.push(`kept: ${safety.description}`);
+        } catch (error) {
+          reports[store]!.details.push(`the safety snapshot could not be removed: ${reasonOf(error)}`);
+        }
+      }
+      outcome = 'restored';
+      recordRun({ outcome: 'restored' });
+      setCurrentDetails(`Restored ${stores.map((store) => STORE_LABELS[store]).join(', ')} from ${set.name}`);
+    };
+    if (underTheLock) await withBackupLock('restore', changeStores);
+    else await changeStores();
     await notify({
       kind: 'restore',
       outcome: 'succeeded',
@@ -275,6 +284,8 @@ const STAGED_RESTORE = 'deep-checks-beside-the-stage';
 const CHECKSUMS_BESIDE_THE_STAGE = 'checksums-beside-the-stage';
 /** Patch of restores recorded before their steps were bound to one worker and could download from the bucket. */
 const RESTORE_ON_ONE_WORKER = 'restore-on-one-worker-offsite';
+/** Restores recorded before a restore took the backup lock. */
+const RESTORE_TAKES_THE_BACKUP_LOCK = 'restore-takes-the-backup-lock';
 
 function describeReference(reference: string): string {
   return reference === 'latest' ? 'Find the newest complete set in BACKUP_DIR' : `Find ${reference} in BACKUP_DIR and read its manifest`;
