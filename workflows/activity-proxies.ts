@@ -24,9 +24,13 @@ import { STORE_LABELS, type StoreName } from '../core/stores';
 
 const nonRetryableErrorTypes = [...NON_RETRYABLE_FAILURES];
 
-/** Short calls: a store that does not answer within a minute, three times, is reported as down. */
+/**
+ * Short calls: a store that does not answer within a minute, three times, is reported as down. The
+ * keep-alive heartbeat lets a worker killed in the middle be noticed within 15 s, not after the minute.
+ */
 const QUICK: ActivityOptions = {
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '15 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2, nonRetryableErrorTypes },
 };
 const quick = proxyActivities<StoreActivities & RepositoryActivities & AuditActivities & HealthActivities & EncryptionActivities & WorkerBindingActivities>(QUICK);
