@@ -2,8 +2,8 @@ import { Context } from '@temporalio/activity';
 import type { Config } from '../../core/config';
 import type { RepositoryActivities, ResolvedSet } from '../../core/contract';
 import { pruneSets } from './prune';
-import { discardStagedSet, resolveSet, sealSet, stageSet, verifySetChecksums } from './sets';
-import { holdSet, setStillThere } from './set-holds';
+import { discardStagedSet, exists, resolveSet, sealSet, stageSet, verifySetChecksums } from './sets';
+import { holdSet } from './set-holds';
 import { withProgress } from '../heartbeat';
 import { TOOL } from '../package-version';
 import { setEncryptionOf } from '../encryption';
@@ -42,7 +42,7 @@ async function resolveAndHold(backupDir: string, reference: string): Promise<Res
   const run = Context.current().info.workflowExecution;
   // Only a workflow's steps read sets for long; anything else has no run to name.
   if (run) await holdSet(backupDir, set.name, run.workflowId, serverClock()());
-  if (!(await setStillThere(set.path))) throw new Error(`backup set ${set.name} was being pruned as it was opened; looking again`);
+  if (!(await exists(set.path))) throw new Error(`backup set ${set.name} was being pruned as it was opened; looking again`);
   return set;
 }
 

@@ -9,10 +9,11 @@
  * still there; retention first moves the set out of sight (one rename) and then looks for holds,
  * moving it back when it finds one.
  */
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isSetName } from '../../core/set-names';
 import { fileModes } from '../file-modes';
+import { exists } from './sets';
 
 export const HOLDS_FOLDER = '.holds';
 /** Long enough for any read of a set, short enough that a vanished run frees it by the next day's prune. */
@@ -48,16 +49,9 @@ export async function removeLapsedHolds(backupDir: string, now: Date): Promise<v
   for (const setName of sets.filter(isSetName)) {
     const holds = await holdsOn(backupDir, setName);
     for (const hold of holds.filter((candidate) => lapsed(candidate, now))) await rm(holdPath(backupDir, setName, hold.workflowId), { force: true });
-    if (holds.every((hold) => lapsed(hold, now))) await rm(join(root, setName), { recursive: true, force: true });
+    // Not recursive: a hold a run writes at this moment keeps its folder.
+    await rmdir(join(root, setName)).catch(() => undefined);
   }
-}
-
-/** Whether the set's folder is still in BACKUP_DIR (retention may just have moved it out of sight). */
-export async function setStillThere(setPath: string): Promise<boolean> {
-  return stat(setPath).then(
-    () => true,
-    () => false,
-  );
 }
 
 async function holdsOn(backupDir: string, setName: string): Promise<SetHold[]> {
@@ -112,7 +106,7 @@ export async function restoreInterruptedDeletions(backupDir: string): Promise<vo
   const names = await readdir(backupDir).catch(() => []);
   for (const name of names) {
     const setName = name.slice(PRUNING_PREFIX.length);
-    if (!name.startsWith(PRUNING_PREFIX) || !isSetName(setName) || (await setStillThere(join(backupDir, setName)))) continue;
+    if (!name.startsWith(PRUNING_PREFIX) || !isSetName(setName) || (await exists(join(backupDir, setName)))) continue;
     await rename(join(backupDir, name), join(backupDir, setName));
   }
 }

@@ -303,7 +303,8 @@ export async function fsyncPath(path: string): Promise<void> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether `path` exists (a set's folder, say). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;
