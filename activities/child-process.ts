@@ -168,6 +168,24 @@ export function spawnPipe(
 const PIPE_EXIT_GRACE_MS = 2000;
 
 /**
+ * Waits for the programs of a pipe joined by named pipes, and whoever reads them. Once one fails, the
+ * others get a moment to end on their own (one left waiting to open a named pipe never would), then
+ * `stop` is aborted. The failure thrown is the first of `tasks`, in the order given, that did not
+ * merely stop when told to.
+ */
+export async function settleTogether(tasks: readonly Promise<unknown>[], stop: AbortController): Promise<void> {
+  try {
+    await Promise.all(tasks);
+    return;
+  } catch {
+    await Promise.race([Promise.allSettled(tasks), delay(PIPE_EXIT_GRACE_MS)]);
+    stop.abort();
+  }
+  const failures = (await Promise.allSettled(tasks)).flatMap((settled) => (settled.status === 'rejected' ? [settled.reason as unknown] : []));
+  throw failures.find((failure) => !(failure instanceof CancelledFailure)) ?? failures[0];
+}
+
+/**
  * A child process as a Duplex (zstd, pigz, age): stdin in, stdout out; its output ends only after it
  * exited with 0, so a truncated or unauthenticated input fails the pipeline instead of ending it early.
  */

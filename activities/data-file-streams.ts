@@ -142,6 +142,15 @@ export async function decodeDataFileTo(path: string, target: string, config: Pic
   }
 }
 
+/**
+ * A stored file's plaintext, decoded by the programs and written by `tee -p` both to `copy` (a file, or
+ * a named pipe a checker reads) and to `into` (a named pipe): its bytes never pass through Node. `tee -p`
+ * goes on writing `copy` when the reader of `into` stops early.
+ */
+export function decodeDataFileToBoth(path: string, copy: string, into: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): Promise<void> {
+  return spawnPipe({ path }, nonEmpty([...decodingCommands(basename(path), config), { command: 'tee', args: ['-p', copy] }]), { signal, into }).done;
+}
+
 /** The programs from a stored file's bytes to its plaintext, by its name: `age -d` (`.age`), then the decompressor (`.gz`, `.zst`). */
 function decodingCommands(fileName: string, config: Pick<Config, 'encryption'>): Command[] {
   const algorithm = algorithmOfFile(fileName);

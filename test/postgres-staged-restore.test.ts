@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Logger } from '@temporalio/common';
@@ -139,4 +139,25 @@ test('a rollback after the stage drops the staged database and removes the decod
   assert.deepEqual(await query('postgres', `SELECT datname FROM pg_database WHERE datname = '${fresh}'`), []);
   assert.deepEqual(readdirSync(join(config.backupDir, '.tmp')), []);
   assert.deepEqual(await tableChecksums(stores.databaseUrl), original, 'the target is as it was');
+});
+
+test('a stage whose stored archive is cut short fails with the decompressor\'s reason, leaving no staged database and no decoded copy', async () => {
+  const source = await sourceOf('20261130_060300');
+  const path = join(setPath, source.files.find((file) => file.role === 'custom-dump')!.name);
+  const whole = readFileSync(path);
+  writeFileSync(path, whole.subarray(0, Math.floor(whole.length * 0.7)));
+  try {
+    const safety = await activity((progress) => safetySnapshot(config, source, progress));
+    const fresh = safety.references.fresh!;
+    await assert.rejects(
+      activity((progress) => stage(config, { ...source, safety, force: false }, progress)),
+      /^ChildFailed: zstd exited with code \d+: .*premature end/,
+    );
+    assert.deepEqual(await query('postgres', `SELECT datname FROM pg_database WHERE datname = '${fresh}'`), []);
+    assert.deepEqual(readdirSync(join(config.backupDir, '.tmp')), []);
+    await activity((progress) => rollback(config, safety, progress));
+    assert.deepEqual(await tableChecksums(stores.databaseUrl), original, 'the target is as it was');
+  } finally {
+    writeFileSync(path, whole);
+  }
 });

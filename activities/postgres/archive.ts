@@ -3,44 +3,75 @@ import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../../core/config';
-import { runForOutput, spawnChecked } from '../child-process';
-import { decodeDataFileTo, isStoredAsIs, readDataFile } from '../data-file-streams';
+import { runForOutput, settleTogether, spawnChecked } from '../child-process';
+import { withNamedPipes } from '../named-pipes';
+import { decodeDataFileTo, decodeDataFileToBoth, isStoredAsIs, readDataFile } from '../data-file-streams';
 import { fileModes } from '../file-modes';
 import type { ProgressReporter } from '../heartbeat';
 
-/** The header and table of contents (`pg_restore --list`, with `extra` options such as `--create`) of an archive pg_restore can open itself. */
-export function archiveList(archive: string, extra: readonly string[] = []): Promise<string> {
-  return runForOutput('pg_restore', ['--list', ...extra, archive]);
+/** What `pg_restore` prints with `args` (`--list`, or `--file=-` with a list) for one archive. */
+export type ArchiveReader = (args: readonly string[]) => Promise<string>;
+
+/** An archive pg_restore can open itself. */
+export function archiveFile(archive: string): ArchiveReader {
+  return (args) => runForOutput('pg_restore', [...args, archive]);
 }
 
 /**
- * The header and table of contents of a set's stored archive, decrypting and decompressing only as much
- * as pg_restore reads: it stops after the table of contents, so only its exit status counts, and the
+ * A set's stored archive, decrypting and decompressing only as much as pg_restore reads: for the table
+ * of contents and the entries without data it stops early, so only its exit status counts, and the
  * rest of the file is never decoded. An encrypted archive on a worker without an identity is refused
  * at once with EncryptionIdentityMissing; one that does not decrypt fails with age's reason.
  */
-export async function storedArchiveList(path: string, config: Pick<Config, 'encryption'>, extra: readonly string[], signal?: AbortSignal): Promise<string> {
-  if (isStoredAsIs(basename(path))) return archiveList(path, extra);
-  const plaintext = readDataFile(path, config, signal);
-  const reader = spawnChecked('pg_restore', ['--list', ...extra], { stdin: 'pipe', signal });
-  const stdin = reader.process.stdin as Writable;
-  let decodingError: Error | undefined;
-  stdin.on('error', () => undefined);
-  plaintext.once('error', (error) => {
-    decodingError = error;
-    stdin.destroy();
+export function storedArchive(path: string, config: Pick<Config, 'encryption'>, signal?: AbortSignal): ArchiveReader {
+  if (isStoredAsIs(basename(path))) return archiveFile(path);
+  return async (args) => {
+    const plaintext = readDataFile(path, config, signal);
+    const reader = spawnChecked('pg_restore', args, { stdin: 'pipe', signal });
+    const stdin = reader.process.stdin as Writable;
+    let decodingError: Error | undefined;
+    stdin.on('error', () => undefined);
+    plaintext.once('error', (error) => {
+      decodingError = error;
+      stdin.destroy();
+    });
+    plaintext.pipe(stdin);
+    let out = '';
+    reader.process.stdout?.setEncoding('utf8').on('data', (text: string) => (out += text));
+    try {
+      await reader.done;
+    } catch (error) {
+      throw decodingError ?? error;
+    } finally {
+      plaintext.destroy();
+    }
+    return out;
+  };
+}
+
+/**
+ * pg_restore with `args` reading a set's stored archive on its stdin as the programs decode it, while
+ * `tee` keeps the same plaintext in `copy` (owner-only), a seekable archive for what follows, such as
+ * indexes built by parallel jobs. It runs as one job, since a stream cannot be sought in, but it starts
+ * with the first decoded bytes instead of after the last. `copy` is complete once this resolves.
+ */
+export async function pgRestoreWhileDecoding(
+  path: string,
+  copy: string,
+  config: Pick<Config, 'encryption'>,
+  pgRestore: { args: readonly string[]; env: NodeJS.ProcessEnv },
+  signal?: AbortSignal,
+): Promise<void> {
+  await mkdir(dirname(copy), { recursive: true, mode: fileModes().directory });
+  await rm(copy, { force: true });
+  await withNamedPipes(['archive'], async (fifos) => {
+    const stop = new AbortController();
+    const stopped = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    const restoring = spawnChecked('pg_restore', pgRestore.args, { env: pgRestore.env, stdinFrom: fifos.archive, stdout: 'ignore', signal: stopped });
+    const decoded = decodeDataFileToBoth(path, copy, fifos.archive, config, stopped);
+    // A damaged or cut file fails the decoder first, and pg_restore only because its input ended: the decoder's reason comes first.
+    await settleTogether([decoded, restoring.done], stop);
   });
-  plaintext.pipe(stdin);
-  let out = '';
-  reader.process.stdout?.setEncoding('utf8').on('data', (text: string) => (out += text));
-  try {
-    await reader.done;
-  } catch (error) {
-    throw decodingError ?? error;
-  } finally {
-    plaintext.destroy();
-  }
-  return out;
 }
 
 /**
@@ -63,7 +94,7 @@ export async function withSeekableArchive<T>(
 }
 
 /** The stored archive itself when pg_restore can seek in it, else its plaintext decoded to `scratch` (the caller removes it). */
-export async function seekableArchive(path: string, scratch: string, config: Pick<Config, 'encryption'>, progress: ProgressReporter): Promise<string> {
+async function seekableArchive(path: string, scratch: string, config: Pick<Config, 'encryption'>, progress: ProgressReporter): Promise<string> {
   if (isStoredAsIs(basename(path))) return path;
   progress.phase('decoding archive');
   await mkdir(dirname(scratch), { recursive: true, mode: fileModes().directory });

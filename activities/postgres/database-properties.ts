@@ -10,8 +10,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Client } from 'pg';
 import { VerificationFailed } from '../repository/errors';
-import { runForOutput } from '../child-process';
-import { archiveList } from './archive';
+import type { ArchiveReader } from './archive';
 import { quoteIdent } from './catalog';
 
 export interface DatabaseProperties {
@@ -45,11 +44,11 @@ const SESSION_STATEMENT = /^(?:SET |RESET |SELECT pg_catalog\.set_config\()/;
 const DATABASE_ENTRY = /^\d+; \d+ \d+ (?:DATABASE|DATABASE PROPERTIES|(?:COMMENT|ACL|SECURITY LABEL) - DATABASE) /;
 
 /**
- * Reads the database-level properties from a (seekable) archive; undefined for an archive made without
+ * Reads the database-level properties from an archive (its table of contents only); undefined for an archive made without
  * `pg_dump --create` (sets of earlier versions), which does not record them.
  */
-export async function readDatabaseProperties(archive: string, scratchList: string): Promise<DatabaseProperties | undefined> {
-  const list = await archiveList(archive, ['--create']);
+export async function readDatabaseProperties(archive: ArchiveReader, scratchList: string): Promise<DatabaseProperties | undefined> {
+  const list = await archive(['--list', '--create']);
   const dumpedAs = /^;\s+dbname: (.*)$/m.exec(list)?.[1];
   const entries = list.split('\n').filter((line) => DATABASE_ENTRY.test(line));
   if (dumpedAs === undefined || !entries.some((line) => / DATABASE - /.test(line))) return undefined;
@@ -57,7 +56,7 @@ export async function readDatabaseProperties(archive: string, scratchList: strin
   await writeFile(scratchList, `${entries.join('\n')}\n`);
   let sql: string;
   try {
-    sql = await runForOutput('pg_restore', ['--create', `--use-list=${scratchList}`, '--file=-', archive]);
+    sql = await archive(['--create', `--use-list=${scratchList}`, '--file=-']);
   } finally {
     await rm(scratchList, { force: true });
   }

@@ -5,7 +5,7 @@ import { totalOf, type ContentSummary } from '../../core/manifest';
 import { runForOutput } from '../child-process';
 import type { ProgressReporter } from '../heartbeat';
 import { requireIdentityForFiles } from '../encryption';
-import { storedArchiveList } from './archive';
+import { storedArchive } from './archive';
 import { countRows, databaseExists, otherSessions, withClient } from './catalog';
 import { maintenanceTarget, majorOf, postgresTarget } from './connection';
 import { restoreNames } from './databases';
@@ -17,7 +17,7 @@ export async function preflight(config: Config, input: RestoreSource, progress: 
   const problems: string[] = [];
   requireIdentityForFiles(config, input.files.map((file) => file.name));
   progress.phase('reading archive header');
-  const list = await storedArchiveList(sealedArchive(config, input), config, ['--create'], progress.signal);
+  const list = await storedArchive(sealedArchive(config, input), config, progress.signal)(['--list', '--create']);
   const dumpedBy = /Dumped by pg_dump version: (\S+)/.exec(list)?.[1] ?? input.serverVersion;
   const recordsDatabase = /^\d+; \d+ \d+ DATABASE - /m.test(list);
   const restoreVersion = (await runForOutput('pg_restore', ['--version'])).trim();

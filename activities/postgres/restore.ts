@@ -3,7 +3,7 @@
  * database's own properties, checked against the manifest's row counts, and only then swapped in by
  * renaming both databases in one transaction. The old database, renamed, is the safety snapshot.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Client } from 'pg';
 import type { Config } from '../../core/config';
 import type { RestoreSource, StagedRestore, StoreRestoreInput, StoreRestoreResult } from '../../core/contract';
@@ -12,8 +12,9 @@ import { VerificationFailed } from '../repository/errors';
 import { scratchDirectory } from '../repository/sets';
 import { spawnChecked } from '../child-process';
 import { requireIdentityForFiles } from '../encryption';
+import { isStoredAsIs } from '../data-file-streams';
 import type { ProgressReporter } from '../heartbeat';
-import { seekableArchive, withSeekableArchive } from './archive';
+import { archiveFile, pgRestoreWhileDecoding, storedArchive, withSeekableArchive, type ArchiveReader } from './archive';
 import { removeStagedArchive, stagedArchiveOf, type StagedArchive } from './staged-archive';
 import { countRows, databaseExists, quoteIdent, withClient } from './catalog';
 import { databaseTarget, maintenanceTarget, postgresTarget, type LibpqTarget } from './connection';
@@ -98,8 +99,9 @@ async function restoreFresh(config: Config, input: StoreRestoreInput, fresh: str
  * fresh database as for side-by-side restores and drills. An encrypted set on a worker without an identity
  * is refused with EncryptionIdentityMissing before anything is created.
  *
- * Given `stagedArchive`, it stops after the tables and their rows and keeps the seekable archive
- * there for `finishInto`.
+ * Given `stagedArchive`, it stops after the tables and their rows and keeps a seekable archive for
+ * `finishInto`: the set's own file, or, for a compressed or encrypted one, the plaintext written while
+ * pg_restore reads it as it is decoded.
  */
 export async function restoreInto(config: Config, source: RestoreSource, database: string, progress: ProgressReporter, stagedArchive?: StagedArchive): Promise<string[]> {
   requireIdentityForFiles(config, source.files.map((file) => file.name));
@@ -112,43 +114,56 @@ export async function restoreInto(config: Config, source: RestoreSource, databas
     details.push(applied.created.length > 0 ? `roles created: ${applied.created.join(', ')}` : 'all roles of the set exist already');
     if (applied.granted.length > 0) details.push(`memberships granted: ${applied.granted.join('; ')}`);
   }
-  const restoreFrom = async (archive: string) => {
+  const createDatabase = async (archive: ArchiveReader) => {
     progress.phase('creating database');
     const properties = await readDatabaseProperties(archive, listScratch(config, database));
     await withClient(admin, async (client) => {
       await dropDatabase(client, database);
       await client.query(properties ? createDatabaseStatement(properties, database) : await createLikeTarget(client, config, database));
     });
-    progress.phase('pg_restore');
-    await runPgRestore(config, source, database, archive, stagedArchive ? ['--section=pre-data', '--section=data'] : [], progress);
-    if (!stagedArchive) details.push(...(await finishDatabase(config, database, properties, progress)));
+    return properties;
   };
   const stored = sealedArchive(config, source);
-  if (!stagedArchive) {
-    await withSeekableArchive(stored, join(scratchDirectory(config.backupDir), `${source.restoreId}-postgres-${database}.custom`), config, progress, restoreFrom);
-  } else {
-    const archive = await seekableArchive(stored, stagedArchive.decodedPath, config, progress);
-    await stagedArchive.keep(archive);
-    await restoreFrom(archive);
+  if (stagedArchive) {
+    const seekable = isStoredAsIs(basename(stored));
+    await stagedArchive.keep(seekable ? stored : stagedArchive.decodedPath);
+    await createDatabase(storedArchive(stored, config, progress.signal));
+    progress.phase(seekable ? 'pg_restore' : 'pg_restore while decoding');
+    await runPgRestore(config, source, database, seekable ? { archive: stored } : { decoding: stored, copy: stagedArchive.decodedPath }, DATA_SECTIONS, progress);
+    return details;
   }
+  await withSeekableArchive(stored, join(scratchDirectory(config.backupDir), `${source.restoreId}-postgres-${database}.custom`), config, progress, async (archive) => {
+    const properties = await createDatabase(archiveFile(archive));
+    progress.phase('pg_restore');
+    await runPgRestore(config, source, database, { archive }, [], progress);
+    details.push(...(await finishDatabase(config, database, properties, progress)));
+  });
   return details;
 }
+
+/** What a stage restores: the tables and their rows, without the indexes and constraints. */
+const DATA_SECTIONS = ['--section=pre-data', '--section=data'];
 
 /** The indexes, constraints and statistics of a database `restoreInto` staged, and the dumped database's properties. */
 async function finishInto(config: Config, source: RestoreSource, database: string, archive: string, progress: ProgressReporter): Promise<string[]> {
   progress.phase('building indexes and constraints');
-  await runPgRestore(config, source, database, archive, ['--section=post-data'], progress);
-  return finishDatabase(config, database, await readDatabaseProperties(archive, listScratch(config, database)), progress);
+  await runPgRestore(config, source, database, { archive }, ['--section=post-data'], progress);
+  return finishDatabase(config, database, await readDatabaseProperties(archiveFile(archive), listScratch(config, database)), progress);
 }
 
-async function runPgRestore(config: Config, source: RestoreSource, database: string, archive: string, sections: readonly string[], progress: ProgressReporter): Promise<void> {
+/** A seekable archive, restored by two jobs, or a stored one restored as it is decoded, its plaintext kept in `copy`. */
+type PgRestoreInput = { archive: string } | { decoding: string; copy: string };
+
+async function runPgRestore(config: Config, source: RestoreSource, database: string, input: PgRestoreInput, sections: readonly string[], progress: ProgressReporter): Promise<void> {
   const target = databaseTarget(config, database);
   // Without the set's roles, objects are owned by the restoring user rather than by roles that may not exist.
   const ownership = sealedFile(config, source, POSTGRES_FILE_ROLES.globals) ? [] : ['--no-owner', '--no-privileges'];
-  await spawnChecked('pg_restore', ['--exit-on-error', '--jobs=2', ...sections, ...ownership, `--dbname=${target.uri}`, archive], {
-    env: target.env,
-    signal: progress.signal,
-  }).done;
+  const args = ['--exit-on-error', ...sections, ...ownership, `--dbname=${target.uri}`];
+  if ('decoding' in input) {
+    await pgRestoreWhileDecoding(input.decoding, input.copy, config, { args, env: target.env }, progress.signal);
+    return;
+  }
+  await spawnChecked('pg_restore', ['--jobs=2', ...args, input.archive], { env: target.env, signal: progress.signal }).done;
 }
 
 /** Fresh planner statistics, then the dumped database's own properties, applied once its objects exist. */

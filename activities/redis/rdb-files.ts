@@ -6,15 +6,15 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config';
-import { runForOutput, spawnChecked } from '../child-process';
-import { readDataFile, writeChildOutput, type DataFileEncoding, type WrittenDataFile } from '../data-file-streams';
-import { withNamedPipes } from '../named-pipes';
+import { settleTogether, spawnChecked } from '../child-process';
+import { decodeDataFileToBoth, readDataFile, writeChildOutput, type DataFileEncoding, type WrittenDataFile } from '../data-file-streams';
+import { readNamedPipe, withNamedPipes } from '../named-pipes';
 import { VerificationFailed } from '../repository/errors';
 import { fsyncPath } from '../repository/sets';
 import type { ProgressReporter } from '../heartbeat';
 import { connectOnce } from './connection';
 import { startLocalRedis, type LocalRedis } from './local-server';
-import { inspectRdbFileWith, keysPerDatabase, RdbError, RdbInspector, type RdbFacts } from './rdb';
+import { keysPerDatabase, RdbError, RdbInspector, type RdbFacts } from './rdb';
 import { streamRdbFromServer } from './replication';
 
 export interface CheckedRdb {
@@ -52,8 +52,7 @@ export async function captureCheckedRdb(url: string, path: string, encoding: Dat
     const captured = await streamInto(url, path, inspector, written, progress);
     try {
       await checker.done.catch((error: Error) => {
-        const said = report.trim().split('\n').slice(-3).join('; ');
-        throw new VerificationFailed(`redis-check-rdb rejects the RDB (${error.message}${said ? `: ${said}` : ''})`);
+        throw new VerificationFailed(`redis-check-rdb rejects the RDB (${checkerVerdict(error, report)})`);
       });
       const facts = inspector.resultCheckedBy(report);
       return { ...captured, facts, checkReport: report, keysPerDatabase: keysPerDatabase(report, inspector) };
@@ -62,6 +61,14 @@ export async function captureCheckedRdb(url: string, path: string, encoding: Dat
       throw error;
     }
   });
+}
+
+/** Why redis-check-rdb refused a file: the lines of its report under RDB ERROR DETECTED, else its last lines. */
+function checkerVerdict(error: Error, report: string): string {
+  const lines = report.trim().split('\n');
+  const detected = lines.findIndex((line) => line.includes('RDB ERROR DETECTED'));
+  const said = detected >= 0 ? lines.slice(detected + 1).filter((line) => !line.startsWith('[info]')) : lines.slice(-3);
+  return `${error.message}${said.length > 0 ? `: ${said.join('; ')}` : ''}`;
 }
 
 /** Streams the server's RDB into `inspector`, whose consumers' work is `written`; fsyncs the file. */
@@ -85,22 +92,34 @@ async function streamInto(url: string, path: string, inspector: RdbInspector, wr
 }
 
 /**
- * A plaintext RDB file checked: `redis-check-rdb` walks every key and compares the CRC-64 while the
- * header, version and end are read here, with the RESIZEDB records that give the keys per database.
- * Throws VerificationFailed on a file either rejects.
+ * A stored RDB (a set's file) checked as the programs decode it, with no plaintext copy on disk:
+ * `redis-check-rdb` walks every key and compares the CRC-64, reading a named pipe fed by `tee`, while
+ * the header, version, end and the RESIZEDB records that give the keys per database are read here from
+ * tee's other output. A file that does not decode fails with the decoder's reason; one redis-check-rdb
+ * or the header check rejects fails with VerificationFailed.
  */
-export async function checkRdbFile(rdbPath: string, signal?: AbortSignal): Promise<{ facts: RdbFacts; report: string; inspector: RdbInspector }> {
-  const [report, inspector] = await Promise.all([
-    runForOutput('redis-check-rdb', [rdbPath], undefined, signal).catch((error: Error) => {
-      throw new VerificationFailed(`redis-check-rdb rejects it (${error.message})`);
-    }),
-    inspectRdbFileWith(rdbPath, new RdbInspector('left to redis-check-rdb')),
-  ]);
-  try {
-    return { facts: inspector.resultCheckedBy(report), report, inspector };
-  } catch (error) {
-    throw new VerificationFailed((error as Error).message);
-  }
+export async function checkStoredRdb(storedPath: string, config: Pick<Config, 'encryption'>, signal: AbortSignal): Promise<{ facts: RdbFacts; report: string; inspector: RdbInspector }> {
+  return withNamedPipes(['checked', 'inspected'], async (fifos) => {
+    const stop = new AbortController();
+    const stopped = AbortSignal.any([signal, stop.signal]);
+    const checker = spawnChecked('redis-check-rdb', [fifos.checked], { signal: stopped });
+    let report = '';
+    checker.process.stdout?.setEncoding('utf8').on('data', (text: string) => (report += text));
+    const inspector = new RdbInspector('left to redis-check-rdb');
+    const inspected = readNamedPipe(fifos.inspected, (chunk) => inspector.inspect(chunk), stopped);
+    const decoded = decodeDataFileToBoth(storedPath, fifos.checked, fifos.inspected, config, stopped);
+    const checked = checker.done.catch((error: Error) => {
+      throw new VerificationFailed(`redis-check-rdb rejects it (${checkerVerdict(error, report)})`);
+    });
+    // The decoder's failure explains the checker's (a truncated stream); otherwise the checker's verdict comes first.
+    await settleTogether([decoded, checked, inspected], stop);
+    try {
+      inspector.finish();
+      return { facts: inspector.resultCheckedBy(report), report, inspector };
+    } catch (error) {
+      throw new VerificationFailed((error as Error).message);
+    }
+  });
 }
 
 /** The RDB version of a stored file, from its first bytes (`REDIS0010`): no need to decode it all. */
