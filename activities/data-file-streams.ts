@@ -16,7 +16,7 @@ import { endingOnSuccess, spawnPipe, type Command } from './child-process';
 import { compressor, compressorCommand, decompressor, decompressorCommand } from './compression-streams';
 import { decryptor, decryptorCommand, encryptor, encryptorCommand, identityFor } from './encryption';
 import { fileModes } from './file-modes';
-import { hashFile, HashingTap } from './repository/hashing';
+import { HashingTap, hashWrittenFile, rememberWrittenHash } from './repository/hashing';
 
 /** How a data file is stored. */
 export interface DataFileEncoding {
@@ -95,7 +95,9 @@ export async function writeDataFile(
     await rm(path, { force: true });
     throw error;
   }
-  return { bytes: tap.bytes, sha256: tap.digest() };
+  const written = { bytes: tap.bytes, sha256: tap.digest() };
+  await rememberWrittenHash(path, written);
+  return written;
 }
 
 /** The stage that stores bytes as they come: a pipe needs a program to write its file. */
@@ -120,7 +122,7 @@ export async function writeChildOutput(
     await spawnPipe(output, nonEmpty(commands), { signal, into: path }).done;
     // The stages' shell creates the file owner-only; the repository's mode may let the group read it.
     await chmod(path, fileModes().file);
-    const hashed = await hashFile(path);
+    const hashed = await hashWrittenFile(path);
     return { bytes: hashed.bytes, sha256: hashed.sha256 };
   } catch (error) {
     await rm(path, { force: true });

@@ -1,4 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { readFileChunks } from '../file-chunks';
 
@@ -34,6 +36,42 @@ export async function hashFile(path: string, onBytes?: (bytes: number) => void):
     onBytes?.(bytes);
   });
   return { sha256: hash.digest('hex'), bytes };
+}
+
+/**
+ * The files this process wrote and then hashed, by path, with their inode, size and times as they were
+ * when hashed. A file whose stat is still the same has not been written to since.
+ */
+const hashedOnceWritten = new Map<string, { sha256: string; bytes: number; identity: string }>();
+
+function identityOf(stats: BigIntStats): string {
+  return [stats.dev, stats.ino, stats.size, stats.mtimeNs, stats.ctimeNs].join(':');
+}
+
+/** `hashFile` for a file just written by a program; remembered for `hashOfUnchangedFile`. */
+export async function hashWrittenFile(path: string): Promise<{ sha256: string; bytes: number }> {
+  const before = identityOf(await stat(path, { bigint: true }));
+  const hashed = await hashFile(path);
+  if (identityOf(await stat(path, { bigint: true })) === before) hashedOnceWritten.set(path, { ...hashed, identity: before });
+  return hashed;
+}
+
+/** Remembers, for `hashOfUnchangedFile`, the hash of a file that was hashed as this process wrote it and is now closed. */
+export async function rememberWrittenHash(path: string, hashed: { sha256: string; bytes: number }): Promise<void> {
+  hashedOnceWritten.set(path, { ...hashed, identity: identityOf(await stat(path, { bigint: true })) });
+}
+
+/**
+ * The hash `hashWrittenFile` took of `path` in this process, if the file has not changed since:
+ * reading it again, seconds later and from the same page cache, would prove nothing more. Undefined
+ * otherwise (another process wrote it, or anything touched it), and the caller reads it. Forgotten once asked.
+ */
+export async function hashOfUnchangedFile(path: string): Promise<{ sha256: string; bytes: number } | undefined> {
+  const known = hashedOnceWritten.get(path);
+  hashedOnceWritten.delete(path);
+  if (!known) return undefined;
+  const now = await stat(path, { bigint: true }).catch(() => undefined);
+  return now && identityOf(now) === known.identity ? { sha256: known.sha256, bytes: known.bytes } : undefined;
 }
 
 /** The end of a pipeline whose data has been looked at already. */

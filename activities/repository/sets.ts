@@ -28,7 +28,7 @@ import { isEncryptedFile } from '../../core/compression';
 import { ConfigError } from '../../core/config';
 import { fileModes } from '../file-modes';
 import { BackupDirUnusable, ChecksumMismatch, SetNotFound } from './errors';
-import { hashFile } from './hashing';
+import { hashFile, hashOfUnchangedFile } from './hashing';
 
 export const STAGING_FOLDER = '.partial';
 export const SCRATCH_FOLDER = '.tmp';
@@ -87,8 +87,10 @@ export async function discardStagedSet(backupDir: string, name: string): Promise
 }
 
 /**
- * Seals a staged set: re-reads every file against the checksum taken while it was written, writes
- * SHA256SUMS and the manifest, fsyncs them, and renames the folder into BACKUP_DIR in one step.
+ * Seals a staged set: checks every file against the checksum taken when it was written, writes
+ * SHA256SUMS and the manifest, fsyncs them, and renames the folder into BACKUP_DIR in one step. A file
+ * this worker hashed once written, and which nobody has touched since (same inode, size and times),
+ * is not read again; any other file is.
  * `encryption` (from `setEncryptionOf(config)`) is recorded when the set holds encrypted files, which
  * it must then be given for: a manifest never hides which public keys open its set.
  */
@@ -123,7 +125,7 @@ export async function sealSet(
   };
   const files = filesOf(manifest);
   await removeUnlisted(staging, files);
-  for (const file of files) await checkFile(staging, file);
+  for (const file of files) await checkFile(staging, file, async (path) => (await hashOfUnchangedFile(path)) ?? hashFile(path));
   await writeDurably(join(staging, CHECKSUMS_FILE), formatChecksums(files));
   await writeDurably(join(staging, MANIFEST_FILE), `${JSON.stringify(wellFormed(manifest), null, 2)}\n`);
   await fsyncPath(staging);
@@ -250,7 +252,7 @@ export async function verifySetChecksums(
   }
   let bytesChecked = 0;
   for (const file of files) {
-    await checkFile(path, file, (bytes) => onBytes?.(bytesChecked + bytes));
+    await checkFile(path, file, (filePath) => hashFile(filePath, (bytes) => onBytes?.(bytesChecked + bytes)));
     bytesChecked += file.bytes;
   }
   return { filesChecked: files.length, bytesChecked };
@@ -264,11 +266,11 @@ async function removeUnlisted(dir: string, files: readonly FileEntry[]): Promise
   }
 }
 
-async function checkFile(dir: string, file: FileEntry, onBytes?: (bytes: number) => void): Promise<void> {
+async function checkFile(dir: string, file: FileEntry, hashOf: (path: string) => Promise<{ sha256: string; bytes: number }>): Promise<void> {
   const path = join(dir, file.name);
   let actual;
   try {
-    actual = await hashFile(path, onBytes);
+    actual = await hashOf(path);
   } catch (error) {
     throw new ChecksumMismatch(`${file.name}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
