@@ -1,6 +1,6 @@
 import { ApplicationFailure, CancellationScope, isCancellation, log, patched, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import { summaryDifferences, type StoreRecord } from '../core/manifest';
-import { STORE_LABELS, type StoreName } from '../core/stores';
+import { STORE_LABELS, STORE_NAMES, type StoreName } from '../core/stores';
 import type { Tier } from '../core/tiers';
 import { BACKUP_FAILED, PARTIAL_BACKUP, type BackupStoreOutcome, type BackupWorkflowInput, type BackupWorkflowResult } from '../core/workflow-types';
 import { audit, binding, coordination, onWorker, repository, storeActivity, withSummary, type RunActivities } from './activity-proxies';
@@ -89,9 +89,12 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
  */
 const AUDITED_BACKUPS = 'audited-backups-no-empty-set';
 
-/** The failure of a run in which no store could be backed up, as one line naming each store's reason. */
+/** The failure of a run in which no store could be backed up, as one line naming each store's reason, in the stores' order (not the order they failed in). */
 function everyStoreFailed(records: Partial<Record<StoreName, StoreRecord>>): ApplicationFailure {
-  const reasons = Object.values(records).flatMap((record) => (record?.status === 'failed' ? [record.error] : []));
+  const reasons = STORE_NAMES.flatMap((store) => {
+    const record = records[store];
+    return record?.status === 'failed' ? [record.error] : [];
+  });
   return ApplicationFailure.create({ message: `no store could be backed up, so no set was written: ${reasons.join('; ')}`, type: BACKUP_FAILED, nonRetryable: true });
 }
 
