@@ -43,6 +43,20 @@ export async function hashFile(path: string, onBytes?: (bytes: number) => void):
  * when hashed. A file whose stat is still the same has not been written to since.
  */
 const hashedOnceWritten = new Map<string, { sha256: string; bytes: number; identity: string }>();
+/**
+ * Files hashed but never sealed (a safety snapshot, a failed run's) would stay forever in a worker that
+ * runs for months: the oldest go first. A set has a handful of files; a forgotten one is only read again.
+ */
+const REMEMBERED_FILES = 256;
+
+function remember(path: string, entry: { sha256: string; bytes: number; identity: string }): void {
+  hashedOnceWritten.delete(path);
+  hashedOnceWritten.set(path, entry);
+  for (const oldest of hashedOnceWritten.keys()) {
+    if (hashedOnceWritten.size <= REMEMBERED_FILES) break;
+    hashedOnceWritten.delete(oldest);
+  }
+}
 
 function identityOf(stats: BigIntStats): string {
   return [stats.dev, stats.ino, stats.size, stats.mtimeNs, stats.ctimeNs].join(':');
@@ -52,13 +66,13 @@ function identityOf(stats: BigIntStats): string {
 export async function hashWrittenFile(path: string): Promise<{ sha256: string; bytes: number }> {
   const before = identityOf(await stat(path, { bigint: true }));
   const hashed = await hashFile(path);
-  if (identityOf(await stat(path, { bigint: true })) === before) hashedOnceWritten.set(path, { ...hashed, identity: before });
+  if (identityOf(await stat(path, { bigint: true })) === before) remember(path, { ...hashed, identity: before });
   return hashed;
 }
 
 /** Remembers, for `hashOfUnchangedFile`, the hash of a file that was hashed as this process wrote it and is now closed. */
 export async function rememberWrittenHash(path: string, hashed: { sha256: string; bytes: number }): Promise<void> {
-  hashedOnceWritten.set(path, { ...hashed, identity: identityOf(await stat(path, { bigint: true })) });
+  remember(path, { ...hashed, identity: identityOf(await stat(path, { bigint: true })) });
 }
 
 /**
