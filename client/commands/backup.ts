@@ -103,7 +103,7 @@ function printResult(result: BackupWorkflowResult, workflowId: string, url: stri
       lines.push(`  ${STORE_LABELS[store].padEnd(11)}    FAILED  ${outcome.error}`);
     }
   }
-  if (result.set.status === 'complete') lines.push(`Verification: passed (checksums re-read at seal, deep checks above)`);
+  if (result.set.status === 'complete') lines.push(`Verification: passed (every file checksummed once written and checked at the seal; deep checks above)`);
   if (result.offsite) lines.push(describeOffsiteCopy(result.offsite));
   lines.push(`Workflow:   ${workflowId}${url ? `  ${url}` : ''}`);
   process.stdout.write(`${lines.join('\n')}\n`);
