@@ -235,6 +235,8 @@ export class FaultBench {
       BACKUP_WORKFLOW_BUNDLE: bundle,
       BACKUP_WAIT_RECONNECT_SECONDS: '300',
       LOG_LEVEL: 'info',
+      // The product's default (gzip) unless asked: zstd stages PostgreSQL as the archive is decoded, gzip reads it as stored.
+      ...(process.env.FAULTS_COMPRESSION ? { BACKUP_COMPRESSION: process.env.FAULTS_COMPRESSION } : {}),
       POSTGRES_URL: this.postgresUrl.replace(`:${this.stores.postgres.port}/`, `:${this.proxies.postgres.port}/`),
       REDIS_URL: `redis://:${REDIS_PASSWORD}@127.0.0.1:${this.proxies.redis.port}`,
     });

@@ -4,7 +4,8 @@
  * clean restore are run first and their ActivityTaskScheduled events list the activities, so a new
  * step is covered without editing this file. Every fault kind of FAULT_KINDS strikes at every point it
  * names of every step: a new kind is one more entry there. FAULTS_FILTER=<regular expression> keeps the
- * cases whose name ("<fault> <backup|restore> <point> <activity>") it matches; FAULTS_KINDS=backup or restore runs one half.
+ * cases whose name ("<fault> <backup|restore> <point> <activity>") it matches; FAULTS_KINDS=backup or restore runs one half;
+ * FAULTS_COMPRESSION=zstd makes the sets with zstd instead of the default gzip.
  * After the matrix, the cases of their own: BACKUP_DIR full and read-only, the worker's clock jumping,
  * and load (FAULTS_KINDS=disk, clock, load; all of them by default, none when FAULTS_FILTER is set).
  */
