@@ -123,8 +123,8 @@ export function feedChild(source: Readable, stdin: Writable): Promise<void> {
  * `commands` run as a shell pipe does, each reading the previous one's stdout: the bytes between them
  * never pass through Node. The first reads `from`, a child's stdout (handed over, not read by Node) or
  * a file or named pipe (`{ path }`); the last writes `into`, a file (created owner-only), or else its
- * stdout is `output`. `done` resolves once every command exited with 0, and rejects with the first
- * failure, after which the others are killed.
+ * stdout is `output`. `done` resolves once every command exited with 0; otherwise the others are
+ * stopped, and it rejects with the failure `settleTogether` names.
  */
 export function spawnPipe(
   from: Readable | { path: string },
@@ -145,21 +145,10 @@ export function spawnPipe(
     input = child.process.stdout;
     return child;
   });
-  const exits = children.map((child) => child.done);
-  const done = Promise.all(exits).then(
-    () => undefined,
-    async (first: Error) => {
-      // The first to exit is often a victim (a decompressor whose decryptor refused the file ends on an
-      // empty input): the others get a moment to exit on their own, and the failure named is the first
-      // stage, in pipe order, that exited with an error of its own.
-      await Promise.race([Promise.allSettled(exits), delay(PIPE_EXIT_GRACE_MS)]);
-      stop.abort(first);
-      const settled = await Promise.allSettled(exits);
-      const cause = settled.find(
-        (result): result is PromiseRejectedResult => result.status === 'rejected' && result.reason instanceof ChildFailed && / exited with code /.test(result.reason.message),
-      );
-      throw cause?.reason ?? first;
-    },
+  // The first to exit is often a victim (a decompressor whose decryptor refused the file ends on an empty input).
+  const done = settleTogether(
+    children.map((child) => child.done),
+    stop,
   );
   return { output: input, done };
 }
@@ -168,10 +157,11 @@ export function spawnPipe(
 const PIPE_EXIT_GRACE_MS = 2000;
 
 /**
- * Waits for the programs of a pipe joined by named pipes, and whoever reads them. Once one fails, the
- * others get a moment to end on their own (one left waiting to open a named pipe never would), then
- * `stop` is aborted. The failure thrown is the first of `tasks`, in the order given, that did not
- * merely stop when told to.
+ * Waits for programs that feed each other (a pipe's stages, or programs joined by named pipes, and
+ * whoever reads them). Once one fails, the others get a moment to end on their own (one left waiting
+ * to open a named pipe never would), then `stop` is aborted. The failure thrown is the first of
+ * `tasks`, in the order given, of a program that exited with an error of its own; failing that, the
+ * first that did not merely stop when told to.
  */
 export async function settleTogether(tasks: readonly Promise<unknown>[], stop: AbortController): Promise<void> {
   try {
@@ -182,7 +172,11 @@ export async function settleTogether(tasks: readonly Promise<unknown>[], stop: A
     stop.abort();
   }
   const failures = (await Promise.allSettled(tasks)).flatMap((settled) => (settled.status === 'rejected' ? [settled.reason as unknown] : []));
-  throw failures.find((failure) => !(failure instanceof CancelledFailure)) ?? failures[0];
+  throw (
+    failures.find((failure) => failure instanceof ChildFailed && / exited with code /.test(failure.message)) ??
+    failures.find((failure) => !(failure instanceof CancelledFailure)) ??
+    failures[0]
+  );
 }
 
 /**

@@ -93,7 +93,7 @@ describe('the Redis deep check', () => {
     const name = `redis_${SET.slice(-15)}.rdb.zst`;
     await assert.rejects(verifyFile(name, compressed('zstd', damaged)), (error: Error) => {
       assert.ok(error instanceof VerificationFailed, `${error.name}: ${error.message}`);
-      assert.match(error.message, new RegExp(`^${name.replace(/\./g, '\\.')}: redis-check-rdb rejects it .*RDB CRC error`));
+      assert.match(error.message, new RegExp(`^${name.replace(/\./g, '\\.')}: redis-check-rdb rejects the RDB .*RDB CRC error`));
       return true;
     });
   });

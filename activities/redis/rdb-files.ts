@@ -38,9 +38,7 @@ export interface CheckedRdb {
 export async function captureCheckedRdb(url: string, path: string, encoding: DataFileEncoding, progress: ProgressReporter): Promise<CheckedRdb> {
   await rm(path, { force: true });
   return withNamedPipes(['rdb'], async (fifos) => {
-    const checker = spawnChecked('redis-check-rdb', [fifos.rdb], { signal: progress.signal });
-    let report = '';
-    checker.process.stdout?.setEncoding('utf8').on('data', (text: string) => (report += text));
+    const checked = checkRdb(fifos.rdb, progress.signal);
     // tee -p: a checker that stops early (a bad RDB) must not stop the file; its exit code speaks for it.
     const split = spawnChecked('tee', ['-p', fifos.rdb], { stdin: 'pipe', signal: progress.signal });
     const inspector = new RdbInspector('left to redis-check-rdb');
@@ -51,9 +49,7 @@ export async function captureCheckedRdb(url: string, path: string, encoding: Dat
     ]).then(([file]) => file);
     const captured = await streamInto(url, path, inspector, written, progress);
     try {
-      await checker.done.catch((error: Error) => {
-        throw new VerificationFailed(`redis-check-rdb rejects the RDB (${checkerVerdict(error, report)})`);
-      });
+      const report = await checked;
       const facts = inspector.resultCheckedBy(report);
       return { ...captured, facts, checkReport: report, keysPerDatabase: keysPerDatabase(report, inspector) };
     } catch (error) {
@@ -61,6 +57,22 @@ export async function captureCheckedRdb(url: string, path: string, encoding: Dat
       throw error;
     }
   });
+}
+
+/** `redis-check-rdb` reading `path`: its report once it accepted the RDB; VerificationFailed with its reason otherwise. */
+function checkRdb(path: string, signal: AbortSignal): Promise<string> {
+  const checker = spawnChecked('redis-check-rdb', [path], { signal });
+  let report = '';
+  checker.process.stdout?.setEncoding('utf8').on('data', (text: string) => (report += text));
+  const checked = checker.done.then(
+    () => report,
+    (error: Error) => {
+      throw new VerificationFailed(`redis-check-rdb rejects the RDB (${checkerVerdict(error, report)})`);
+    },
+  );
+  // Awaited once the stream is through; a failure before that must not count as unhandled.
+  checked.catch(() => undefined);
+  return checked;
 }
 
 /** Why redis-check-rdb refused a file: the lines of its report under RDB ERROR DETECTED, else its last lines. */
@@ -102,17 +114,13 @@ export async function checkStoredRdb(storedPath: string, config: Pick<Config, 'e
   return withNamedPipes(['checked', 'inspected'], async (fifos) => {
     const stop = new AbortController();
     const stopped = AbortSignal.any([signal, stop.signal]);
-    const checker = spawnChecked('redis-check-rdb', [fifos.checked], { signal: stopped });
-    let report = '';
-    checker.process.stdout?.setEncoding('utf8').on('data', (text: string) => (report += text));
+    const checked = checkRdb(fifos.checked, stopped);
     const inspector = new RdbInspector('left to redis-check-rdb');
     const inspected = readNamedPipe(fifos.inspected, (chunk) => inspector.inspect(chunk), stopped);
     const decoded = decodeDataFileToBoth(storedPath, fifos.checked, fifos.inspected, config, stopped);
-    const checked = checker.done.catch((error: Error) => {
-      throw new VerificationFailed(`redis-check-rdb rejects it (${checkerVerdict(error, report)})`);
-    });
     // The decoder's failure explains the checker's (a truncated stream); otherwise the checker's verdict comes first.
     await settleTogether([decoded, checked, inspected], stop);
+    const report = await checked;
     try {
       inspector.finish();
       return { facts: inspector.resultCheckedBy(report), report, inspector };
