@@ -117,7 +117,13 @@ test('PostgreSQL with ssl=on and sslmode=require (a self-signed certificate): ba
   await admin.connect();
   await admin.query('ALTER SYSTEM SET ssl = on');
   await admin.query('SELECT pg_reload_conf()');
-  assert.equal((await admin.query<{ ssl: string }>('SHOW ssl')).rows[0]!.ssl, 'on');
+  // pg_reload_conf() only signals the postmaster: this session sees ssl = on once the reload has reached it.
+  let ssl = '';
+  for (const started = Date.now(); ssl !== 'on' && Date.now() - started < 5000; ) {
+    ssl = (await admin.query<{ ssl: string }>('SHOW ssl')).rows[0]!.ssl;
+    if (ssl !== 'on') await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(ssl, 'on');
   await admin.query('CREATE DATABASE scholaria');
   await admin.end();
   const app = new Client({ connectionString: postgres.url('scholaria') });
