@@ -12,10 +12,12 @@ import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { algorithmOfFile, isEncryptedFile, storedFileName, type Compression } from '../core/compression';
 import type { Config } from '../core/config';
-import { endingOnSuccess, spawnPipe, type Command } from './child-process';
+import { endingOnSuccess, settleTogether, spawnPipe, type Command } from './child-process';
 import { compressor, compressorCommand, decompressor, decompressorCommand } from './compression-streams';
 import { decryptor, decryptorCommand, encryptor, encryptorCommand, identityFor } from './encryption';
+import { readFileChunks, type ChunkConsumer } from './file-chunks';
 import { fileModes } from './file-modes';
+import { readNamedPipe, withNamedPipes } from './named-pipes';
 import { HashingTap, hashWrittenFile, rememberWrittenHash } from './repository/hashing';
 
 /** How a data file is stored. */
@@ -182,6 +184,40 @@ export function readDataFile(path: string, config: Pick<Config, 'encryption'>, s
   const plaintext = endingOnSuccess(piped.output as Readable, piped.done);
   plaintext.once('close', () => stop.abort());
   return plaintext;
+}
+
+/**
+ * A stored data file's plaintext lent chunk by chunk to `onChunk` (see ChunkConsumer) through one
+ * reused buffer: the programs decrypt and decompress it into a named pipe, so no chunk is a fresh
+ * buffer. Resolves once every program exited with 0 and every chunk was consumed; a truncated or
+ * unauthenticated file fails with its program's reason. An encrypted file on a worker without an
+ * identity is refused at once with EncryptionIdentityMissing.
+ */
+export async function readDataFileChunks(path: string, config: Pick<Config, 'encryption'>, onChunk: ChunkConsumer, signal: AbortSignal): Promise<void> {
+  const commands = decodingCommands(basename(path), config);
+  const [first, ...rest] = commands;
+  if (!first) return readFileChunks(path, onChunk);
+  // A consumer that fails (a peer that hung up) is the cause; the decoder it left writing to nobody is not.
+  let consumerFailure: unknown;
+  const consume: ChunkConsumer = (chunk) => {
+    const noted = (error: unknown) => {
+      consumerFailure ??= error;
+      throw error;
+    };
+    try {
+      return onChunk(chunk)?.catch(noted);
+    } catch (error) {
+      return noted(error);
+    }
+  };
+  await withNamedPipes(['plaintext'], async (fifos) => {
+    const stop = new AbortController();
+    const stopped = AbortSignal.any([signal, stop.signal]);
+    const decoded = spawnPipe({ path }, [first, ...rest], { signal: stopped, into: fifos.plaintext }).done;
+    await settleTogether([decoded, readNamedPipe(fifos.plaintext, consume, stopped)], stop).catch((error: unknown) => {
+      throw consumerFailure ?? error;
+    });
+  });
 }
 
 /**

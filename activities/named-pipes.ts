@@ -9,6 +9,7 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runForOutput } from './child-process';
+import type { ChunkConsumer } from './file-chunks';
 
 /**
  * Runs `work` with one owner-only FIFO per name in a private temporary folder (in the system's temp
@@ -29,12 +30,13 @@ export async function withNamedPipes<Name extends string, T>(names: readonly Nam
 const PIPE_READ_BYTES = 1 << 16;
 
 /**
- * Reads a named pipe to its end, handing every chunk to `onChunk`, which must not keep it: all reads go
- * into one buffer. A child's stdout would allocate a buffer per read, and the gigabytes of SQL a dump
- * streams would leave that much garbage for the worker's GC. Opened non-blocking, so no libuv thread
- * waits on a writer that never comes; it ends once every writer closed it, and `signal` stops it.
+ * Reads a named pipe to its end, lending every chunk to `onChunk` (see ChunkConsumer): all reads go
+ * into one buffer, and the pipe waits while a chunk's promise is pending. A child's stdout would
+ * allocate a buffer per read, and the gigabytes of SQL a dump streams would leave that much garbage for
+ * the worker's GC. Opened non-blocking, so no libuv thread waits on a writer that never comes; it ends
+ * once every writer closed it, and `signal` stops it.
  */
-export function readNamedPipe(path: string, onChunk: (chunk: Buffer) => void, signal: AbortSignal): Promise<void> {
+export function readNamedPipe(path: string, onChunk: ChunkConsumer, signal: AbortSignal): Promise<void> {
   const buffer = Buffer.allocUnsafe(PIPE_READ_BYTES);
   return new Promise((resolve, reject) => {
     const pipe = new Socket({
@@ -45,8 +47,13 @@ export function readNamedPipe(path: string, onChunk: (chunk: Buffer) => void, si
         buffer,
         callback: (bytes: number) => {
           try {
-            onChunk(buffer.subarray(0, bytes));
-            return true;
+            const consumed = onChunk(buffer.subarray(0, bytes));
+            if (!consumed) return true;
+            consumed.then(
+              () => pipe.resume(),
+              (error: Error) => pipe.destroy(error),
+            );
+            return false;
           } catch (error) {
             pipe.destroy(error as Error);
             return false;

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { compressor, decompressor } from '../activities/compression-streams';
+import { readDataFileChunks } from '../activities/data-file-streams';
 import { loadConfig } from '../core/config';
 
 async function collect(source: Readable, stage: NodeJS.ReadWriteStream): Promise<Buffer> {
@@ -33,4 +38,29 @@ test('compression: BACKUP_COMPRESSION and its level are validated', () => {
   assert.deepEqual(loadConfig({ BACKUP_COMPRESSION: 'zstd' }).compression, { algorithm: 'zstd', level: 3 });
   assert.throws(() => loadConfig({ BACKUP_COMPRESSION: 'lz4' }), /^ConfigError: BACKUP_COMPRESSION must be gzip or zstd$/);
   assert.throws(() => loadConfig({ BACKUP_COMPRESSION: 'gzip', BACKUP_COMPRESSION_LEVEL: '12' }), /BACKUP_COMPRESSION_LEVEL must be between 1 and 9 for gzip/);
+});
+
+test('compression: a stored .zst file is lent chunk by chunk: a consumer slower than zstd gets every byte, and a cut file fails with zstd\'s reason', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'scholaria-chunks-'));
+  try {
+    const data = Buffer.concat([randomBytes(2_000_000), Buffer.alloc(6_000_000, 'scholaria ')]);
+    const path = join(dir, 'data.zst');
+    await pipeline(Readable.from([data]), compressor({ algorithm: 'zstd', level: 3 }), createWriteStream(path));
+    const config = loadConfig({});
+    const received: Buffer[] = [];
+    // Copies each chunk only after a pause: a read into the same buffer before that would corrupt the copy.
+    await readDataFileChunks(path, config, async (chunk) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      received.push(Buffer.from(chunk));
+    }, new AbortController().signal);
+    assert.ok(received.length > 10, `read in ${received.length} chunks`);
+    assert.ok(Buffer.concat(received).equals(data), 'the consumer got every byte, in order');
+
+    const cut = join(dir, 'cut.zst');
+    const packed = await collect(Readable.from([data]), compressor({ algorithm: 'zstd', level: 3 }));
+    await writeFile(cut, packed.subarray(0, packed.length - 20));
+    await assert.rejects(readDataFileChunks(cut, config, () => undefined, new AbortController().signal), /zstd exited with code 1/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { keyCountsPerDatabase, startLocalRedis, type LocalRedis, type LocalRedis
 import { Crc64, crc64, crc64Hex, inspectRdbFile, keysPerDatabase, maxRdbVersionFor, RdbError, RdbInspector } from '../activities/redis/rdb';
 import { ReplicationRefusedError, streamRdbFromServer } from '../activities/redis/replication';
 import { ReplicationUnavailable, replicateIntoTarget } from '../activities/redis/replicate-into-target';
+import { chunkWriter, readFileChunks, type ChunkConsumer } from '../activities/file-chunks';
 
 const run = promisify(execFile);
 const FAST_SYNC = ['--repl-diskless-sync-delay', '0'];
@@ -125,7 +127,7 @@ async function ttlsOf(client: Redis): Promise<number[]> {
 async function streamToFile(url: string, path: string): Promise<{ bytes: number; transfer: string; progress: number }> {
   const file = createWriteStream(path);
   let progress = 0;
-  const result = await streamRdbFromServer({ url, destination: file, onProgress: (bytes) => (progress = bytes) });
+  const result = await streamRdbFromServer({ url, receive: chunkWriter(file).write, onProgress: (bytes) => (progress = bytes) });
   file.end();
   await new Promise<void>((resolve, reject) => file.once('finish', resolve).once('error', reject));
   return { ...result, progress };
@@ -211,17 +213,14 @@ describe('backups from real servers', () => {
     assert.equal((await inspectRdbFile(path)).checksum, 'ok');
   });
 
-  test('a slow destination applies backpressure and still gets every byte', async () => {
+  test('a slow receiver holds the transfer back: its lent chunk is not overwritten before it is done, and it gets every byte', async () => {
     const chunks: Buffer[] = [];
-    const slow = new Writable({
-      highWaterMark: 4096,
-      write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk);
-        setImmediate(callback);
-      },
-    });
-    const result = await streamRdbFromServer({ url: diskless.url, destination: slow });
-    assert.equal(slow.writableEnded, false, 'the destination stays open for its owner');
+    // Copies each chunk only after a pause: a read into the same buffer before that would corrupt the copy.
+    const slow = async (chunk: Buffer) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      chunks.push(Buffer.from(chunk));
+    };
+    const result = await streamRdbFromServer({ url: diskless.url, receive: slow });
     const received = Buffer.concat(chunks);
     assert.equal(received.length, result.bytes);
     const inspector = new RdbInspector();
@@ -302,8 +301,7 @@ describe('backups from real servers', () => {
 
   test('an abort destroys the transfer and rejects with the reason', async () => {
     const controller = new AbortController();
-    const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-    const transfer = streamRdbFromServer({ url: diskless.url, destination: sink, signal: controller.signal });
+    const transfer = streamRdbFromServer({ url: diskless.url, receive: () => undefined, signal: controller.signal });
     controller.abort(new Error('operator cancelled'));
     await assert.rejects(transfer, /operator cancelled/);
   });
@@ -329,9 +327,8 @@ describe('authentication and refusals', () => {
 
   test('a wrong password fails without revealing any password', async () => {
     const wrong = 'wrong-secret-123';
-    const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
     await assert.rejects(
-      streamRdbFromServer({ url: `redis://:${wrong}@127.0.0.1:${guarded.port}`, destination: sink }),
+      streamRdbFromServer({ url: `redis://:${wrong}@127.0.0.1:${guarded.port}`, receive: () => undefined }),
       (error: Error) => {
         assert.ok(!(error instanceof ReplicationRefusedError));
         assert.match(error.message, /WRONGPASS/);
@@ -342,9 +339,8 @@ describe('authentication and refusals', () => {
   });
 
   test('a user without +sync is refused replication', async () => {
-    const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
     await assert.rejects(
-      streamRdbFromServer({ url: `redis://nosync:nosync-secret@127.0.0.1:${guarded.port}`, destination: sink }),
+      streamRdbFromServer({ url: `redis://nosync:nosync-secret@127.0.0.1:${guarded.port}`, receive: () => undefined }),
       (error: Error) => {
         assert.ok(error instanceof ReplicationRefusedError);
         assert.match(error.message, /refused replication.*NOPERM.*\+sync \+replconf/s);
@@ -359,8 +355,7 @@ describe('authentication and refusals', () => {
       port: await freePort(),
       extraArgs: ['--rename-command', 'SYNC', '', '--rename-command', 'PSYNC', ''],
     });
-    const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-    await assert.rejects(streamRdbFromServer({ url: locked.url, destination: sink }), (error: Error) => {
+    await assert.rejects(streamRdbFromServer({ url: locked.url, receive: () => undefined }), (error: Error) => {
       assert.ok(error instanceof ReplicationRefusedError);
       assert.equal(error.name, 'ReplicationRefusedError');
       assert.match(error.message, /refused replication/);
@@ -393,7 +388,7 @@ describe('restore by replication from the worker', () => {
     await targetClient.set('other-db', 'x');
     await targetClient.select(0);
     const progress = progressSink();
-    const replicated = await replicateIntoTarget(targetClient, () => createReadStream(rdbPath), progress, { tls: false, marker: join(workDir, 'replicating-1.json') });
+    const replicated = await replicateIntoTarget(targetClient, (onChunk) => readFileChunks(rdbPath, onChunk), progress, { tls: false, marker: join(workDir, 'replicating-1.json') });
     const sourceCounts = await keyCountsPerDatabase(sourceClient);
     assert.deepEqual(replicated.loadedCounts, { ...sourceCounts, db0: sourceCounts.db0! + 1 }, 'while a replica the target held every key of the file');
     assert.deepEqual(replicated.counts, sourceCounts);
@@ -415,7 +410,7 @@ describe('restore by replication from the worker', () => {
     await admin.acl('SETUSER', 'limited', 'on', '>limited-pass', '~*', '+@all', '-replicaof');
     const limited = new Redis({ host: '127.0.0.1', port: target.port!, username: 'limited', password: 'limited-pass' });
     clients.push(limited);
-    await assert.rejects(replicateIntoTarget(limited, () => createReadStream(rdbPath), progressSink(), { tls: false, marker: join(workDir, 'replicating-2.json') }), (error: Error) => {
+    await assert.rejects(replicateIntoTarget(limited, (onChunk) => readFileChunks(rdbPath, onChunk), progressSink(), { tls: false, marker: join(workDir, 'replicating-2.json') }), (error: Error) => {
       assert.ok(error instanceof ReplicationUnavailable);
       assert.match(error.message, /^the target refused REPLICAOF: NOPERM/);
       return true;
@@ -431,7 +426,7 @@ describe('restore by replication from the worker', () => {
     await client.call('REPLICAOF', '127.0.0.1', String(deadPort));
     const marker = join(workDir, 'replicating-leftover.json');
     await writeFile(marker, JSON.stringify({ host: '127.0.0.1', port: deadPort }));
-    const replicated = await replicateIntoTarget(client, () => createReadStream(rdbPath), progressSink(), { tls: false, marker });
+    const replicated = await replicateIntoTarget(client, (onChunk) => readFileChunks(rdbPath, onChunk), progressSink(), { tls: false, marker });
     assert.deepEqual(replicated.counts, await keyCountsPerDatabase(sourceClient));
     assert.match(await client.info('replication'), /^role:master\r?$/m);
     await assert.rejects(readFile(marker), /ENOENT/, 'the marker is removed once the target is a master again');
@@ -444,12 +439,11 @@ describe('restore by replication from the worker', () => {
     const marker = join(workDir, 'replicating-cancelled.json');
     const head = (await readFile(rdbPath)).subarray(0, 1000);
     // Sends the first 1000 bytes of the RDB, then nothing: the transfer is under way when it is cancelled.
-    const stalled = () => {
-      const stream = new Readable({ read: () => undefined });
-      stream.push(head);
-      return stream;
-    };
     const controller = new AbortController();
+    const stalled = async (onChunk: ChunkConsumer) => {
+      await onChunk(head);
+      await once(controller.signal, 'abort');
+    };
     const progress = { ...progressSink(), signal: controller.signal };
     const cancelled = replicateIntoTarget(client, stalled, progress, { tls: false, marker });
     while (progress.sent === 0) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -457,7 +451,7 @@ describe('restore by replication from the worker', () => {
     await assert.rejects(cancelled, /cancelled by the test/);
     assert.equal(await client.get('kept'), 'yes', 'the end mark was never sent, so the target kept its data');
     assert.ok(JSON.parse(await readFile(marker, 'utf8')).port > 0, 'the marker names the address the target follows');
-    const replicated = await replicateIntoTarget(client, () => createReadStream(rdbPath), progressSink(), { tls: false, marker });
+    const replicated = await replicateIntoTarget(client, (onChunk) => readFileChunks(rdbPath, onChunk), progressSink(), { tls: false, marker });
     assert.deepEqual(replicated.counts, await keyCountsPerDatabase(sourceClient));
     assert.match(await client.info('replication'), /^role:master\r?$/m);
   });
@@ -465,7 +459,7 @@ describe('restore by replication from the worker', () => {
   test('a target that is itself a replica is not turned into ours', async () => {
     const target = await startServer('replication-replica', { port: await freePort(), extraArgs: ['--replicaof', '127.0.0.1', '1'] });
     const client = clientFor(target);
-    await assert.rejects(replicateIntoTarget(client, () => createReadStream(rdbPath), progressSink(), { tls: false, marker: join(workDir, 'replicating-3.json') }), /the target is a slave, not a master/);
+    await assert.rejects(replicateIntoTarget(client, (onChunk) => readFileChunks(rdbPath, onChunk), progressSink(), { tls: false, marker: join(workDir, 'replicating-3.json') }), /the target is a slave, not a master/);
     assert.match(await client.info('replication'), /^master_port:1\r?$/m, 'still a replica of its own master');
   });
 
@@ -478,7 +472,7 @@ describe('restore by replication from the worker', () => {
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
     await writeFile(broken, bytes);
     await assert.rejects(
-      replicateIntoTarget(client, () => createReadStream(broken), progressSink(), { tls: false, marker: join(workDir, 'replicating-4.json') }),
+      replicateIntoTarget(client, (onChunk) => readFileChunks(broken, onChunk), progressSink(), { tls: false, marker: join(workDir, 'replicating-4.json') }),
       (error: Error) => !(error instanceof ReplicationUnavailable) && /sending the RDB failed: .*checksum/i.test(error.message),
     );
     assert.equal(await client.get('kept'), 'yes');

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { Config } from '../../core/config';
 import { storeUrl } from '../../core/config';
 import { safetyDirectory } from '../repository/sets';
-import { decodeDataFileTo, readDataFile } from '../data-file-streams';
+import { decodeDataFileTo, readDataFileChunks } from '../data-file-streams';
 import { requireIdentityForFiles } from '../encryption';
 import { fileModes } from '../file-modes';
 import type { ProgressReporter } from '../heartbeat';
@@ -44,7 +44,7 @@ export async function loadIntoTarget(
       const replicated = await withTarget(
         config,
         (target) =>
-          replicateIntoTarget(target, () => readDataFile(storedPath, config, progress.signal), progress, {
+          replicateIntoTarget(target, (onChunk) => readDataFileChunks(storedPath, config, onChunk, progress.signal), progress, {
             tls: storeUrl(config, 'redis').startsWith('rediss:'),
             marker: join(dir, REPLICATION_MARKER),
           }),

@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config';
 import { settleTogether, spawnChecked } from '../child-process';
@@ -11,6 +10,7 @@ import { decodeDataFileToBoth, readDataFile, writeChildOutput, type DataFileEnco
 import { readNamedPipe, withNamedPipes } from '../named-pipes';
 import { VerificationFailed } from '../repository/errors';
 import { fsyncPath } from '../repository/sets';
+import { chunkWriter } from '../file-chunks';
 import type { ProgressReporter } from '../heartbeat';
 import { connectOnce } from './connection';
 import { startLocalRedis, type LocalRedis } from './local-server';
@@ -42,12 +42,8 @@ export async function captureCheckedRdb(url: string, path: string, encoding: Dat
     // tee -p: a checker that stops early (a bad RDB) must not stop the file; its exit code speaks for it.
     const split = spawnChecked('tee', ['-p', fifos.rdb], { stdin: 'pipe', signal: progress.signal });
     const inspector = new RdbInspector('left to redis-check-rdb');
-    const written = Promise.all([
-      writeChildOutput(split.process.stdout as Readable, path, encoding, progress.signal),
-      pipeline(inspector, split.process.stdin as Writable),
-      split.done,
-    ]).then(([file]) => file);
-    const captured = await streamInto(url, path, inspector, written, progress);
+    const written = Promise.all([writeChildOutput(split.process.stdout as Readable, path, encoding, progress.signal), split.done]).then(([file]) => file);
+    const captured = await streamInto(url, path, inspector, chunkWriter(split.process.stdin as Writable), written, progress);
     try {
       const report = await checked;
       const facts = inspector.resultCheckedBy(report);
@@ -83,21 +79,32 @@ function checkerVerdict(error: Error, report: string): string {
   return `${error.message}${said.length > 0 ? `: ${said.join('; ')}` : ''}`;
 }
 
-/** Streams the server's RDB into `inspector`, whose consumers' work is `written`; fsyncs the file. */
-async function streamInto(url: string, path: string, inspector: RdbInspector, written: Promise<WrittenDataFile>, progress: ProgressReporter): Promise<Omit<CheckedRdb, 'facts' | 'checkReport' | 'keysPerDatabase'>> {
+/** Streams the server's RDB through `inspector` into `split` (tee's stdin), whose consumers' work is `written`; fsyncs the file. */
+async function streamInto(
+  url: string,
+  path: string,
+  inspector: RdbInspector,
+  split: ReturnType<typeof chunkWriter>,
+  written: Promise<WrittenDataFile>,
+  progress: ProgressReporter,
+): Promise<Omit<CheckedRdb, 'facts' | 'checkReport' | 'keysPerDatabase'>> {
   try {
     const { transfer } = await streamRdbFromServer({
       url,
-      destination: inspector,
+      receive: (chunk) => {
+        inspector.inspect(chunk);
+        return split.write(chunk);
+      },
       signal: progress.signal,
       onProgress: (bytes) => progress.bytes(bytes),
     });
-    inspector.end();
+    inspector.finish();
+    await split.end();
     const stored = await written;
     await fsyncPath(path);
     return { ...stored, transfer };
   } catch (error) {
-    inspector.destroy(error as Error);
+    await split.end().catch(() => undefined);
     await written.catch(() => undefined);
     throw error;
   }

@@ -10,15 +10,18 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import { chunkWriter } from '../file-chunks';
 
 export interface RdbSourceOptions {
   /** The local address to listen on: the one the target sees this worker at. */
   host: string;
   /** The only address allowed to connect: the target's. Anyone else is refused, so the data goes nowhere else. */
   peer: string;
-  /** The RDB's bytes, decompressed; called once, when the replica asks for them. */
-  open: () => Readable;
+  /**
+   * Streams the RDB's bytes, decompressed, through `send`; called once, when the replica asks for them.
+   * A chunk is lent (see ChunkConsumer): its buffer may be reused once its `send` settled.
+   */
+  stream: (send: (chunk: Buffer) => Promise<void>) => Promise<void>;
   /**
    * Called once every byte is sent and before the EOF mark: a throw withholds the mark, so the replica
    * never loads the payload and keeps its data. Redis ends its own process on a corrupt RDB.
@@ -161,16 +164,12 @@ class ReplicaConversation {
   private async sendRdb(): Promise<void> {
     const mark = randomBytes(MARK_BYTES / 2).toString('hex');
     this.socket.write(`+FULLRESYNC ${randomBytes(20).toString('hex')} 0\r\n$EOF:${mark}\r\n`);
-    const body = this.options.open();
-    try {
-      for await (const chunk of body) {
-        this.sent += (chunk as Buffer).length;
-        this.options.onBytes?.(this.sent);
-        if (!this.socket.write(chunk as Buffer)) await once(this.socket, 'drain', { signal: this.options.signal });
-      }
-    } finally {
-      body.destroy();
-    }
+    const replica = chunkWriter(this.socket);
+    await this.options.stream(async (chunk) => {
+      this.sent += chunk.length;
+      this.options.onBytes?.(this.sent);
+      await replica.write(chunk);
+    });
     this.options.beforeMark();
     this.socket.write(mark);
   }

@@ -1,8 +1,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChunkConsumer } from '../file-chunks';
 import type { ProgressReporter } from '../heartbeat';
 import { keyCountsPerDatabase } from './local-server';
 import { RdbInspector } from './rdb';
@@ -38,7 +37,7 @@ const SCAN_BATCH = 1000;
  */
 export async function replicateIntoTarget(
   target: Redis,
-  open: () => Readable,
+  read: (onChunk: ChunkConsumer) => Promise<void>,
   progress: Pick<ProgressReporter, 'signal' | 'phase' | 'bytes'>,
   options: { tls: boolean; marker: string },
 ): Promise<Replicated> {
@@ -51,9 +50,12 @@ export async function replicateIntoTarget(
   const source = await serveRdb({
     host: ours,
     peer: theirs,
-    open: () => {
-      pipeline(open(), inspector).catch(() => undefined);
-      return inspector;
+    stream: async (send) => {
+      await read((chunk) => {
+        inspector.inspect(chunk);
+        return send(chunk);
+      });
+      inspector.finish();
     },
     beforeMark: () => inspector.result(),
     signal: progress.signal,

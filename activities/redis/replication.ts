@@ -3,9 +3,9 @@
  * does (`sendReplconf`, `sendSync`, `getRDB` in `src/redis-cli.c`). A raw socket is needed: the
  * keep-alive newlines and the EOF-marked body are not RESP, and ioredis's parser rejects them.
  */
-import { isIP, Socket, connect as connectSocket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
-import type { Writable } from 'node:stream';
+import { isIP, Socket, connect as connectSocket, type OnReadOpts } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import type { ChunkConsumer } from '../file-chunks';
 
 export class ReplicationRefusedError extends Error {
   override name = 'ReplicationRefusedError';
@@ -13,10 +13,13 @@ export class ReplicationRefusedError extends Error {
 
 export interface RdbStreamOptions {
   url: string;
-  /** Receives the RDB bytes; never ended here, the caller owns it. */
-  destination: NodeJS.WritableStream | Writable;
+  /**
+   * Receives the RDB's bytes in order. The chunk is lent (see ChunkConsumer): the connection reads the
+   * next one into the same buffer once the returned promise settles; a rejection ends the transfer.
+   */
+  receive: ChunkConsumer;
   signal?: AbortSignal;
-  /** Called with the running total of RDB bytes handed to `destination`. */
+  /** Called with the running total of RDB bytes handed to `receive`. */
   onProgress?: (bytes: number) => void;
   /** Limit for connecting and for the AUTH/REPLCONF replies; the RDB itself may take any time. */
   connectTimeoutMs?: number;
@@ -34,6 +37,8 @@ type Endpoint =
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const EOF_MARK_BYTES = 40;
+/** How much of the RDB is read at a time, into one buffer per transfer. */
+const READ_BYTES = 1 << 18;
 /** A reply line longer than this before the RDB header means the peer is not speaking RESP. */
 const MAX_LINE_BYTES = 4096;
 
@@ -116,8 +121,8 @@ class RdbTransfer {
   private phase: Phase;
   private lineBuffer = Buffer.alloc(0);
   private bytes = 0;
-  private pendingWrites = 0;
-  private waitingForDrain = false;
+  /** What `receive` is still doing with the chunk just read: the next read waits for it. */
+  private receiving: Promise<void>[] = [];
   private transfer: RdbStreamResult['transfer'] | undefined;
   private settled = false;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -140,22 +145,28 @@ class RdbTransfer {
       return;
     }
     signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.options.destination.on('error', this.onDestinationError);
-
     const endpoint = this.endpoint;
+    const buffer = Buffer.allocUnsafe(READ_BYTES);
+    const onread: OnReadOpts = { buffer, callback: (bytes: number) => this.onRead(buffer.subarray(0, bytes)) };
+    // tls.connect takes onread as net.connect does (Node's documentation); its type leaves it out.
+    const tlsOptions = (host: string, port: number): ConnectionOptions & { onread: OnReadOpts } => ({
+      host,
+      port,
+      onread,
+      ...(isIP(host) ? {} : { servername: host }),
+    });
     const socket =
       endpoint.kind === 'unix'
-        ? connectSocket({ path: endpoint.path })
+        ? connectSocket({ path: endpoint.path, onread })
         : endpoint.tls
-          ? connectTls({ host: endpoint.host, port: endpoint.port, ...(isIP(endpoint.host) ? {} : { servername: endpoint.host }) })
-          : connectSocket({ host: endpoint.host, port: endpoint.port });
+          ? connectTls(tlsOptions(endpoint.host, endpoint.port))
+          : connectSocket({ host: endpoint.host, port: endpoint.port, onread });
     this.socket = socket;
     const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.connectTimer = setTimeout(
       () => this.fail(new Error(`Redis at ${endpoint.display} did not complete the handshake within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     // Socket and TLS messages name the address, never the credentials.
     socket.on('error', (error: Error) => this.fail(new Error(`Redis at ${endpoint.display}: ${error.message}`)));
     socket.on('close', () => this.onClose());
@@ -167,9 +178,29 @@ class RdbTransfer {
     this.fail(this.options.signal?.reason);
   };
 
-  private readonly onDestinationError = (error: Error): void => {
-    this.fail(error);
-  };
+  /** Takes one read; false pauses the socket until `receive` is done with the chunk. */
+  private onRead(chunk: Buffer): boolean {
+    try {
+      this.onData(chunk);
+    } catch (error) {
+      this.fail(error);
+      return false;
+    }
+    const receiving = this.receiving;
+    this.receiving = [];
+    if (receiving.length === 0) {
+      this.resolveIfReceived();
+      return true;
+    }
+    Promise.all(receiving).then(
+      () => {
+        this.resolveIfReceived();
+        if (!this.settled) this.socket?.resume();
+      },
+      (error: unknown) => this.fail(error),
+    );
+    return false;
+  }
 
   private onData(chunk: Buffer): void {
     let rest: Buffer | undefined = chunk;
@@ -290,34 +321,19 @@ class RdbTransfer {
 
   private deliver(piece: Buffer): void {
     this.bytes += piece.length;
-    this.pendingWrites += 1;
-    const accepted = this.options.destination.write(piece, (error?: Error | null) => {
-      this.pendingWrites -= 1;
-      if (error) this.fail(error);
-      else this.resolveIfFlushed();
-    });
+    const receiving = this.options.receive(piece);
+    if (receiving) this.receiving.push(receiving);
     this.options.onProgress?.(this.bytes);
-    if (!accepted && !this.waitingForDrain) {
-      this.waitingForDrain = true;
-      this.socket?.pause();
-      this.options.destination.once('drain', this.onDrain);
-    }
   }
-
-  private readonly onDrain = (): void => {
-    this.waitingForDrain = false;
-    this.socket?.resume();
-  };
 
   private finish(): void {
     this.phase = { name: 'done' };
     // rdb-only: the server would close the link anyway; nothing more is read.
     this.socket?.destroy();
-    this.resolveIfFlushed();
   }
 
-  private resolveIfFlushed(): void {
-    if (this.settled || this.phase.name !== 'done' || this.pendingWrites > 0 || !this.transfer) return;
+  private resolveIfReceived(): void {
+    if (this.settled || this.phase.name !== 'done' || !this.transfer) return;
     const result = { bytes: this.bytes, transfer: this.transfer };
     this.settle();
     this.resolve(result);
@@ -375,8 +391,6 @@ class RdbTransfer {
     this.settled = true;
     clearTimeout(this.connectTimer);
     this.options.signal?.removeEventListener('abort', this.onAbort);
-    this.options.destination.removeListener('error', this.onDestinationError);
-    this.options.destination.removeListener('drain', this.onDrain);
     this.socket?.destroy();
   }
 }
