@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Logger } from '@temporalio/common';
@@ -16,6 +16,7 @@ import { Client } from 'pg';
 import { withProgress, type ProgressReporter } from '../activities/heartbeat';
 import { restore, stage } from '../activities/postgres/restore';
 import { rollback, safetySnapshot } from '../activities/postgres/safety';
+import { keepTableOfContents } from '../activities/postgres/archive';
 import { stagedArchiveOf } from '../activities/postgres/staged-archive';
 import { readManifest } from '../activities/repository/sets';
 import { loadConfig, type Config } from '../core/config';
@@ -139,6 +140,36 @@ test('a rollback after the stage drops the staged database and removes the decod
   assert.deepEqual(await query('postgres', `SELECT datname FROM pg_database WHERE datname = '${fresh}'`), []);
   assert.deepEqual(readdirSync(join(config.backupDir, '.tmp')), []);
   assert.deepEqual(await tableChecksums(stores.databaseUrl), original, 'the target is as it was');
+});
+
+test('the start of the archive serves the indexes when it holds the table of contents; a longer table of contents keeps the whole archive', async () => {
+  const stored = join(setPath, (await sourceOf('20261130_060250')).files.find((file) => file.role === 'custom-dump')!.name);
+  const whole = spawnSync('zstd', ['-q', '-d', '-c', stored], { maxBuffer: 1 << 30 }).stdout;
+  const copy = join(config.backupDir, '.tmp', 'toc-test.custom');
+  const listOf = (archive: string) => spawnSync('pg_restore', ['--list', archive], { encoding: 'utf8' });
+  try {
+    // A head shorter than the table of contents cannot be listed: the whole archive is decoded instead.
+    assert.equal(await keepTableOfContents(stored, copy, config, undefined, 2048), 'whole archive');
+    assert.ok(readFileSync(copy).equals(whole), 'the whole archive, byte for byte');
+
+    const headBytes = Math.floor(whole.length / 2);
+    assert.equal(await keepTableOfContents(stored, copy, config, undefined, headBytes), 'head');
+    assert.ok(readFileSync(copy).equals(whole.subarray(0, headBytes)), 'only the start of the archive');
+    writeFileSync(`${copy}.whole`, whole);
+    assert.equal(listOf(copy).stdout, listOf(`${copy}.whole`).stdout, 'the head lists every entry of the archive');
+
+    // The rows from the whole archive, then the indexes and constraints by two jobs from the head alone.
+    await query('postgres', 'CREATE DATABASE toc_test');
+    const data = spawnSync('pg_restore', ['--exit-on-error', '--section=pre-data', '--section=data', '--no-owner', `--dbname=${stores.postgres.url('toc_test')}`, `${copy}.whole`], { encoding: 'utf8' });
+    assert.equal(data.status, 0, data.stderr);
+    const indexes = spawnSync('pg_restore', ['--exit-on-error', '--jobs=2', '--section=post-data', '--no-owner', `--dbname=${stores.postgres.url('toc_test')}`, copy], { encoding: 'utf8' });
+    assert.equal(indexes.status, 0, indexes.stderr);
+    assert.deepEqual(await indexesAndConstraints('toc_test'), originalIndexes);
+  } finally {
+    await query('postgres', 'DROP DATABASE IF EXISTS toc_test');
+    rmSync(copy, { force: true });
+    rmSync(`${copy}.whole`, { force: true });
+  }
 });
 
 test('a stage whose stored archive is cut short fails with the decompressor\'s reason, leaving no staged database and no decoded copy', async () => {

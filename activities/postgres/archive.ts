@@ -1,11 +1,11 @@
 /** Reading a stored custom-format archive with pg_restore, whether it was stored as is, with zstd, or encrypted. */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Config } from '../../core/config';
 import { runForOutput, settleTogether, spawnChecked } from '../child-process';
 import { withNamedPipes } from '../named-pipes';
-import { decodeDataFileTo, decodeDataFileToBoth, isStoredAsIs, readDataFile } from '../data-file-streams';
+import { decodeDataFileTo, isStoredAsIs, readDataFile } from '../data-file-streams';
 import { fileModes } from '../file-modes';
 import type { ProgressReporter } from '../heartbeat';
 
@@ -50,28 +50,67 @@ export function storedArchive(path: string, config: Pick<Config, 'encryption'>, 
 }
 
 /**
- * pg_restore with `args` reading a set's stored archive on its stdin as the programs decode it, while
- * `tee` keeps the same plaintext in `copy` (owner-only), a seekable archive for what follows, such as
- * indexes built by parallel jobs. It runs as one job, since a stream cannot be sought in, but it starts
- * with the first decoded bytes instead of after the last. `copy` is complete once this resolves.
+ * pg_restore with `args` reading a set's stored archive on its stdin as the programs decode it: one job,
+ * since a stream cannot be sought in, but it starts with the first decoded bytes instead of after the
+ * last, and no decoded copy is written.
  */
 export async function pgRestoreWhileDecoding(
   path: string,
-  copy: string,
   config: Pick<Config, 'encryption'>,
   pgRestore: { args: readonly string[]; env: NodeJS.ProcessEnv },
   signal?: AbortSignal,
 ): Promise<void> {
-  await mkdir(dirname(copy), { recursive: true, mode: fileModes().directory });
-  await rm(copy, { force: true });
   await withNamedPipes(['archive'], async (fifos) => {
     const stop = new AbortController();
     const stopped = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
     const restoring = spawnChecked('pg_restore', pgRestore.args, { env: pgRestore.env, stdinFrom: fifos.archive, stdout: 'ignore', signal: stopped });
-    const decoded = decodeDataFileToBoth(path, copy, fifos.archive, config, stopped);
+    const decoded = decodeDataFileTo(path, fifos.archive, config, stopped);
     // A damaged or cut file fails the decoder first, and pg_restore only because its input ended: the decoder's reason comes first.
     await settleTogether([decoded, restoring.done], stop);
   });
+}
+
+/** How much of an archive's start is decoded in the hope that it holds the whole table of contents. */
+const TABLE_OF_CONTENTS_BYTES = 16 << 20;
+
+/**
+ * A seekable archive at `copy` (owner-only) for what reads no table data: the indexes, constraints and
+ * other entries of the post-data section, and the database's properties, all of which pg_restore takes
+ * from the table of contents, by parallel jobs too. That is the archive's start, decoded up to `headBytes`,
+ * when pg_restore can list it (a table of contents cut short cannot be listed); else, for a database with
+ * a longer table of contents, the whole archive. The table data is read from the stream by the stage.
+ */
+export async function keepTableOfContents(
+  path: string,
+  copy: string,
+  config: Pick<Config, 'encryption'>,
+  signal?: AbortSignal,
+  headBytes = TABLE_OF_CONTENTS_BYTES,
+): Promise<'head' | 'whole archive'> {
+  await mkdir(dirname(copy), { recursive: true, mode: fileModes().directory });
+  await rm(copy, { force: true });
+  const plaintext = readDataFile(path, config, signal);
+  // Owner-only: it is the plaintext of a file that may have been encrypted.
+  const file = await open(copy, 'wx', 0o600);
+  let kept = 0;
+  try {
+    for await (const chunk of plaintext) {
+      const piece = (chunk as Buffer).subarray(0, headBytes - kept);
+      await file.write(piece);
+      kept += piece.length;
+      if (kept >= headBytes) break;
+    }
+  } catch (error) {
+    await rm(copy, { force: true });
+    throw error;
+  } finally {
+    plaintext.destroy();
+    await file.close();
+  }
+  if (kept < headBytes) return 'whole archive';
+  if (await archiveFile(copy)(['--list']).then(() => true, () => false)) return 'head';
+  await decodeDataFileTo(path, copy, config, signal);
+  return 'whole archive';
 }
 
 /**

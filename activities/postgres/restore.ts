@@ -14,7 +14,7 @@ import { spawnChecked } from '../child-process';
 import { requireIdentityForFiles } from '../encryption';
 import { isStoredAsIs } from '../data-file-streams';
 import type { ProgressReporter } from '../heartbeat';
-import { archiveFile, pgRestoreWhileDecoding, storedArchive, withSeekableArchive, type ArchiveReader } from './archive';
+import { archiveFile, keepTableOfContents, pgRestoreWhileDecoding, withSeekableArchive, type ArchiveReader } from './archive';
 import { removeStagedArchive, stagedArchiveOf, type StagedArchive } from './staged-archive';
 import { countRows, databaseExists, quoteIdent, withClient } from './catalog';
 import { databaseTarget, maintenanceTarget, postgresTarget, type LibpqTarget } from './connection';
@@ -100,8 +100,8 @@ async function restoreFresh(config: Config, input: StoreRestoreInput, fresh: str
  * is refused with EncryptionIdentityMissing before anything is created.
  *
  * Given `stagedArchive`, it stops after the tables and their rows and keeps a seekable archive for
- * `finishInto`: the set's own file, or, for a compressed or encrypted one, the plaintext written while
- * pg_restore reads it as it is decoded.
+ * `finishInto`: the set's own file, or, for a compressed or encrypted one, its table of contents
+ * decoded (see keepTableOfContents), while pg_restore reads the rows as the programs decode them.
  */
 export async function restoreInto(config: Config, source: RestoreSource, database: string, progress: ProgressReporter, stagedArchive?: StagedArchive): Promise<string[]> {
   requireIdentityForFiles(config, source.files.map((file) => file.name));
@@ -126,10 +126,15 @@ export async function restoreInto(config: Config, source: RestoreSource, databas
   const stored = sealedArchive(config, source);
   if (stagedArchive) {
     const seekable = isStoredAsIs(basename(stored));
+    if (!seekable) {
+      progress.phase('decoding the table of contents');
+      const kept = await keepTableOfContents(stored, stagedArchive.decodedPath, config, progress.signal);
+      if (kept === 'whole archive') details.push('the table of contents is longer than its start: the whole archive was decoded for the indexes');
+    }
     await stagedArchive.keep(seekable ? stored : stagedArchive.decodedPath);
-    await createDatabase(storedArchive(stored, config, progress.signal));
+    await createDatabase(archiveFile(seekable ? stored : stagedArchive.decodedPath));
     progress.phase(seekable ? 'pg_restore' : 'pg_restore while decoding');
-    await runPgRestore(config, source, database, seekable ? { archive: stored } : { decoding: stored, copy: stagedArchive.decodedPath }, DATA_SECTIONS, progress);
+    await runPgRestore(config, source, database, seekable ? { archive: stored } : { decoding: stored }, DATA_SECTIONS, progress);
     return details;
   }
   await withSeekableArchive(stored, join(scratchDirectory(config.backupDir), `${source.restoreId}-postgres-${database}.custom`), config, progress, async (archive) => {
@@ -151,8 +156,8 @@ async function finishInto(config: Config, source: RestoreSource, database: strin
   return finishDatabase(config, database, await readDatabaseProperties(archiveFile(archive), listScratch(config, database)), progress);
 }
 
-/** A seekable archive, restored by two jobs, or a stored one restored as it is decoded, its plaintext kept in `copy`. */
-type PgRestoreInput = { archive: string } | { decoding: string; copy: string };
+/** A seekable archive, restored by two jobs, or a stored one restored by one job as it is decoded. */
+type PgRestoreInput = { archive: string } | { decoding: string };
 
 async function runPgRestore(config: Config, source: RestoreSource, database: string, input: PgRestoreInput, sections: readonly string[], progress: ProgressReporter): Promise<void> {
   const target = databaseTarget(config, database);
@@ -160,7 +165,7 @@ async function runPgRestore(config: Config, source: RestoreSource, database: str
   const ownership = sealedFile(config, source, POSTGRES_FILE_ROLES.globals) ? [] : ['--no-owner', '--no-privileges'];
   const args = ['--exit-on-error', ...sections, ...ownership, `--dbname=${target.uri}`];
   if ('decoding' in input) {
-    await pgRestoreWhileDecoding(input.decoding, input.copy, config, { args, env: target.env }, progress.signal);
+    await pgRestoreWhileDecoding(input.decoding, config, { args, env: target.env }, progress.signal);
     return;
   }
   await spawnChecked('pg_restore', ['--jobs=2', ...args, input.archive], { env: target.env, signal: progress.signal }).done;

@@ -1,8 +1,8 @@
 /**
  * What a staged restore keeps between its stage and its restore (activities/postgres/restore.ts): the
- * seekable archive pg_restore reads the indexes and constraints from (a decoded copy in BACKUP_DIR's
- * scratch folder, or the set's own file when it is stored as is), and how far the stage got, in a small
- * state file beside it. Both go once the restore has finished the database, or with its rollback.
+ * seekable archive pg_restore reads the indexes and constraints from (its table of contents, decoded
+ * into BACKUP_DIR's scratch folder, or the set's own file when it is stored as is), and how far the
+ * stage got, in a small state file beside it. Both go once the restore has finished the database, or with its rollback.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
