@@ -66,7 +66,7 @@ function tableOf(rows: Row[], filter: string): string {
   const struck = rows.filter((row) => row.invariants !== '-');
   const failed = rows.filter((row) => !row.ok);
   const table = [
-    `Faults run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (npm run faults${filter ? `, FAULTS_FILTER=${filter}` : ''}${process.env.FAULTS_KINDS ? `, FAULTS_KINDS=${process.env.FAULTS_KINDS}` : ''})`,
+    `Faults run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC (npm run faults${filter ? `, FAULTS_FILTER=${filter}` : ''}${process.env.FAULTS_KINDS ? `, FAULTS_KINDS=${process.env.FAULTS_KINDS}` : ''}${process.env.FAULTS_COMPRESSION ? `, FAULTS_COMPRESSION=${process.env.FAULTS_COMPRESSION}` : ''})`,
     '',
     '| fault | where | what the run did | invariants |',
     '|---|---|---|---|',
