@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { listSafetySnapshots, type KeptSafetySnapshot } from '../activities/repository/safety-snapshots';
 import { SAFETY_FOLDER } from '../activities/repository/sets';
-import { REPLICATION_MARKER } from '../activities/redis/replicate-into-target';
+import { REPLICATION_MARKER } from '../activities/redis/replication-marker';
 
 export interface LeftReplicating {
   restoreId: string;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { Redis } from 'ioredis';
-import { REPLICATION_MARKER } from '../activities/redis/replicate-into-target';
+import { REPLICATION_MARKER } from '../activities/redis/replication-marker';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { msNumberToTs } from '@temporalio/common/lib/time';
 import { isAlive } from '../devstack/local-stack';

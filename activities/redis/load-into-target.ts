@@ -9,7 +9,8 @@ import { fileModes } from '../file-modes';
 import type { ProgressReporter } from '../heartbeat';
 import { withTarget } from './connection';
 import { replaceAllKeys } from './copy-keys';
-import { REPLICATION_MARKER, ReplicationUnavailable, replicateIntoTarget } from './replicate-into-target';
+import { ReplicationUnavailable, replicateIntoTarget } from './replicate-into-target';
+import { REPLICATION_MARKER } from './replication-marker';
 import { loadRdb } from './rdb-files';
 import { withScratch } from './scratch';
 

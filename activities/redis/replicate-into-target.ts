@@ -21,9 +21,6 @@ export interface Replicated {
   source: string;
 }
 
-/** The marker's file name in the restore's Redis safety folder (read by `status` and `health-check` too). */
-export const REPLICATION_MARKER = 'replicating-from.json';
-
 const CONNECT_BACK_TIMEOUT_MS = 10_000;
 const SCAN_BATCH = 1000;
 
