@@ -66,7 +66,10 @@ export async function watchWorkflow<T extends Workflow>(
   );
   const lastShown = new Map<string, { state: string; bytes: number; at: number }>();
   while (!settled) {
-    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, intervalMs))]);
+    let pause: NodeJS.Timeout | undefined;
+    await Promise.race([result.catch(() => undefined), new Promise((resolve) => (pause = setTimeout(resolve, intervalMs)))]);
+    // A pause left running would hold the process up to a second after the run ended.
+    clearTimeout(pause);
     if (settled) break;
     let progress: ActivityProgress[];
     try {
