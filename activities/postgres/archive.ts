@@ -89,9 +89,9 @@ export async function keepTableOfContents(
 ): Promise<'head' | 'whole archive'> {
   await mkdir(dirname(copy), { recursive: true, mode: fileModes().directory });
   await rm(copy, { force: true });
-  const plaintext = readDataFile(path, config, signal);
   // Owner-only: it is the plaintext of a file that may have been encrypted.
   const file = await open(copy, 'wx', 0o600);
+  const plaintext = readDataFile(path, config, signal);
   let kept = 0;
   try {
     for await (const chunk of plaintext) {
