@@ -29,13 +29,19 @@ export async function readFileChunks(path: string, onChunk: ChunkConsumer): Prom
   }
 }
 
+/** Writes whose promises settle once the destination no longer needs the chunk (see chunkWriter). */
+export interface ChunkWriter {
+  write: (chunk: Buffer) => Promise<void>;
+  end: () => Promise<void>;
+}
+
 /**
  * Writes lent chunks to `destination` (a child's stdin, a socket, a file stream), each promise settling
  * once the destination is done with the chunk: a stream's write callback, unlike a Transform's, comes
  * once the bytes are out of the buffer. A destination that fails rejects the write under way and every
  * later one, instead of crashing the worker with an unheard 'error'.
  */
-export function chunkWriter(destination: Writable): { write: (chunk: Buffer) => Promise<void>; end: () => Promise<void> } {
+export function chunkWriter(destination: Writable): ChunkWriter {
   let failure: Error | undefined;
   destination.on('error', (error: Error) => (failure ??= error));
   const settle = (resolve: () => void, reject: (error: Error) => void) => (error?: Error | null) => {

@@ -10,7 +10,7 @@ import { decodeDataFileToBoth, readDataFile, writeChildOutput, type DataFileEnco
 import { readNamedPipe, withNamedPipes } from '../named-pipes';
 import { VerificationFailed } from '../repository/errors';
 import { fsyncPath } from '../repository/sets';
-import { chunkWriter } from '../file-chunks';
+import { chunkWriter, type ChunkWriter } from '../file-chunks';
 import type { ProgressReporter } from '../heartbeat';
 import { connectOnce } from './connection';
 import { startLocalRedis, type LocalRedis } from './local-server';
@@ -84,7 +84,7 @@ async function streamInto(
   url: string,
   path: string,
   inspector: RdbInspector,
-  split: ReturnType<typeof chunkWriter>,
+  split: ChunkWriter,
   written: Promise<WrittenDataFile>,
   progress: ProgressReporter,
 ): Promise<Omit<CheckedRdb, 'facts' | 'checkReport' | 'keysPerDatabase'>> {
