@@ -121,28 +121,29 @@ export function feedChild(source: Readable, stdin: Writable): Promise<void> {
 
 /**
  * `commands` run as a shell pipe does, each reading the previous one's stdout: the bytes between them
- * never pass through Node. The first reads `from`, a child's stdout (handed over, not read by Node) or
- * a file or named pipe (`{ path }`); the last writes `into`, a file (created owner-only), or else its
- * stdout is `output`. `done` resolves once every command exited with 0; otherwise the others are
- * stopped, and it rejects with the failure `settleTogether` names.
+ * never pass through Node. The first reads `from`: a child's stdout (handed over, not read by Node), a
+ * file or named pipe (`{ path }`), or `'pipe'`, its stdin, which is `input` then; the last writes
+ * `into`, a file (created owner-only), or else its stdout is `output`. `done` resolves once every
+ * command exited with 0; otherwise the others are stopped, and it rejects with the failure
+ * `settleTogether` names.
  */
 export function spawnPipe(
-  from: Readable | { path: string },
+  from: Readable | { path: string } | 'pipe',
   commands: readonly [Command, ...Command[]],
   options: { signal?: AbortSignal; into?: string } = {},
-): { output: Readable | null; done: Promise<void> } {
+): { input: Writable | null; output: Readable | null; done: Promise<void> } {
   const stop = new AbortController();
   const stopped = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  let input: Readable | null = from instanceof Readable ? from : null;
+  let previous: Readable | null = from instanceof Readable ? from : null;
   const children = commands.map(({ command, args }, index) => {
     const first = index === 0;
     const last = index === commands.length - 1;
     const child = spawnChecked(command, args, {
       signal: stopped,
-      ...(first && !(from instanceof Readable) ? { stdinFrom: from.path } : { stdin: input ?? 'ignore' }),
+      ...(first ? stdinOf(from) : { stdin: previous ?? 'ignore' }),
       ...(last && options.into !== undefined ? { stdoutTo: options.into, stdout: 'ignore' as const } : {}),
     });
-    input = child.process.stdout;
+    previous = child.process.stdout;
     return child;
   });
   // The first to exit is often a victim (a decompressor whose decryptor refused the file ends on an empty input).
@@ -150,7 +151,12 @@ export function spawnPipe(
     children.map((child) => child.done),
     stop,
   );
-  return { output: input, done };
+  return { input: children[0]!.process.stdin, output: previous, done };
+}
+
+function stdinOf(from: Readable | { path: string } | 'pipe'): { stdin: Readable | 'pipe' } | { stdinFrom: string } {
+  if (from instanceof Readable || from === 'pipe') return { stdin: from };
+  return { stdinFrom: from.path };
 }
 
 /** How long the other stages of a pipe may take to exit on their own once one failed, before they are stopped. */

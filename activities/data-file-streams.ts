@@ -8,14 +8,14 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod, rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Readable, type Duplex } from 'node:stream';
+import { PassThrough, Readable, type Duplex, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { algorithmOfFile, isEncryptedFile, storedFileName, type Compression } from '../core/compression';
 import type { Config } from '../core/config';
 import { endingOnSuccess, settleTogether, spawnPipe, type Command } from './child-process';
 import { compressor, compressorCommand, decompressor, decompressorCommand } from './compression-streams';
 import { decryptor, decryptorCommand, encryptor, encryptorCommand, identityFor } from './encryption';
-import { readFileChunks, type ChunkConsumer } from './file-chunks';
+import { chunkWriter, readFileChunks, type ChunkConsumer, type ChunkWriter } from './file-chunks';
 import { fileModes } from './file-modes';
 import { readNamedPipe, withNamedPipes } from './named-pipes';
 import { HashingTap, hashWrittenFile, rememberWrittenHash } from './repository/hashing';
@@ -120,8 +120,31 @@ export async function writeChildOutput(
 ): Promise<WrittenDataFile> {
   const commands = encodingCommands(encoding);
   if (!commands) return writeDataFile([output instanceof Readable ? output : createReadStream(output.path)], path, encoding, signal);
+  return storedOnceDone(spawnPipe(output, nonEmpty(commands), { signal, into: path }).done, path);
+}
+
+/**
+ * A data file written, as `encoding` says, from chunks the caller lends to `writer` (see ChunkWriter):
+ * the compressor and age read them from their stdin, and the file is hashed once written, as
+ * writeChildOutput does. `written` settles once `writer` ended and every program exited; a failure
+ * leaves no file behind. For a stream that Node reads anyway (to count it), handed on without a `tee`.
+ */
+export function writeDataFileFromChunks(path: string, encoding: DataFileEncoding, signal?: AbortSignal): { writer: ChunkWriter; written: Promise<WrittenDataFile> } {
+  const commands = encodingCommands(encoding);
+  if (!commands) {
+    // A stage inside Node may hold a chunk after its write returned: it gets a copy.
+    const source = new PassThrough({ highWaterMark: 1 << 20 });
+    const copies = chunkWriter(source);
+    return { writer: { write: (chunk) => copies.write(Buffer.from(chunk)), end: copies.end }, written: writeDataFile([source], path, encoding, signal) };
+  }
+  const piped = spawnPipe('pipe', nonEmpty(commands), { signal, into: path });
+  return { writer: chunkWriter(piped.input as Writable), written: storedOnceDone(piped.done, path) };
+}
+
+/** The file the programs of `done` wrote to `path`, given the repository's mode and hashed; removed when they failed. */
+async function storedOnceDone(done: Promise<void>, path: string): Promise<WrittenDataFile> {
   try {
-    await spawnPipe(output, nonEmpty(commands), { signal, into: path }).done;
+    await done;
     // The stages' shell creates the file owner-only; the repository's mode may let the group read it.
     await chmod(path, fileModes().file);
     const hashed = await hashWrittenFile(path);

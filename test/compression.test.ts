@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { compressor, decompressor } from '../activities/compression-streams';
-import { readDataFileChunks } from '../activities/data-file-streams';
+import { readDataFileChunks, writeDataFileFromChunks } from '../activities/data-file-streams';
 import { loadConfig } from '../core/config';
 
 async function collect(source: Readable, stage: NodeJS.ReadWriteStream): Promise<Buffer> {
@@ -60,6 +60,39 @@ test('compression: a stored .zst file is lent chunk by chunk: a consumer slower 
     const packed = await collect(Readable.from([data]), compressor({ algorithm: 'zstd', level: 3 }));
     await writeFile(cut, packed.subarray(0, packed.length - 20));
     await assert.rejects(readDataFileChunks(cut, config, () => undefined, new AbortController().signal), /zstd exited with code 1/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('compression: a data file written from lent chunks holds every byte, though one buffer is rewritten after each write; a failed compressor leaves no file', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'scholaria-chunks-'));
+  try {
+    const data = Buffer.concat([randomBytes(1_500_000), Buffer.alloc(5_000_000, 'COPY public.t (a) FROM stdin;\n')]);
+    const lent = Buffer.alloc(64 * 1024);
+    for (const compression of [{ algorithm: 'zstd', level: 3 }, { algorithm: 'gzip', level: 6 }] as const) {
+      const path = join(dir, `data.sql.${compression.algorithm}`);
+      const { writer, written } = writeDataFileFromChunks(path, { compression, recipients: [] });
+      for (let offset = 0; offset < data.length; offset += lent.length) {
+        const size = data.copy(lent, 0, offset, offset + lent.length);
+        await writer.write(lent.subarray(0, size));
+        // The next chunk goes into the same buffer: bytes the writer had not taken yet would be lost.
+        lent.fill(0);
+      }
+      await writer.end();
+      const file = await written;
+      const stored = await readFile(path);
+      assert.equal(file.bytes, stored.length);
+      assert.equal(file.sha256, createHash('sha256').update(stored).digest('hex'));
+      assert.ok(stored.length < data.length / 2, `${compression.algorithm} compresses`);
+      assert.ok((await collect(Readable.from([stored]), decompressor(compression.algorithm))).equals(data), `${compression.algorithm}: every byte, in order`);
+    }
+
+    const failed = join(dir, 'failed.sql.zst');
+    const { writer, written } = writeDataFileFromChunks(failed, { compression: { algorithm: 'zstd', level: 3 }, recipients: ['age1notarecipient'] });
+    await Promise.allSettled([writer.write(data.subarray(0, 100_000)), writer.end()]);
+    await assert.rejects(written, /age exited with code/);
+    await assert.rejects(readFile(failed), { code: 'ENOENT' });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -16,7 +16,7 @@ import type { FileEntry } from '../../core/manifest';
 import { VerificationFailed } from '../repository/errors';
 import { fsyncPath } from '../repository/sets';
 import { ChildFailed, spawnChecked } from '../child-process';
-import { encryptionChecks, writeChildOutput, writeDataFile } from '../data-file-streams';
+import { encryptionChecks, writeChildOutput, writeDataFile, writeDataFileFromChunks } from '../data-file-streams';
 import { readNamedPipe, withNamedPipes } from '../named-pipes';
 import { recipientsOf } from '../encryption';
 import type { ProgressReporter } from '../heartbeat';
@@ -88,9 +88,9 @@ interface Dumped {
 /**
  * The database read once, its bytes moved between the tools as a shell pipe moves them:
  *   pg_dump | tee -p (fifo 1) | [compress | encrypt] > custom file
- *   pg_restore -f - < (fifo 1) | tee (fifo 2) > (fifo 3, read by the row counter)
- *   [compress | encrypt] < (fifo 2) > plain file
- * Only the row counter's plaintext passes through Node; the stored files are hashed once written. pg_restore reads
+ *   pg_restore -f - < (fifo 1) > (fifo 2, read by the row counter, which hands each chunk on to)
+ *   [compress | encrypt] > plain file
+ * Only the plain SQL passes through Node, which counts it anyway; the stored files are hashed once written. pg_restore reads
  * the whole archive as it is written, so the custom file is proven readable, and the rows it holds are
  * counted, before the set is sealed. Any tool that fails, or a stream that breaks, fails the whole dump.
  */
@@ -106,7 +106,7 @@ async function dumpDatabase(
   const onCancel = () => abort.abort(progress.signal.reason);
   progress.signal.addEventListener('abort', onCancel, { once: true });
   const internal = encoding.compression.algorithm === 'gzip' ? [`--compress=${encoding.compression.level}`] : ['--compress=0'];
-  return withNamedPipes(['archive', 'sql', 'counted'], async (fifos) => {
+  return withNamedPipes(['archive', 'sql'], async (fifos) => {
     const dump = spawnChecked(
       'pg_dump',
       ['--format=custom', '--create', ...internal, `--snapshot=${snapshot}`, '--lock-wait-timeout=60s', `--dbname=${target.uri}`],
@@ -115,12 +115,20 @@ async function dumpDatabase(
     // tee -p: pg_restore may stop reading a few bytes before the archive's end; the file still gets every byte.
     const archiveSplit = spawnChecked('tee', ['-p', fifos.archive], { stdin: dump.process.stdout as Readable, signal: abort.signal });
     const custom = writeChildOutput(archiveSplit.process.stdout as Readable, join(dir, names.custom), customArchiveEncoding(encoding), abort.signal);
-    const toSql = spawnChecked('pg_restore', ['--file=-'], { stdinFrom: fifos.archive, signal: abort.signal });
+    const toSql = spawnChecked('pg_restore', ['--file=-'], { stdinFrom: fifos.archive, stdoutTo: fifos.sql, stdout: 'ignore', signal: abort.signal });
     const rows = new CopyRowCounter((bytes) => progress.bytes(bytes));
-    const counted = readNamedPipe(fifos.counted, (chunk) => rows.count(chunk), abort.signal).then(() => rows.finish());
-    const sqlSplit = spawnChecked('tee', [fifos.sql], { stdin: toSql.process.stdout as Readable, stdoutTo: fifos.counted, stdout: 'ignore', signal: abort.signal });
-    const plain = writeChildOutput({ path: fifos.sql }, join(dir, names.plain), encoding, abort.signal);
-    const tasks = [dump.done, archiveSplit.done, custom, toSql.done, sqlSplit.done, plain, counted];
+    const plain = writeDataFileFromChunks(join(dir, names.plain), encoding, abort.signal);
+    const counted = readNamedPipe(
+      fifos.sql,
+      (chunk) => {
+        rows.count(chunk);
+        return plain.writer.write(chunk);
+      },
+      abort.signal,
+    )
+      .then(() => plain.writer.end())
+      .then(() => rows.finish());
+    const tasks = [dump.done, archiveSplit.done, custom, toSql.done, plain.written, counted];
     try {
       await Promise.all(tasks);
     } catch (error) {
@@ -141,7 +149,7 @@ async function dumpDatabase(
     if (written.bytes === 0) throw new Error('pg_dump produced an empty archive');
     return {
       custom: { name: names.custom, ...written, role: POSTGRES_FILE_ROLES.custom },
-      plain: { name: names.plain, ...(await plain), role: POSTGRES_FILE_ROLES.plain },
+      plain: { name: names.plain, ...(await plain.written), role: POSTGRES_FILE_ROLES.plain },
       rowsInArchive: rows.counts,
     };
   });
