@@ -403,6 +403,32 @@ describe('restore by replication from the worker', () => {
     await targetClient.set('writable', 'yes');
   });
 
+  test('keys whose TTL has passed are dropped by a scan run in the server, or by the worker where scripts are refused: the target\'s own expiry is off', async () => {
+    for (const scripts of [true, false]) {
+      const target = await startServer(`replication-no-active-expire-${scripts}`, { port: await freePort(), extraArgs: ['--enable-debug-command', 'yes'] });
+      const admin = clientFor(target);
+      // Without this the server expires keys on its own, and the counts would not show whether the scan did.
+      await admin.call('DEBUG', 'SET-ACTIVE-EXPIRE', '0');
+      let client = admin;
+      if (!scripts) {
+        await admin.acl('SETUSER', 'noscripts', 'on', '>noscripts-pass', '~*', '&*', '+@all', '-@scripting');
+        client = new Redis({ host: '127.0.0.1', port: target.port!, username: 'noscripts', password: 'noscripts-pass' });
+        clients.push(client);
+      }
+      const replicated = await replicateIntoTarget(client, (onChunk) => readFileChunks(rdbPath, onChunk), progressSink(), {
+        tls: false,
+        marker: join(workDir, `replicating-expire-${scripts}.json`),
+      });
+      const sourceCounts = await keyCountsPerDatabase(sourceClient);
+      assert.deepEqual(replicated.loadedCounts, { ...sourceCounts, db0: sourceCounts.db0! + 1 }, 'the expired key came with the file');
+      assert.deepEqual(replicated.counts, sourceCounts, `scripts ${scripts ? 'allowed' : 'refused'}: the expired key is gone`);
+      assert.deepEqual(await keyCountsPerDatabase(admin), sourceCounts);
+      const stats = await admin.info('commandstats');
+      const evalCalls = Number(/^cmdstat_eval:calls=(\d+)/m.exec(stats)?.[1] ?? 0);
+      assert.equal(evalCalls > 0, scripts, scripts ? 'the scan ran in the server' : 'no script ran');
+    }
+  });
+
   test('a target whose user may not run REPLICAOF is left untouched, and says replication is unavailable', async () => {
     const target = await startServer('replication-refused', { port: await freePort() });
     const admin = clientFor(target);

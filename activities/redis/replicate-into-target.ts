@@ -1,5 +1,5 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChunkConsumer } from '../file-chunks';
 import type { ProgressReporter } from '../heartbeat';
@@ -130,15 +130,37 @@ async function addressesOf(target: Redis): Promise<{ ours: string; theirs: strin
   return { ours, theirs };
 }
 
-/** A master drops a key whose TTL has passed when SCAN reaches it, so counts afterwards are stable. */
+/**
+ * One SCAN step run by the server itself, which returns only the cursor: the keys never leave it. A
+ * million keys sent to the worker cost it half a second of CPU and 20 MB of heap (issue 19).
+ */
+const SCAN_IN_THE_SERVER = "return redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])[1]";
+
+/**
+ * A master drops a key whose TTL has passed when SCAN reaches it, so counts afterwards are stable. The
+ * scan runs in the server (a script); where scripts are refused (ACL, a managed service), the worker scans.
+ */
 async function dropExpiredKeys(target: Redis): Promise<void> {
   const keyspace = await target.info('keyspace');
+  let inTheServer = true;
+  const scanStep = async (cursor: string): Promise<string> => {
+    if (inTheServer) {
+      try {
+        return String(await target.eval(SCAN_IN_THE_SERVER, 0, cursor, SCAN_BATCH));
+      } catch (error) {
+        if (!(error instanceof ReplyError)) throw error;
+        inTheServer = false;
+      }
+    }
+    const [next] = await target.scan(cursor, 'COUNT', SCAN_BATCH);
+    return next;
+  };
   for (const match of keyspace.matchAll(/^db(\d+):keys=\d+,expires=(\d+)/gm)) {
     if (Number(match[2]) === 0) continue;
     await target.select(Number(match[1]));
     let cursor = '0';
     do {
-      [cursor] = await target.scan(cursor, 'COUNT', SCAN_BATCH);
+      cursor = await scanStep(cursor);
     } while (cursor !== '0');
   }
   await target.select(0);
