@@ -185,8 +185,8 @@ const mockActivities: Activities = {
   runDrillChecks: step('runDrillChecks', async () => []),
   removeScratch: step('removeScratch', async ({ store }) => [`scratch ${store}`]),
   recordDrill: step('recordDrill', async () => undefined),
-  // One worker polls both queues here: its own queue is the suite's.
-  bindRunToWorker: step('bindRunToWorker', async () => ({ taskQueue })),
+  // One worker polls both queues here: its own queue is the suite's, unless a test names another.
+  bindRunToWorker: step('bindRunToWorker', async () => ({ taskQueue: ownQueue ?? taskQueue })),
   ...offsiteNotUsed(),
 };
 
@@ -212,6 +212,8 @@ let worker: Worker;
 let running: Promise<void>;
 let client: Client;
 const taskQueue = `workflow-tests-${process.pid}`;
+/** The queue bindRunToWorker names, when a test gives the run a worker of its own. */
+let ownQueue: string | undefined;
 let runs = 0;
 
 before(async () => {
@@ -270,6 +272,33 @@ describe('restore saga', () => {
     assert.ok(!calls.some((call) => call.startsWith('rollback:')));
     assert.equal(audits.at(-1)?.outcome, 'restored');
     assert.equal(notifications.at(-1)?.outcome, 'succeeded');
+  });
+
+  test('a step that timed out before it started, its worker then answering, is scheduled again: the restore completes', async () => {
+    // Nobody polls the run's own queue for the first minute: its first step times out before it starts,
+    // as when Temporal loses a task handed to a live worker. Then the worker is there and answers.
+    ownQueue = `${taskQueue}-own-${runs}`;
+    const own = await Worker.create({ connection: env.nativeConnection, taskQueue: ownQueue, activities: mockActivities });
+    let timer: NodeJS.Timeout | undefined;
+    let late: Promise<void> | undefined;
+    try {
+      const handle = await start('restoreWorkflow', RESTORE);
+      late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 62_000))).then(() => own.run());
+      const result = await handle.result();
+      assert.equal(result.stores.postgres?.status, 'restored');
+      const events = (await handle.fetchHistory()).events ?? [];
+      const timedOut = events.filter((event) => event.activityTaskTimedOutEventAttributes);
+      assert.equal(timedOut.length, 1, 'one step timed out before it started');
+      const asked = events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'bindRunToWorker');
+      assert.equal(asked.length, 2, 'the run was bound, then its worker asked whether it is there');
+    } finally {
+      clearTimeout(timer);
+      ownQueue = undefined;
+      if (own.getState() === 'RUNNING') {
+        own.shutdown();
+        await late;
+      }
+    }
   });
 
   test('dry run: stops after the preflight with the plan; nothing is touched', async () => {

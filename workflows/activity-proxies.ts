@@ -6,7 +6,16 @@
  * scholaria_backup_…", "Roll back Redis to its safety snapshot"); the Temporal Web UI shows it next
  * to the activity type in the run's history.
  */
-import { ActivityCancellationType, proxyActivities, type ActivityFunctionWithOptions, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  patched,
+  proxyActivities,
+  TimeoutFailure,
+  type ActivityFunctionWithOptions,
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { ActivityFunction } from '@temporalio/common';
 import {
   NON_RETRYABLE_FAILURES,
@@ -137,40 +146,73 @@ export function storeActivity<V extends StoreVerb>(verb: V, store: StoreName, co
 /** Who waits on a worker's own queue longer than this finds the worker gone: the run goes to another worker. */
 export const WORKER_LOST_AFTER = '1 minute';
 
+/** A step that waited on a worker's own task queue until its schedule-to-start timeout: that worker is gone. */
+export function isWorkerLost(error: unknown): boolean {
+  return error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === 'SCHEDULE_TO_START';
+}
+
+/** Runs recorded before a step whose task was lost was tried again replay without the question to the worker. */
+const LOST_TASKS_TRIED_AGAIN = 'lost-tasks-tried-again';
+/** How many times in all a step is scheduled while its worker still answers. */
+const LOST_TASK_ATTEMPTS = 3;
+
+/**
+ * `step`, scheduled again when it timed out before it started while its worker still answers: a
+ * Temporal server killed as it hands a task to the worker loses the task (a restore failed so in the
+ * suite, its worker alive and polling). The worker is asked on its own queue; a worker that does not
+ * answer either is lost, and that failure is thrown. Both ways of calling a step are covered.
+ */
+function triedAgainWhenTaskLost<F extends ActivityFunction>(step: ActivityFunctionWithOptions<F>, workerAnswers: () => Promise<unknown>): ActivityFunctionWithOptions<F> {
+  const tried = async (options: ActivityOptions, args: Parameters<F>): Promise<Awaited<ReturnType<F>>> => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await step.executeWithOptions(options, args);
+      } catch (error) {
+        if (!isWorkerLost(error) || attempt >= LOST_TASK_ATTEMPTS || !patched(LOST_TASKS_TRIED_AGAIN)) throw error;
+        await workerAnswers();
+      }
+    }
+  };
+  return Object.assign((...args: Parameters<F>) => tried({}, args), { executeWithOptions: tried }) as ActivityFunctionWithOptions<F>;
+}
+
 /**
  * The activities of a run bound to one worker (its own task queue, activities/worker-binding.ts):
  * every step that reads or writes that worker's BACKUP_DIR. A step nobody picks up within
- * WORKER_LOST_AFTER fails with a schedule-to-start timeout, which `isWorkerLost` recognizes.
+ * WORKER_LOST_AFTER, on a worker that does not answer either, fails with a schedule-to-start timeout,
+ * which `isWorkerLost` recognizes.
  */
 export function onWorker(taskQueue: string) {
   const pinned = (options: ActivityOptions): ActivityOptions => ({ ...options, taskQueue, scheduleToStartTimeout: WORKER_LOST_AFTER });
-  const pinnedQuick = proxyActivities<StoreActivities & RepositoryActivities & OffsiteActivities>(pinned(QUICK));
+  const pinnedQuick = proxyActivities<StoreActivities & RepositoryActivities & OffsiteActivities & WorkerBindingActivities>(pinned(QUICK));
   const pinnedStreaming = proxyActivities<StoreActivities & RepositoryActivities & OffsiteActivities>(pinned(STREAMING));
   const pinnedHousekeeping = proxyActivities<RepositoryActivities & OffsiteActivities>(pinned(HOUSEKEEPING));
   const pinnedTransfer = proxyActivities<OffsiteActivities>(pinned(TRANSFER));
   const stores = proxiesOf(pinnedStreaming);
+  const workerAnswers = withSummary(pinnedQuick.bindRunToWorker, 'Ask the worker of this run whether it is there: a step of it timed out before it started');
+  const retried = <F extends ActivityFunction>(step: ActivityFunctionWithOptions<F>) => triedAgainWhenTaskLost(step, workerAnswers);
   return {
     storeActivity<V extends StoreVerb>(verb: V, store: StoreName, context: { set?: string; summary?: string } = {}): StoreAdapter[V] {
-      return withSummary(stores[store][verb], context.summary ?? STORE_STEPS[verb](STORE_LABELS[store], context.set ?? 'the set'));
+      return withSummary(retried(stores[store][verb]), context.summary ?? STORE_STEPS[verb](STORE_LABELS[store], context.set ?? 'the set'));
     },
     repository: {
-      prepareBackupSet: pinnedQuick.prepareBackupSet,
-      discardStagedSet: pinnedQuick.discardStagedSet,
-      resolveBackupSet: pinnedQuick.resolveBackupSet,
-      sealBackupSet: pinnedStreaming.sealBackupSet,
-      verifySetChecksums: pinnedStreaming.verifySetChecksums,
-      applyRetention: pinnedHousekeeping.applyRetention,
-      pruneBackupSets: pinnedHousekeeping.pruneBackupSets,
+      prepareBackupSet: retried(pinnedQuick.prepareBackupSet),
+      discardStagedSet: retried(pinnedQuick.discardStagedSet),
+      resolveBackupSet: retried(pinnedQuick.resolveBackupSet),
+      sealBackupSet: retried(pinnedStreaming.sealBackupSet),
+      verifySetChecksums: retried(pinnedStreaming.verifySetChecksums),
+      applyRetention: retried(pinnedHousekeeping.applyRetention),
+      pruneBackupSets: retried(pinnedHousekeeping.pruneBackupSets),
     } satisfies RepositoryActivities,
     offsite: {
-      copySetOffsite: pinnedTransfer.copySetOffsite,
-      downloadOffsiteSet: pinnedTransfer.downloadOffsiteSet,
-      syncOffsite: pinnedTransfer.syncOffsite,
-      verifyOffsiteSet: pinnedTransfer.verifyOffsiteSet,
-      abandonOffsiteCopy: pinnedQuick.abandonOffsiteCopy,
-      listOffsiteSets: pinnedQuick.listOffsiteSets,
-      deleteOffsiteSet: pinnedQuick.deleteOffsiteSet,
-      applyOffsiteRetention: pinnedHousekeeping.applyOffsiteRetention,
+      copySetOffsite: retried(pinnedTransfer.copySetOffsite),
+      downloadOffsiteSet: retried(pinnedTransfer.downloadOffsiteSet),
+      syncOffsite: retried(pinnedTransfer.syncOffsite),
+      verifyOffsiteSet: retried(pinnedTransfer.verifyOffsiteSet),
+      abandonOffsiteCopy: retried(pinnedQuick.abandonOffsiteCopy),
+      listOffsiteSets: retried(pinnedQuick.listOffsiteSets),
+      deleteOffsiteSet: retried(pinnedQuick.deleteOffsiteSet),
+      applyOffsiteRetention: retried(pinnedHousekeeping.applyOffsiteRetention),
     } satisfies OffsiteActivities,
   };
 }

@@ -5,7 +5,7 @@
  * and a notification say the copy failed, and the run still completes (`offsite sync`, or the next
  * backup's health check, catches up).
  */
-import { ActivityFailure, CancellationScope, isCancellation, TimeoutFailure } from '@temporalio/workflow';
+import { CancellationScope, isCancellation } from '@temporalio/workflow';
 import type { SealedSet } from '../core/contract';
 import type { Tier } from '../core/tiers';
 import type { OffsiteCopyOutcome } from '../core/workflow-types';
@@ -52,7 +52,3 @@ async function offsiteRetention(tier: Tier, offsite: Offsite): Promise<string[]>
   }
 }
 
-/** A step that waited on a worker's own task queue until its schedule-to-start timeout: that worker is gone. */
-export function isWorkerLost(error: unknown): boolean {
-  return error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === 'SCHEDULE_TO_START';
-}
